@@ -1,0 +1,65 @@
+'use strict'
+// Where native events land. Native code calls only `dispatch`, and a throwing handler never
+// reaches Rust: it goes to the socket's `error` handler or becomes an uncaught exception, as
+// in Bun.
+
+const binding = require('../binding')
+
+const kEvent = Symbol('kEvent')
+const kHandlers = Symbol('kHandlers')
+
+// Event kinds, as src/js/dispatch.rs numbers them.
+const OPEN = 0
+const ACCEPT = 1
+const DATA = 2
+const DRAIN = 3
+const END = 4
+const CLOSE = 5
+const ERROR = 6
+const CONNECT_ERROR = 7
+const TIMEOUT = 8
+
+/** Live handles (sockets, listeners) by native id. */
+const handles = new Map()
+
+function dispatch(id, kind, a, b) {
+  const handle = handles.get(id)
+  if (handle !== undefined) handle[kEvent](kind, a, b)
+}
+
+binding.init(dispatch)
+
+/** Calls the user's handler `name` as Bun does: `this` and the first argument are the socket. */
+function callHandler(socket, name, a, b) {
+  const handler = socket[kHandlers][name]
+  if (handler === undefined) return
+  try {
+    handler.call(socket, socket, a, b)
+  } catch (err) {
+    reportHandlerError(socket, err)
+  }
+}
+
+function reportHandlerError(socket, err) {
+  const onError = socket[kHandlers].error
+  if (onError !== undefined) {
+    try {
+      onError.call(socket, socket, err)
+      return
+    } catch (again) {
+      err = again
+    }
+  }
+  process.nextTick(() => {
+    throw err
+  })
+}
+
+module.exports = {
+  handles,
+  kEvent,
+  kHandlers,
+  callHandler,
+  reportHandlerError,
+  kinds: { OPEN, ACCEPT, DATA, DRAIN, END, CLOSE, ERROR, CONNECT_ERROR, TIMEOUT },
+}

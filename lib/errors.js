@@ -1,0 +1,54 @@
+'use strict'
+// Node-style errors, built in the package's own realm so that `instanceof Error` holds under
+// Jest. Native code hands over descriptors ({ code, errno, syscall, message, address, port });
+// the shapes follow what Bun 1.4.4 throws.
+
+function typeError(code, message) {
+  const err = new TypeError(message)
+  Object.defineProperty(err, 'code', { value: code, writable: true, configurable: true })
+  return err
+}
+
+function rangeError(code, message) {
+  const err = new RangeError(message)
+  Object.defineProperty(err, 'code', { value: code, writable: true, configurable: true })
+  return err
+}
+
+const invalidArgType = (message) => typeError('ERR_INVALID_ARG_TYPE', message)
+const outOfRange = (message) => rangeError('ERR_OUT_OF_RANGE', message)
+
+// Bun: connect failures carry a negative errno, listen failures a positive one.
+function fromNative(info, context) {
+  if (info.syscall === 'getaddrinfo') {
+    const err = new Error(`getaddrinfo ${info.code} ${info.address}`)
+    err.code = info.code
+    err.syscall = 'getaddrinfo'
+    err.hostname = info.address
+    err.errno = 4
+    return err
+  }
+  if (context === 'listen') {
+    const err = new Error(`Failed to listen at ${info.address}`)
+    err.syscall = info.syscall
+    err.errno = info.errno
+    err.address = info.address
+    if (info.port != null) err.port = info.port
+    err.code = info.code
+    return err
+  }
+  if (context === 'connect') {
+    const err = new Error('Failed to connect')
+    err.code = info.code
+    err.syscall = info.syscall
+    err.errno = info.errno == null ? undefined : -info.errno
+    return err
+  }
+  const err = new Error(`${info.code}: ${info.message}, ${info.syscall}`)
+  err.code = info.code
+  err.syscall = info.syscall
+  if (info.errno != null) err.errno = -info.errno
+  return err
+}
+
+module.exports = { typeError, rangeError, invalidArgType, outOfRange, fromNative }

@@ -1,0 +1,128 @@
+'use strict'
+// Checks the options of listen()/connect() once, in Bun's order and with Bun's messages, and
+// normalises the handler object.
+
+const { invalidArgType, outOfRange } = require('./errors')
+
+// Bun's internal names, which its error messages use.
+const HANDLER_NAMES = [
+  ['open', 'onOpen'],
+  ['close', 'onClose'],
+  ['data', 'onData'],
+  ['drain', 'onWritable'],
+  ['timeout', 'onTimeout'],
+  ['connectError', 'onConnectError'],
+  ['end', 'onEnd'],
+  ['error', 'onError'],
+  ['handshake', 'onHandshake'],
+]
+
+const BINARY_TYPES = ['arraybuffer', 'buffer', 'uint8array']
+
+/** Validates `socket` (the handler object) and returns a normalised copy. */
+function parseHandlers(socket) {
+  if (socket === null || typeof socket !== 'object') {
+    throw invalidArgType('SocketHandler must be an object')
+  }
+  let binaryType = 'buffer'
+  if (socket.binaryType !== undefined) {
+    if (typeof socket.binaryType !== 'string') {
+      throw invalidArgType('SocketHandler.binaryType must be a string')
+    }
+    if (!BINARY_TYPES.includes(socket.binaryType)) {
+      throw invalidArgType('SocketHandler.binaryType must be "arraybuffer", "buffer", or "uint8array"')
+    }
+    binaryType = socket.binaryType
+  }
+  return { binaryType, ...readCallbacks(socket) }
+}
+
+function readCallbacks(socket) {
+  const handlers = {}
+  for (const [key, internal] of HANDLER_NAMES) {
+    const fn = socket[key]
+    if (fn === undefined || fn === null) continue
+    if (typeof fn !== 'function') {
+      throw invalidArgType(`Expected "${internal}" callback to be a function`)
+    }
+    handlers[key] = fn
+  }
+  if (handlers.data === undefined && handlers.drain === undefined) {
+    throw invalidArgType('Expected at least "data" or "drain" callback')
+  }
+  return handlers
+}
+
+/**
+ * Validates listen()/connect() options. Returns { handlers, native, data, tls } where `native`
+ * is what the binding takes.
+ */
+function parseOptions(options, what) {
+  if (options === null || typeof options !== 'object') {
+    throw invalidArgType(what === 'listen' ? 'Expected object' : 'Expected options object')
+  }
+  if (options.socket === undefined) {
+    throw invalidArgType('SocketOptions.socket is required')
+  }
+  if (options.socket === null || typeof options.socket !== 'object') {
+    throw invalidArgType('SocketHandler must be an object')
+  }
+  const socket = options.socket
+  let binaryType = 'buffer'
+  if (socket.binaryType !== undefined) {
+    binaryType = parseHandlers({ binaryType: socket.binaryType, data() {} }).binaryType
+  }
+  const allowHalfOpen = optionalBoolean(options, 'allowHalfOpen')
+  const exclusive = optionalBoolean(options, 'exclusive')
+  let port
+  if (options.port !== undefined && options.port !== null) {
+    port = parsePort(options.port)
+  }
+  const tls = options.tls
+  if (tls !== undefined && tls !== null && tls !== false && tls !== true && typeof tls !== 'object') {
+    throw invalidArgType('TLSOptions must be an object')
+  }
+  let unix
+  if (options.unix !== undefined && options.unix !== null) {
+    if (typeof options.unix !== 'string') throw invalidArgType('SocketOptions.unix must be a string')
+    if (options.unix !== '') unix = options.unix
+  }
+  const handlers = { binaryType, ...readCallbacks(socket) }
+  let hostname
+  if (unix === undefined) {
+    const raw = options.hostname
+    if (raw === undefined || raw === null || raw === '') {
+      throw invalidArgType('Expected either "hostname" or "unix"')
+    }
+    hostname = String(raw)
+    if (port === undefined) throw invalidArgType('Missing "port"')
+  }
+  return {
+    handlers,
+    data: options.data,
+    tls,
+    native: unix !== undefined
+      ? { unix, allowHalfOpen, exclusive }
+      : { hostname, port, allowHalfOpen, exclusive },
+  }
+}
+
+function optionalBoolean(options, key) {
+  const value = options[key]
+  if (value === undefined || value === null) return false
+  if (typeof value !== 'boolean') throw invalidArgType(`SocketOptions.${key} must be a boolean`)
+  return value
+}
+
+function parsePort(value) {
+  const port = typeof value === 'bigint' ? Number(value) : Number(value)
+  if (!Number.isInteger(port)) {
+    throw outOfRange(`SocketOptions.port must be an integer (received ${port})`)
+  }
+  if (port < 0 || port > 65535) {
+    throw outOfRange(`SocketOptions.port must be in the range [0, 65535] (received ${port})`)
+  }
+  return port
+}
+
+module.exports = { parseHandlers, parseOptions }

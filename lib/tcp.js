@@ -1,0 +1,420 @@
+'use strict'
+// Bun's TCPSocket and SocketListener over the native halves. State here is what Bun exposes
+// (readyState, data, handlers); the socket itself lives in Rust.
+
+const binding = require('../binding')
+const { handles, kEvent, kHandlers, callHandler, reportHandlerError, kinds } = require('./dispatch')
+const { parseHandlers, parseOptions } = require('./handlers')
+const { fromNative } = require('./errors')
+const { toBytes, writeArgs } = require('./write')
+
+const kNative = Symbol('kNative')
+const kId = Symbol('kId')
+const kState = Symbol('kState')
+const kData = Symbol('kData')
+const kListener = Symbol('kListener')
+const kAllowHalfOpen = Symbol('kAllowHalfOpen')
+const kPaused = Symbol('kPaused')
+const kHeld = Symbol('kHeld')
+const kConnect = Symbol('kConnect')
+const kSockets = Symbol('kSockets')
+const kAddress = Symbol('kAddress')
+
+// readyState values Bun reports.
+const CONNECTING = 0
+const OPEN = 1
+const CLOSED = -1
+
+const disposeSymbols = [Symbol.dispose, Symbol.for('nodejs.dispose')].filter((s) => typeof s === 'symbol')
+
+class TCPSocket {
+  constructor(id, handlers, data, allowHalfOpen, listener) {
+    this[kId] = id
+    this[kNative] = null
+    this[kHandlers] = handlers
+    this[kData] = data
+    this[kState] = CONNECTING
+    this[kListener] = listener
+    this[kAllowHalfOpen] = allowHalfOpen
+    this[kPaused] = false
+    this[kHeld] = null
+    this[kConnect] = null
+    this[kAddress] = null
+  }
+
+  get data() {
+    return this[kData]
+  }
+
+  set data(value) {
+    this[kData] = value
+  }
+
+  get readyState() {
+    return this[kState]
+  }
+
+  get listener() {
+    return this[kListener]
+  }
+
+  get bytesWritten() {
+    const native = this[kNative]
+    return native === null ? 0 : native.bytesWritten
+  }
+
+  get localAddress() {
+    return addresses(this).local?.address
+  }
+
+  get localPort() {
+    return addresses(this).local?.port
+  }
+
+  get localFamily() {
+    return addresses(this).local?.family
+  }
+
+  get remoteAddress() {
+    return addresses(this).remote?.address
+  }
+
+  get remotePort() {
+    return addresses(this).remote?.port
+  }
+
+  get remoteFamily() {
+    return addresses(this).remote?.family
+  }
+
+  get authorized() {
+    return false
+  }
+
+  get alpnProtocol() {
+    return null
+  }
+
+  write(data, byteOffset, byteLength) {
+    if (this[kState] !== OPEN) return -1
+    const native = this[kNative]
+    if (arguments.length === 1) {
+      if (typeof data === 'string') return native.writeString(data)
+      if (data instanceof Uint8Array) return native.write(data)
+    }
+    const bytes = writeArgs(data, byteOffset, byteLength, arguments.length)
+    return bytes === null ? 0 : native.write(bytes)
+  }
+
+  end(data, byteOffset, byteLength) {
+    if (this[kState] !== OPEN) return -1
+    let written = 0
+    if (data !== undefined) {
+      const bytes = writeArgs(data, byteOffset, byteLength, arguments.length)
+      if (bytes !== null) written = this[kNative].write(bytes)
+    }
+    // Bun closes at once, firing `close` before end() returns, unless earlier writes are
+    // still waiting for the kernel; then `close` follows once they are out.
+    if (this[kNative].end()) closed(this, undefined)
+    return written
+  }
+
+  close() {
+    if (this[kState] !== OPEN) return
+    this[kNative].close()
+    closed(this, undefined)
+  }
+
+  terminate() {
+    if (this[kState] !== OPEN) return
+    this[kNative].terminate()
+    closed(this, undefined)
+  }
+
+  shutdown(halfClose) {
+    if (this[kState] !== OPEN) return
+    this[kNative].shutdown(halfClose === true)
+  }
+
+  flush() {}
+
+  timeout(seconds) {
+    if (this[kState] !== OPEN) return
+    this[kNative].setTimeout(Number(seconds) || 0)
+  }
+
+  setNoDelay(noDelay = true) {
+    if (this[kState] !== OPEN) return false
+    return this[kNative].setNoDelay(noDelay !== false)
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0) {
+    if (this[kState] !== OPEN) return false
+    return this[kNative].setKeepAlive(enable === true, (Number(initialDelay) || 0) / 1000)
+  }
+
+  ref() {
+    if (this[kState] === OPEN) this[kNative].ref()
+  }
+
+  unref() {
+    if (this[kState] === OPEN) this[kNative].unref()
+  }
+
+  pause() {
+    if (this[kState] !== OPEN || this[kPaused]) return
+    this[kPaused] = true
+    this[kNative].pause()
+  }
+
+  resume() {
+    if (this[kState] !== OPEN || !this[kPaused]) return
+    this[kPaused] = false
+    this[kNative].resume()
+    const held = this[kHeld]
+    if (held !== null && held.length > 0) setImmediate(replayHeld, this)
+  }
+
+  reload(options) {
+    if (options === null || typeof options !== 'object') {
+      throw require('./errors').invalidArgType('Expected object')
+    }
+    this[kHandlers] = parseHandlers(options.socket)
+  }
+
+  [kEvent](kind, a, b) {
+    if (this[kPaused] && (kind === kinds.DATA || kind === kinds.END)) {
+      ;(this[kHeld] ??= []).push(kind, a)
+      return
+    }
+    switch (kind) {
+      case kinds.DATA:
+        callHandler(this, 'data', convert(a, this[kHandlers].binaryType))
+        break
+      case kinds.OPEN:
+        opened(this, a)
+        break
+      case kinds.DRAIN:
+        if (this[kState] === OPEN) callHandler(this, 'drain')
+        break
+      case kinds.END:
+        ended(this)
+        break
+      case kinds.CLOSE:
+        if (this[kState] !== CLOSED) closed(this, a === undefined ? undefined : fromNative(a))
+        break
+      case kinds.ERROR:
+        callHandler(this, 'error', fromNative(a))
+        break
+      case kinds.TIMEOUT:
+        if (this[kState] === OPEN) callHandler(this, 'timeout')
+        break
+      case kinds.CONNECT_ERROR:
+        connectFailed(this, a)
+        break
+    }
+  }
+
+  get [Symbol.toStringTag]() {
+    return 'TCPSocket'
+  }
+}
+
+for (const symbol of disposeSymbols) {
+  TCPSocket.prototype[symbol] = function dispose() {
+    this.terminate()
+  }
+}
+
+class SocketListener {
+  constructor(native, handlers, data, options) {
+    this[kNative] = native
+    this[kId] = native.id
+    this[kHandlers] = handlers
+    this[kData] = data
+    this[kSockets] = new Set()
+    this[kAllowHalfOpen] = options.allowHalfOpen === true
+    this[kState] = OPEN
+    this.unix = options.unix
+    this.hostname = options.unix === undefined ? options.hostname : undefined
+    const address = native.address()
+    this.port = address === null ? undefined : address.port
+  }
+
+  get data() {
+    return this[kData]
+  }
+
+  set data(value) {
+    this[kData] = value
+  }
+
+  stop(closeActiveConnections) {
+    if (this[kState] === OPEN) {
+      this[kState] = CLOSED
+      this[kNative].stop()
+      handles.delete(this[kId])
+    }
+    if (closeActiveConnections === true) {
+      for (const socket of [...this[kSockets]]) socket.close()
+    }
+  }
+
+  ref() {
+    if (this[kState] === OPEN) this[kNative].ref()
+  }
+
+  unref() {
+    if (this[kState] === OPEN) this[kNative].unref()
+  }
+
+  reload(options) {
+    if (options === null || typeof options !== 'object') {
+      throw require('./errors').invalidArgType('Expected object')
+    }
+    this[kHandlers] = parseHandlers(options.socket)
+  }
+
+  [kEvent](kind, native, id) {
+    if (kind !== kinds.ACCEPT) return
+    const socket = new TCPSocket(id, this[kHandlers], undefined, this[kAllowHalfOpen], this)
+    handles.set(id, socket)
+    this[kSockets].add(socket)
+    opened(socket, native)
+  }
+
+  get [Symbol.toStringTag]() {
+    return 'SocketListener'
+  }
+}
+
+for (const symbol of disposeSymbols) {
+  SocketListener.prototype[symbol] = function dispose() {
+    this.stop(true)
+  }
+}
+
+function listen(options) {
+  const { handlers, data, native } = parseOptions(options, 'listen')
+  const result = binding.listen(native)
+  if (!(result instanceof binding.NativeListener)) throw fromNative(result, 'listen')
+  const listener = new SocketListener(result, handlers, data, native)
+  handles.set(listener[kId], listener)
+  return listener
+}
+
+function connect(options) {
+  const { handlers, data, native } = parseOptions(options, 'connect')
+  let resolve, reject
+  const promise = new Promise((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  const id = binding.connect(native)
+  const socket = new TCPSocket(id, handlers, data, native.allowHalfOpen, undefined)
+  socket[kConnect] = { promise, resolve, reject }
+  handles.set(id, socket)
+  return promise
+}
+
+function opened(socket, native) {
+  socket[kNative] = native
+  socket[kState] = OPEN
+  const pending = socket[kConnect]
+  socket[kConnect] = null
+  // Resolved before `open` runs, so `.then` callbacks run after the handler's nextTicks and
+  // before its microtasks, as in Bun.
+  if (pending !== null) pending.resolve(socket)
+  const onOpen = socket[kHandlers].open
+  if (onOpen === undefined) return
+  try {
+    onOpen.call(socket, socket)
+  } catch (err) {
+    reportHandlerError(socket, err)
+    // Bun closes a socket whose `open` handler threw.
+    socket.close()
+  }
+}
+
+function ended(socket) {
+  if (socket[kState] !== OPEN) return
+  const onEnd = socket[kHandlers].end
+  if (onEnd !== undefined) {
+    try {
+      onEnd.call(socket, socket)
+    } catch (err) {
+      reportHandlerError(socket, err)
+      socket.close()
+      return
+    }
+  }
+  // Without allowHalfOpen, Bun closes right after the handler and its microtasks ran.
+  if (!socket[kAllowHalfOpen]) queueMicrotask(() => socket.close())
+}
+
+function closed(socket, err) {
+  socket[kState] = CLOSED
+  handles.delete(socket[kId])
+  const native = socket[kNative]
+  if (native !== null) native.detach()
+  socket[kListener]?.[kSockets].delete(socket)
+  socket[kHeld] = null
+  callHandler(socket, 'close', err)
+}
+
+function connectFailed(socket, info) {
+  socket[kState] = CLOSED
+  handles.delete(socket[kId])
+  const { promise, reject } = socket[kConnect]
+  socket[kConnect] = null
+  const onConnectError = socket[kHandlers].connectError
+  if (onConnectError === undefined) {
+    reject(fromNative(info, 'connect'))
+    return
+  }
+  // The promise rejects with its own copy of the error; with a connectError handler the
+  // rejection counts as handled, unless the handler threw, as in Bun.
+  try {
+    onConnectError.call(socket, socket, fromNative(info, 'connect'))
+  } catch (err) {
+    reject(err)
+    return
+  }
+  promise.catch(() => {})
+  reject(fromNative(info, 'connect'))
+}
+
+function replayHeld(socket) {
+  const held = socket[kHeld]
+  socket[kHeld] = null
+  if (held === null) return
+  for (let i = 0; i < held.length; i += 2) {
+    if (socket[kState] !== OPEN) return
+    if (socket[kPaused]) {
+      ;(socket[kHeld] ??= []).push(...held.slice(i))
+      return
+    }
+    socket[kEvent](held[i], held[i + 1])
+  }
+}
+
+function addresses(socket) {
+  let cached = socket[kAddress]
+  if (cached === null) {
+    const native = socket[kNative]
+    if (native === null) return {}
+    cached = { local: native.localAddress() ?? undefined, remote: native.remoteAddress() ?? undefined }
+    socket[kAddress] = cached
+  }
+  return cached
+}
+
+function convert(buffer, binaryType) {
+  if (binaryType === 'buffer') return buffer
+  if (binaryType === 'uint8array') return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+  // Native chunks own their whole ArrayBuffer.
+  if (buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength) return buffer.buffer
+  return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)
+}
+
+module.exports = { listen, connect, TCPSocket, SocketListener, toBytes }

@@ -1,0 +1,250 @@
+//! Events to JS, and liveness.
+//!
+//! One weak `ThreadsafeFunction` per Node environment carries every event of its sockets and
+//! listeners, one call per event (a FIFO: each socket's events reach JS in order, and Node runs
+//! nextTicks and microtasks between calls, as Bun does). It calls `lib/dispatch.js` with
+//! `(id, kind, a, b)`.
+//!
+//! Liveness: the function is weak, so by itself it never holds the event loop. The environment
+//! counts its ref'd handles (listening listeners, open or connecting sockets not `unref()`ed);
+//! on 0→1 it calls `napi_ref_threadsafe_function`, on 1→0 `napi_unref_threadsafe_function`.
+//! A socket stops counting when its `close` (or `connectError`) is dispatched, a listener when
+//! it stops. All of it runs on the environment's JS thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::ffi::c_void;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{FnArgs, Function, ToNapiValue};
+use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue};
+use napi::{sys, Env, Result, Status};
+use napi_derive::napi;
+
+use crate::error::SocketError;
+use crate::js::errors::ErrorInfo;
+use crate::js::socket::NativeSocket;
+use crate::net::{Conn, Event, EventSink, HandleId};
+
+/// Chunks up to this size are copied into a fresh Buffer; larger ones move into JS as external
+/// memory. An external buffer costs a finalizer and GC bookkeeping, which only pays off for big
+/// chunks.
+const COPY_LIMIT: usize = 16 * 1024;
+
+// Event kinds; `lib/dispatch.js` has the same table.
+const OPEN: u32 = 0;
+const ACCEPT: u32 = 1;
+const DATA: u32 = 2;
+const DRAIN: u32 = 3;
+const END: u32 = 4;
+const CLOSE: u32 = 5;
+const ERROR: u32 = 6;
+const CONNECT_ERROR: u32 = 7;
+const TIMEOUT: u32 = 8;
+
+/// A JS value made in the callback, passed through as is.
+pub struct Raw(sys::napi_value);
+
+type Args = FnArgs<(Raw, Raw, Raw, Raw)>;
+
+type Tsfn = ThreadsafeFunction<(HandleId, Payload), UnknownReturnValue, Args, Status, false, true, 0>;
+
+/// An event as it crosses to the JS thread: a `Data` chunk's credit stays behind in the return
+/// callback, so it is released only after the handler returned.
+enum Payload {
+  Open(Arc<Conn>),
+  Accept(Arc<Conn>),
+  Data(Vec<u8>),
+  Drain,
+  End,
+  Close(Option<SocketError>),
+  Error(SocketError),
+  ConnectError(SocketError),
+  Timeout,
+}
+
+/// Per-environment state, kept as the environment's instance data.
+pub struct EnvCtx {
+  sink: Arc<JsSink>,
+  live: Rc<Liveness>,
+}
+
+struct JsSink {
+  tsfn: Tsfn,
+}
+
+struct Liveness {
+  env: sys::napi_env,
+  tsfn: Cell<sys::napi_threadsafe_function>,
+  refs: RefCell<HashSet<HandleId>>,
+}
+
+/// Connects this environment to `lib/dispatch.js`. Called once when the package loads.
+#[napi]
+pub fn init(env: Env, dispatch: Function<'_, Args, UnknownReturnValue>) -> Result<()> {
+  let live = Rc::new(Liveness { env: env.raw(), tsfn: Cell::new(ptr::null_mut()), refs: RefCell::default() });
+  let callback_live = live.clone();
+  let tsfn: Tsfn = dispatch
+    .build_threadsafe_function::<(HandleId, Payload)>()
+    .callee_handled::<false>()
+    .weak::<true>()
+    .max_queue_size::<0>()
+    .build_callback(move |ctx: ThreadsafeCallContext<(HandleId, Payload)>| to_args(&ctx.env, &callback_live, ctx.value))?;
+  live.tsfn.set(tsfn.raw());
+  let ctx = EnvCtx { sink: Arc::new(JsSink { tsfn }), live };
+  env.set_instance_data(ctx, (), |_| {})
+}
+
+impl EnvCtx {
+  /// This environment's context; `init` ran when the package loaded.
+  pub fn of(env: &Env) -> Result<&'static EnvCtx> {
+    match env.get_instance_data::<EnvCtx>()? {
+      Some(ctx) => Ok(ctx),
+      None => Err(napi::Error::new(Status::GenericFailure, "bun-sockets: init() was not called")),
+    }
+  }
+
+  pub fn sink(&self) -> Arc<dyn EventSink> {
+    self.sink.clone()
+  }
+
+  /// Counts `id` as keeping the event loop alive.
+  pub fn hold(&self, id: HandleId) {
+    self.live.hold(id);
+  }
+
+  /// Stops counting `id`.
+  pub fn release(&self, id: HandleId) {
+    self.live.release(id);
+  }
+}
+
+impl Liveness {
+  fn hold(&self, id: HandleId) {
+    let mut refs = self.refs.borrow_mut();
+    if refs.insert(id) && refs.len() == 1 {
+      // SAFETY: JS thread of the environment that owns this tsfn; the tsfn lives as long as
+      // the environment's instance data.
+      unsafe { sys::napi_ref_threadsafe_function(self.env, self.tsfn.get()) };
+    }
+  }
+
+  fn release(&self, id: HandleId) {
+    let mut refs = self.refs.borrow_mut();
+    if refs.remove(&id) && refs.is_empty() {
+      // SAFETY: as in `hold`.
+      unsafe { sys::napi_unref_threadsafe_function(self.env, self.tsfn.get()) };
+    }
+  }
+}
+
+impl EventSink for JsSink {
+  fn emit(&self, id: HandleId, event: Event) {
+    let payload = match event {
+      Event::Data(chunk, credit) => {
+        let release = move |_: Result<UnknownReturnValue>, _: Env| {
+          drop(credit);
+          Ok(())
+        };
+        self.tsfn.call_with_return_value((id, Payload::Data(chunk)), ThreadsafeFunctionCallMode::NonBlocking, release);
+        return;
+      }
+      Event::Open(conn) => Payload::Open(conn),
+      Event::Accept(conn) => Payload::Accept(conn),
+      Event::Drain => Payload::Drain,
+      Event::End => Payload::End,
+      Event::Close(err) => Payload::Close(err),
+      Event::Error(err) => Payload::Error(err),
+      Event::ConnectError(err) => Payload::ConnectError(err),
+      Event::Timeout => Payload::Timeout,
+    };
+    // Fails only while the environment shuts down; the event is dropped with it.
+    self.tsfn.call((id, payload), ThreadsafeFunctionCallMode::NonBlocking);
+  }
+}
+
+impl ToNapiValue for Raw {
+  unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+    Ok(val.0)
+  }
+}
+
+/// Runs on the JS thread, right before `lib/dispatch.js` is called with the result.
+fn to_args(env: &Env, live: &Liveness, (id, payload): (HandleId, Payload)) -> Result<Args> {
+  let raw_env = env.raw();
+  // SAFETY (all `to_napi_value` calls below): on the environment's JS thread, inside the
+  // handle scope Node opens for the threadsafe call.
+  let num = |n: u32| unsafe { u32::to_napi_value(raw_env, n) }.map(Raw);
+  let undefined = || unsafe { <()>::to_napi_value(raw_env, ()) }.map(Raw);
+  let error = |err: &SocketError| unsafe { ErrorInfo::to_napi_value(raw_env, ErrorInfo::from(err)) }.map(Raw);
+  let (kind, a, b) = match payload {
+    Payload::Open(conn) => (OPEN, native_socket(raw_env, conn)?, undefined()?),
+    Payload::Accept(conn) => {
+      let new_id = conn.id();
+      live.hold(new_id);
+      (ACCEPT, native_socket(raw_env, conn)?, num(new_id)?)
+    }
+    Payload::Data(chunk) => (DATA, Raw(chunk_to_js(raw_env, chunk)?), undefined()?),
+    Payload::Drain => (DRAIN, undefined()?, undefined()?),
+    Payload::End => (END, undefined()?, undefined()?),
+    Payload::Close(err) => {
+      // Releasing before the handler runs is safe: Node checks liveness only after it.
+      live.release(id);
+      let a = match &err {
+        Some(err) => error(err)?,
+        None => undefined()?,
+      };
+      (CLOSE, a, undefined()?)
+    }
+    Payload::Error(err) => (ERROR, error(&err)?, undefined()?),
+    Payload::ConnectError(err) => {
+      live.release(id);
+      (CONNECT_ERROR, error(&err)?, undefined()?)
+    }
+    Payload::Timeout => (TIMEOUT, undefined()?, undefined()?),
+  };
+  Ok(FnArgs::from((num(id)?, num(kind)?, a, b)))
+}
+
+fn native_socket(env: sys::napi_env, conn: Arc<Conn>) -> Result<Raw> {
+  // SAFETY: JS thread, inside the threadsafe call's handle scope.
+  unsafe { NativeSocket::to_napi_value(env, NativeSocket::new(conn)) }.map(Raw)
+}
+
+fn chunk_to_js(env: sys::napi_env, chunk: Vec<u8>) -> Result<sys::napi_value> {
+  let mut value = ptr::null_mut();
+  if chunk.len() > COPY_LIMIT {
+    let len = chunk.len();
+    let mut boxed = Box::new(chunk);
+    let data = boxed.as_mut_ptr();
+    let hint = Box::into_raw(boxed);
+    // SAFETY: JS thread; `data` stays valid until `free_chunk` reclaims `hint`, which owns it.
+    let status = unsafe { sys::napi_create_external_buffer(env, len, data.cast(), Some(free_chunk), hint.cast(), &mut value) };
+    if status == sys::Status::napi_ok {
+      return Ok(value);
+    }
+    // Some embedders forbid external buffers: take the chunk back and copy it.
+    // SAFETY: the call failed, so Node did not take ownership of `hint`.
+    let chunk = unsafe { Box::from_raw(hint) };
+    return copy_chunk(env, &chunk);
+  }
+  copy_chunk(env, &chunk)
+}
+
+fn copy_chunk(env: sys::napi_env, chunk: &[u8]) -> Result<sys::napi_value> {
+  let mut value = ptr::null_mut();
+  let mut data = ptr::null_mut();
+  // SAFETY: JS thread; Node copies `chunk.len()` bytes from a live slice.
+  let status = unsafe { sys::napi_create_buffer_copy(env, chunk.len(), chunk.as_ptr().cast(), &mut data, &mut value) };
+  if status != sys::Status::napi_ok {
+    return Err(napi::Error::new(Status::from(status), "cannot allocate a Buffer for received data"));
+  }
+  Ok(value)
+}
+
+unsafe extern "C" fn free_chunk(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+  // SAFETY: `hint` is the `Box<Vec<u8>>` leaked in `chunk_to_js`, finalized exactly once.
+  drop(unsafe { Box::from_raw(hint.cast::<Vec<u8>>()) });
+}

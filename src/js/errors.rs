@@ -1,0 +1,55 @@
+//! The only bridge from `SocketError` to JS.
+//!
+//! Native code never builds an `Error` object: Jest runs each test file in its own realm, where
+//! an error made by `napi_create_error` is not `instanceof Error`. It hands `lib/errors.js` a
+//! descriptor, and that builds the Error users see, for throws and events alike.
+
+use napi_derive::napi;
+
+use crate::error::SocketError;
+
+/// What `lib/errors.js` needs to build an Error.
+#[napi(object)]
+pub struct ErrorInfo {
+  pub code: String,
+  pub message: String,
+  /// The positive OS errno, when an OS call failed.
+  pub errno: Option<i32>,
+  pub syscall: Option<String>,
+  pub address: Option<String>,
+  pub port: Option<u32>,
+}
+
+impl From<&SocketError> for ErrorInfo {
+  fn from(err: &SocketError) -> ErrorInfo {
+    let mut info = ErrorInfo {
+      code: err.code().to_owned(),
+      message: err.to_string(),
+      errno: None,
+      syscall: None,
+      address: None,
+      port: None,
+    };
+    if let SocketError::Os { syscall, errno, target, .. } = err {
+      if let Some(description) = describe_errno(*errno) {
+        info.message = description;
+      }
+      info.errno = (*errno != 0).then_some(*errno);
+      info.syscall = Some(syscall.as_str().to_owned());
+      info.address = target.address.clone();
+      info.port = target.port.map(u32::from);
+    }
+    info
+  }
+}
+
+/// libuv's wording of an errno ("connection reset by peer"), which Bun's messages use.
+fn describe_errno(errno: i32) -> Option<String> {
+  if errno == 0 {
+    return None;
+  }
+  let text = nix::errno::Errno::from_raw(errno).desc();
+  let mut chars = text.chars();
+  let first = chars.next()?;
+  Some(first.to_lowercase().chain(chars).collect())
+}

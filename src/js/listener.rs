@@ -1,0 +1,71 @@
+//! `NativeListener` and `listen`.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::Either;
+use napi::{Env, Result};
+use napi_derive::napi;
+
+use crate::js::dispatch::EnvCtx;
+use crate::js::errors::ErrorInfo;
+use crate::js::options::SocketOptions;
+use crate::js::socket::AddressInfo;
+use crate::net::{next_id, Listener};
+
+/// The native half of a listener. Accepted sockets arrive as `accept` events on its id.
+#[napi]
+pub struct NativeListener {
+  listener: Arc<Listener>,
+  id: u32,
+}
+
+/// Binds and listens now. Returns the listener, or the failure's description for
+/// `lib/errors.js` to throw.
+#[napi]
+pub fn listen(env: Env, options: SocketOptions) -> Result<Either<NativeListener, ErrorInfo>> {
+  let ctx = EnvCtx::of(&env)?;
+  let id = next_id();
+  match Listener::bind(id, ctx.sink(), &options.listen_config()) {
+    Ok(listener) => {
+      ctx.hold(id);
+      Ok(Either::A(NativeListener { listener, id }))
+    }
+    Err(err) => Ok(Either::B(ErrorInfo::from(&err))),
+  }
+}
+
+#[napi]
+impl NativeListener {
+  #[napi(getter)]
+  pub fn id(&self) -> u32 {
+    self.id
+  }
+
+  /// The bound address (TCP only).
+  #[napi]
+  pub fn address(&self) -> Option<AddressInfo> {
+    self.listener.local_addr().map(AddressInfo::from)
+  }
+
+  /// Stops accepting and frees the port now.
+  #[napi]
+  pub fn stop(&self, env: Env) -> Result<()> {
+    self.listener.stop();
+    EnvCtx::of(&env)?.release(self.id);
+    Ok(())
+  }
+
+  #[napi(js_name = "ref")]
+  pub fn hold(&self, env: Env) -> Result<()> {
+    if self.listener.is_listening() {
+      EnvCtx::of(&env)?.hold(self.id);
+    }
+    Ok(())
+  }
+
+  #[napi]
+  pub fn unref(&self, env: Env) -> Result<()> {
+    EnvCtx::of(&env)?.release(self.id);
+    Ok(())
+  }
+}

@@ -1,0 +1,7 @@
+//! napi glue: options in, events out, small native classes. No socket logic lives here.
+
+pub mod dispatch;
+pub mod errors;
+pub mod listener;
+pub mod options;
+pub mod socket;

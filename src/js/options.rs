@@ -1,0 +1,38 @@
+//! `#[napi(object)]` inputs, already checked by `lib/`, turned into the core's configs.
+
+use std::path::PathBuf;
+
+use napi_derive::napi;
+
+use crate::net::tcp::ListenConfig;
+use crate::net::Target;
+
+/// Where to listen or connect, as `lib/tcp.js` normalised it: `unix` wins over host and port.
+#[napi(object)]
+pub struct SocketOptions {
+  pub hostname: Option<String>,
+  pub port: Option<u32>,
+  pub unix: Option<String>,
+  pub exclusive: Option<bool>,
+  pub allow_half_open: Option<bool>,
+}
+
+impl SocketOptions {
+  pub fn target(&self) -> Target {
+    match &self.unix {
+      Some(path) => Target::Unix(PathBuf::from(path)),
+      None => Target::Tcp {
+        host: self.hostname.clone().unwrap_or_else(|| "0.0.0.0".to_owned()),
+        // lib/ checked the range.
+        port: self.port.unwrap_or(0) as u16,
+      },
+    }
+  }
+
+  pub fn listen_config(&self) -> ListenConfig {
+    ListenConfig {
+      target: self.target(),
+      exclusive: self.exclusive.unwrap_or(false),
+    }
+  }
+}

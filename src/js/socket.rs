@@ -1,0 +1,183 @@
+//! `NativeSocket`: the native half of a TCP or unix socket, and `connect`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::{Env, Result};
+use napi_derive::napi;
+
+use crate::js::dispatch::EnvCtx;
+use crate::js::options::SocketOptions;
+use crate::net::{next_id, Conn};
+
+/// The native half of a connected socket. `lib/tcp.js` wraps it in Bun's `Socket`.
+#[napi]
+pub struct NativeSocket {
+  /// `None` once `close` was dispatched: the descriptor closes with the last reference, now
+  /// rather than whenever the GC collects this object.
+  conn: Option<Arc<Conn>>,
+  id: u32,
+}
+
+/// Address of one end of a socket.
+#[napi(object)]
+pub struct AddressInfo {
+  pub address: String,
+  pub port: u32,
+  /// "IPv4" or "IPv6".
+  pub family: String,
+}
+
+/// Starts connecting; the socket's events arrive on the returned id (`open` or `connectError`).
+#[napi]
+pub fn connect(env: Env, options: SocketOptions) -> Result<u32> {
+  let ctx = EnvCtx::of(&env)?;
+  let id = next_id();
+  ctx.hold(id);
+  Conn::connect(id, ctx.sink(), options.target());
+  Ok(id)
+}
+
+#[napi]
+impl NativeSocket {
+  pub(crate) fn new(conn: Arc<Conn>) -> NativeSocket {
+    NativeSocket { id: conn.id(), conn: Some(conn) }
+  }
+
+  #[napi(getter)]
+  pub fn id(&self) -> u32 {
+    self.id
+  }
+
+  /// Writes what the kernel takes now: the byte count, 0 while full, -1 once closed.
+  #[napi]
+  pub fn write(&self, data: &[u8]) -> i64 {
+    match &self.conn {
+      Some(conn) => conn.write(data),
+      None => -1,
+    }
+  }
+
+  /// `write` for a string, encoded as UTF-8.
+  #[napi]
+  pub fn write_string(&self, data: String) -> i64 {
+    self.write(data.as_bytes())
+  }
+
+  /// Closes gracefully; true when closed now, false when `close` will follow pending writes.
+  #[napi]
+  pub fn end(&self) -> bool {
+    self.conn.as_ref().is_none_or(|conn| conn.end())
+  }
+
+  #[napi]
+  pub fn terminate(&self) {
+    if let Some(conn) = &self.conn {
+      conn.terminate();
+    }
+  }
+
+  #[napi]
+  pub fn close(&self) {
+    if let Some(conn) = &self.conn {
+      conn.close();
+    }
+  }
+
+  #[napi]
+  pub fn shutdown(&self, read_too: bool) {
+    if let Some(conn) = &self.conn {
+      conn.shutdown(read_too);
+    }
+  }
+
+  #[napi]
+  pub fn pause(&self) {
+    if let Some(conn) = &self.conn {
+      conn.pause();
+    }
+  }
+
+  #[napi]
+  pub fn resume(&self) {
+    if let Some(conn) = &self.conn {
+      conn.resume();
+    }
+  }
+
+  /// Idle timeout in seconds; 0 disables.
+  #[napi]
+  pub fn set_timeout(&self, seconds: f64) {
+    if let Some(conn) = &self.conn {
+      conn.set_timeout(Duration::from_secs_f64(seconds.max(0.0)));
+    }
+  }
+
+  #[napi]
+  pub fn set_no_delay(&self, on: bool) -> bool {
+    self.conn.as_ref().is_some_and(|conn| conn.set_no_delay(on))
+  }
+
+  /// `initial_delay` in seconds.
+  #[napi]
+  pub fn set_keep_alive(&self, on: bool, initial_delay: f64) -> bool {
+    let delay = Duration::from_secs_f64(initial_delay.max(0.0));
+    self.conn.as_ref().is_some_and(|conn| conn.set_keep_alive(on, delay))
+  }
+
+  #[napi(getter)]
+  pub fn bytes_written(&self) -> f64 {
+    self.conn.as_ref().map_or(0.0, |conn| conn.bytes_written() as f64)
+  }
+
+  #[napi(getter)]
+  pub fn is_unix(&self) -> bool {
+    self.conn.as_ref().is_some_and(|conn| conn.is_unix())
+  }
+
+  #[napi]
+  pub fn local_address(&self) -> Option<AddressInfo> {
+    self.conn.as_ref().and_then(|conn| conn.local_addr()).map(AddressInfo::from)
+  }
+
+  #[napi]
+  pub fn remote_address(&self) -> Option<AddressInfo> {
+    self.conn.as_ref().and_then(|conn| conn.peer_addr()).map(AddressInfo::from)
+  }
+
+  /// Counts this socket as keeping the process alive (the default while it is open).
+  #[napi(js_name = "ref")]
+  pub fn hold(&self, env: Env) -> Result<()> {
+    if self.conn.as_ref().is_some_and(|conn| !conn.is_closed()) {
+      EnvCtx::of(&env)?.hold(self.id);
+    }
+    Ok(())
+  }
+
+  #[napi]
+  pub fn unref(&self, env: Env) -> Result<()> {
+    EnvCtx::of(&env)?.release(self.id);
+    Ok(())
+  }
+
+  /// Lets go of the connection once `close` was reported, and stops counting it as alive.
+  #[napi]
+  pub fn detach(&mut self, env: Env) -> Result<()> {
+    self.conn = None;
+    EnvCtx::of(&env)?.release(self.id);
+    Ok(())
+  }
+}
+
+impl From<std::net::SocketAddr> for AddressInfo {
+  fn from(addr: std::net::SocketAddr) -> AddressInfo {
+    let (address, family) = match addr.ip() {
+      std::net::IpAddr::V4(ip) => (ip.to_string(), "IPv4"),
+      std::net::IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+        Some(v4) => (v4.to_string(), "IPv4"),
+        None => (ip.to_string(), "IPv6"),
+      },
+    };
+    AddressInfo { address, port: u32::from(addr.port()), family: family.to_owned() }
+  }
+}

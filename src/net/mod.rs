@@ -1,0 +1,64 @@
+//! The networking core: listeners, connections and their tasks on the I/O thread.
+//!
+//! Never imports napi. Tasks report through an `EventSink`; the JS thread acts on a `Conn`
+//! directly for calls Bun answers synchronously (`write`) and signals the task for the rest.
+
+pub mod addr;
+pub mod conn;
+pub mod listener;
+pub mod tcp;
+
+use std::sync::Arc;
+
+use crate::error::SocketError;
+
+pub use addr::Target;
+pub use conn::{Conn, Credit};
+pub use listener::Listener;
+
+/// Names a socket or listener across the thread boundary; JS keeps the objects, keyed by it.
+pub type HandleId = u32;
+
+/// What a task reports. Variants mirror Bun's handler names, in Bun's order.
+pub enum Event {
+  /// A client connection is up; reading starts after this event is queued.
+  Open(Arc<Conn>),
+  /// A listener accepted `Conn` (reported on the listener's id).
+  Accept(Arc<Conn>),
+  /// A chunk, with the credit it holds until the `data` handler has returned.
+  Data(Vec<u8>, Credit),
+  Drain,
+  /// The peer finished sending.
+  End,
+  /// The socket is closed; no more events for it.
+  Close(Option<SocketError>),
+  Error(SocketError),
+  /// A connect failed; `Close` does not follow.
+  ConnectError(SocketError),
+  Timeout,
+}
+
+/// Where events go: to JS in the addon, to a channel in tests.
+pub trait EventSink: Send + Sync + 'static {
+  fn emit(&self, id: HandleId, event: Event);
+}
+
+/// The sink a handle reports to, with its id.
+#[derive(Clone)]
+pub struct Reporter {
+  pub id: HandleId,
+  pub sink: Arc<dyn EventSink>,
+}
+
+impl Reporter {
+  pub fn emit(&self, event: Event) {
+    self.sink.emit(self.id, event);
+  }
+}
+
+static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// A process-wide unique handle id (ids of every environment share one space).
+pub fn next_id() -> HandleId {
+  NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
