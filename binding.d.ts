@@ -12,6 +12,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** The native half of a listener. Accepted sockets arrive as `accept` events on its id. */
 export declare class NativeListener {
   get id(): number
+  /** The listening descriptor, or -1 once stopped. */
+  get fd(): number
   /** The bound address (TCP only). */
   address(): AddressInfo | null
   /** Stops accepting and frees the port now. */
@@ -40,6 +42,8 @@ export declare class NativeSocket {
   /** `initial_delay` in seconds. */
   setKeepAlive(on: boolean, initialDelay: number): boolean
   get bytesWritten(): number
+  /** The OS descriptor; -1 once closed. */
+  get fd(): number
   get isUnix(): boolean
   localAddress(): AddressInfo | null
   remoteAddress(): AddressInfo | null

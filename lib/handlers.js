@@ -17,7 +17,15 @@ const HANDLER_NAMES = [
   ['handshake', 'onHandshake'],
 ]
 
-const BINARY_TYPES = ['arraybuffer', 'buffer', 'uint8array']
+// Bun also takes the class names.
+const BINARY_TYPES = {
+  buffer: 'buffer',
+  Buffer: 'buffer',
+  arraybuffer: 'arraybuffer',
+  ArrayBuffer: 'arraybuffer',
+  uint8array: 'uint8array',
+  Uint8Array: 'uint8array',
+}
 
 /** Validates `socket` (the handler object) and returns a normalised copy. */
 function parseHandlers(socket) {
@@ -29,10 +37,10 @@ function parseHandlers(socket) {
     if (typeof socket.binaryType !== 'string') {
       throw invalidArgType('SocketHandler.binaryType must be a string')
     }
-    if (!BINARY_TYPES.includes(socket.binaryType)) {
+    binaryType = Object.hasOwn(BINARY_TYPES, socket.binaryType) ? BINARY_TYPES[socket.binaryType] : undefined
+    if (binaryType === undefined) {
       throw invalidArgType('SocketHandler.binaryType must be "arraybuffer", "buffer", or "uint8array"')
     }
-    binaryType = socket.binaryType
   }
   return { binaryType, ...readCallbacks(socket) }
 }
@@ -125,4 +133,13 @@ function parsePort(value) {
   return port
 }
 
-module.exports = { parseHandlers, parseOptions }
+/** The handler object of `reload(options)`, checked as Bun checks it. */
+function parseReload(args, missingSocket) {
+  if (args.length === 0) throw new Error('Expected 1 argument')
+  const options = args[0]
+  if (options === null || typeof options !== 'object') throw new Error('Expected options object')
+  if (options.socket === undefined || options.socket === null) throw new Error(missingSocket)
+  return parseHandlers(options.socket)
+}
+
+module.exports = { parseHandlers, parseOptions, parseReload }

@@ -4,8 +4,8 @@
 
 const binding = require('../binding')
 const { handles, kEvent, kHandlers, callHandler, reportHandlerError, kinds } = require('./dispatch')
-const { parseHandlers, parseOptions } = require('./handlers')
-const { fromNative } = require('./errors')
+const { parseOptions, parseReload } = require('./handlers')
+const { fromNative, invalidArgType, outOfRange } = require('./errors')
 const { toBytes, writeArgs } = require('./write')
 
 const kNative = Symbol('kNative')
@@ -63,6 +63,11 @@ class TCPSocket {
     return native === null ? 0 : native.bytesWritten
   }
 
+  get fd() {
+    const native = this[kNative]
+    return native === null ? -1 : native.fd
+  }
+
   get localAddress() {
     return addresses(this).local?.address
   }
@@ -92,7 +97,7 @@ class TCPSocket {
   }
 
   get alpnProtocol() {
-    return null
+    return false
   }
 
   write(data, byteOffset, byteLength) {
@@ -138,19 +143,36 @@ class TCPSocket {
 
   flush() {}
 
+  /** One-shot idle timer in whole seconds, as in Bun; 0 disables. */
   timeout(seconds) {
+    if (arguments.length === 0) throw new Error('Expected 1 argument, got 0')
+    const value = Number(seconds)
+    if (value < 0) throw new Error('Timeout must be a positive integer')
     if (this[kState] !== OPEN) return
-    this[kNative].setTimeout(Number(seconds) || 0)
+    this[kNative].setTimeout(Math.floor(value) || 0)
   }
 
   setNoDelay(noDelay = true) {
     if (this[kState] !== OPEN) return false
-    return this[kNative].setNoDelay(noDelay !== false)
+    // Bun answers true on unix sockets too.
+    this[kNative].setNoDelay(noDelay !== false)
+    return true
   }
 
+  /** `initialDelay` in milliseconds, as in Node. */
   setKeepAlive(enable = false, initialDelay = 0) {
+    if (initialDelay === undefined) initialDelay = 0
+    if (typeof initialDelay !== 'number') {
+      throw invalidArgType(`The "initialDelay" property must be of type number. Received ${typeof initialDelay}`)
+    }
+    if (!Number.isInteger(initialDelay)) {
+      throw invalidArgType('The "initialDelay" property must be of type integer. Received number')
+    }
+    if (initialDelay < 0 || initialDelay > Number.MAX_SAFE_INTEGER) {
+      throw outOfRange(`The value of "initialDelay" is out of range. It must be >= 0 and <= 9007199254740991. Received ${initialDelay}`)
+    }
     if (this[kState] !== OPEN) return false
-    return this[kNative].setKeepAlive(enable === true, (Number(initialDelay) || 0) / 1000)
+    return this[kNative].setKeepAlive(enable === true, Math.ceil(initialDelay / 1000))
   }
 
   ref() {
@@ -176,10 +198,8 @@ class TCPSocket {
   }
 
   reload(options) {
-    if (options === null || typeof options !== 'object') {
-      throw require('./errors').invalidArgType('Expected object')
-    }
-    this[kHandlers] = parseHandlers(options.socket)
+    if (this[kState] === CLOSED) return
+    this[kHandlers] = parseReload(arguments, 'Expected "socket" option')
   }
 
   [kEvent](kind, a, b) {
@@ -222,7 +242,7 @@ class TCPSocket {
 
 for (const symbol of disposeSymbols) {
   TCPSocket.prototype[symbol] = function dispose() {
-    this.terminate()
+    this.end()
   }
 }
 
@@ -249,11 +269,24 @@ class SocketListener {
     this[kData] = value
   }
 
+  get fd() {
+    return this[kNative].fd
+  }
+
+  /** Fills `out` with { family, address, port }, as Bun does. */
+  getsockname(out) {
+    if (out === null || typeof out !== 'object') throw invalidArgType('Expected object')
+    if (this[kState] !== OPEN) return
+    const address = this[kNative].address()
+    if (address !== null) Object.assign(out, { family: address.family, address: address.address, port: address.port })
+  }
+
   stop(closeActiveConnections) {
     if (this[kState] === OPEN) {
       this[kState] = CLOSED
       this[kNative].stop()
       handles.delete(this[kId])
+      this[kData] = undefined
     }
     if (closeActiveConnections === true) {
       for (const socket of [...this[kSockets]]) socket.close()
@@ -269,22 +302,21 @@ class SocketListener {
   }
 
   reload(options) {
-    if (options === null || typeof options !== 'object') {
-      throw require('./errors').invalidArgType('Expected object')
-    }
-    this[kHandlers] = parseHandlers(options.socket)
+    // Bun, once stopped, answers every reload this way.
+    if (this[kState] === CLOSED) throw new Error('Expected 1 argument')
+    this[kHandlers] = parseReload(arguments, 'Expected "socket" object')
   }
 
   [kEvent](kind, native, id) {
     if (kind !== kinds.ACCEPT) return
-    const socket = new TCPSocket(id, this[kHandlers], undefined, this[kAllowHalfOpen], this)
+    const socket = new TCPSocket(id, this[kHandlers], this[kData], this[kAllowHalfOpen], this)
     handles.set(id, socket)
     this[kSockets].add(socket)
     opened(socket, native)
   }
 
   get [Symbol.toStringTag]() {
-    return 'SocketListener'
+    return 'Listener'
   }
 }
 
@@ -358,6 +390,7 @@ function closed(socket, err) {
   const native = socket[kNative]
   if (native !== null) native.detach()
   socket[kListener]?.[kSockets].delete(socket)
+  socket[kListener] = undefined
   socket[kHeld] = null
   callHandler(socket, 'close', err)
 }
@@ -399,6 +432,7 @@ function replayHeld(socket) {
 }
 
 function addresses(socket) {
+  if (socket[kState] !== OPEN) return {}
   let cached = socket[kAddress]
   if (cached === null) {
     const native = socket[kNative]

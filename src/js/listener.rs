@@ -41,6 +41,12 @@ impl NativeListener {
     self.id
   }
 
+  /// The listening descriptor, or -1 once stopped.
+  #[napi(getter)]
+  pub fn fd(&self) -> i32 {
+    self.listener.fd()
+  }
+
   /// The bound address (TCP only).
   #[napi]
   pub fn address(&self) -> Option<AddressInfo> {

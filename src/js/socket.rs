@@ -130,6 +130,12 @@ impl NativeSocket {
     self.conn.as_ref().map_or(0.0, |conn| conn.bytes_written() as f64)
   }
 
+  /// The OS descriptor; -1 once closed.
+  #[napi(getter)]
+  pub fn fd(&self) -> i32 {
+    self.conn.as_ref().map_or(-1, |conn| if conn.is_closed() { -1 } else { conn.fd() })
+  }
+
   #[napi(getter)]
   pub fn is_unix(&self) -> bool {
     self.conn.as_ref().is_some_and(|conn| conn.is_unix())

@@ -29,6 +29,13 @@ pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, SocketErr
   if let Some(ip) = parse_ip(host) {
     return Ok(vec![SocketAddr::new(ip, port)]);
   }
+  // Bun tries both loopbacks for "localhost", whatever the hosts file says.
+  if host.eq_ignore_ascii_case("localhost") {
+    return Ok(vec![
+      SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), port),
+      SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), port),
+    ]);
+  }
   match tokio::net::lookup_host((host, port)).await {
     Ok(addrs) => non_empty(addrs.collect(), host),
     Err(err) => Err(lookup_error(host, &err)),
@@ -46,10 +53,9 @@ pub fn resolve_blocking(host: &str, port: u16) -> Result<Vec<SocketAddr>, Socket
   }
 }
 
-/// An IP literal, with or without the brackets of an IPv6 URL host.
+/// An IP literal. Brackets ("[::1]") are not accepted, as in Bun.
 pub fn parse_ip(host: &str) -> Option<IpAddr> {
-  let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-  bare.parse().ok()
+  host.parse().ok()
 }
 
 fn non_empty(addrs: Vec<SocketAddr>, host: &str) -> Result<Vec<SocketAddr>, SocketError> {
@@ -79,7 +85,7 @@ mod tests {
   #[test]
   fn ip_literals_skip_resolution() {
     assert_eq!(parse_ip("::1"), Some("::1".parse().unwrap()));
-    assert_eq!(parse_ip("[::1]"), Some("::1".parse().unwrap()));
+    assert_eq!(parse_ip("[::1]"), None);
     assert_eq!(parse_ip("127.0.0.1"), Some("127.0.0.1".parse().unwrap()));
     assert_eq!(parse_ip("localhost"), None);
     let addrs = resolve_blocking("127.0.0.1", 80).unwrap();

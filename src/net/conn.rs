@@ -190,7 +190,8 @@ impl Conn {
     self.signal(SIG_RESUME);
   }
 
-  /// Idle timeout: `Timeout` after this long without reads or writes; zero disables.
+  /// Arms a one-shot `Timeout` after `timeout`, replacing any earlier one; zero disables.
+  /// As in Bun, reads and writes do not push it back.
   pub fn set_timeout(&self, timeout: Duration) {
     self.timeout_ms.store(timeout.as_millis() as u64, Ordering::Relaxed);
     self.signal(SIG_TIMEOUT);
@@ -228,6 +229,11 @@ impl Conn {
       Stream::Tcp(tcp) => tcp.peer_addr().ok(),
       Stream::Unix(_) => None,
     }
+  }
+
+  /// The OS descriptor, for Bun's `fd`.
+  pub fn fd(&self) -> i32 {
+    self.stream.sock().as_raw_fd()
   }
 
   pub fn is_unix(&self) -> bool {
@@ -351,10 +357,7 @@ struct TaskState {
   write_done: bool,
   want_drain: bool,
   streaming: bool,
-  timeout: Option<Duration>,
   deadline: Option<Instant>,
-  /// `bytes_written` when the deadline was armed: writes from the JS thread count as activity.
-  written_at_arm: u64,
   /// Closing by `terminate()`: no FIN, the close resets.
   reset: bool,
   /// `end()` waits for pending writes, then closes.
@@ -375,9 +378,7 @@ async fn run(conn: Arc<Conn>) {
     write_done: false,
     want_drain: false,
     streaming: false,
-    timeout: None,
     deadline: None,
-    written_at_arm: 0,
     reset: false,
     end_after_drain: false,
     quiet_eof: false,
@@ -404,7 +405,11 @@ async fn run(conn: Arc<Conn>) {
           Err(_) => Step::Continue,
         }
       },
-      _ = sleep_until(deadline), if deadline.is_some() => on_deadline(&conn, &mut st),
+      _ = sleep_until(deadline), if deadline.is_some() => {
+        st.deadline = None;
+        conn.emit(Event::Timeout);
+        Step::Continue
+      },
     };
     if let Step::Finish(err) = step {
       break err;
@@ -454,8 +459,7 @@ fn apply_signals(conn: &Conn, st: &mut TaskState) -> Step {
   }
   if sig & SIG_TIMEOUT != 0 {
     let ms = conn.timeout_ms.load(Ordering::Relaxed);
-    st.timeout = (ms > 0).then(|| Duration::from_millis(ms));
-    arm(conn, st);
+    st.deadline = (ms > 0).then(|| Instant::now() + Duration::from_millis(ms));
   }
   Step::Continue
 }
@@ -479,7 +483,6 @@ fn read_available(conn: &Arc<Conn>, st: &mut TaskState) -> Step {
         st.streaming = n >= STREAMING_READ;
         conn.in_flight.fetch_add(1, Ordering::AcqRel);
         conn.emit(Event::Data(chunk, Credit(conn.clone())));
-        arm(conn, st);
       }
       Ok((_, None)) => unreachable!("every successful read yields a chunk"),
       Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Step::Continue,
@@ -502,22 +505,6 @@ fn on_eof(conn: &Conn, st: &mut TaskState) -> Step {
     return Step::Finish(None);
   }
   Step::Continue
-}
-
-fn on_deadline(conn: &Conn, st: &mut TaskState) -> Step {
-  let written = conn.bytes_written();
-  if written != st.written_at_arm {
-    arm(conn, st);
-  } else {
-    st.deadline = None;
-    conn.emit(Event::Timeout);
-  }
-  Step::Continue
-}
-
-fn arm(conn: &Conn, st: &mut TaskState) {
-  st.deadline = st.timeout.map(|t| Instant::now() + t);
-  st.written_at_arm = conn.bytes_written();
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -68,6 +68,16 @@ impl Listener {
     self.local
   }
 
+  /// The listening descriptor, or -1 once stopped.
+  pub fn fd(&self) -> i32 {
+    use std::os::fd::AsRawFd;
+    match self.lock().as_ref() {
+      Some(Acceptor::Tcp(l)) => l.as_raw_fd(),
+      Some(Acceptor::Unix(l)) => l.as_raw_fd(),
+      None => -1,
+    }
+  }
+
   pub fn is_listening(&self) -> bool {
     self.lock().is_some()
   }
