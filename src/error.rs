@@ -43,7 +43,12 @@ pub struct ErrorTarget {
 pub enum SocketError {
   /// An OS call failed; `code` is the errno name ("ECONNREFUSED").
   #[error("{syscall} {code}{target}", syscall = .syscall.as_str(), target = TargetSuffix(.target))]
-  Os { syscall: Syscall, code: &'static str, errno: i32, target: ErrorTarget },
+  Os {
+    syscall: Syscall,
+    code: &'static str,
+    errno: i32,
+    target: ErrorTarget,
+  },
   /// The peer or its certificate was refused, or the TLS stream is corrupt.
   #[error("{message}")]
   Tls { code: &'static str, message: String },
@@ -59,7 +64,12 @@ impl SocketError {
       Some(errno) => (errno_name(errno), errno),
       None => kind_code(err),
     };
-    SocketError::Os { syscall, code, errno, target }
+    SocketError::Os {
+      syscall,
+      code,
+      errno,
+      target,
+    }
   }
 
   /// A name lookup that found nothing, as Node reports it (`ENOTFOUND`, `getaddrinfo`).
@@ -68,7 +78,10 @@ impl SocketError {
       syscall: Syscall::Getaddrinfo,
       code: "ENOTFOUND",
       errno: 0,
-      target: ErrorTarget { address: Some(hostname.to_owned()), port: None },
+      target: ErrorTarget {
+        address: Some(hostname.to_owned()),
+        port: None,
+      },
     }
   }
 
@@ -99,7 +112,9 @@ fn errno_str(errno: nix::errno::Errno) -> &'static str {
   // nix names errnos only through Debug; cache the strings so each is leaked once.
   static NAMES: OnceLock<std::sync::Mutex<HashMap<i32, &'static str>>> = OnceLock::new();
   let names = NAMES.get_or_init(Default::default);
-  let mut names = names.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+  let mut names = names
+    .lock()
+    .unwrap_or_else(|poisoned| poisoned.into_inner());
   names
     .entry(errno as i32)
     .or_insert_with(|| Box::leak(format!("{errno:?}").into_boxed_str()))
@@ -142,11 +157,17 @@ mod tests {
   #[test]
   fn names_errnos_like_node() {
     let err = io::Error::from_raw_os_error(nix::errno::Errno::ECONNREFUSED as i32);
-    let target = ErrorTarget { address: Some("127.0.0.1".into()), port: Some(4000) };
+    let target = ErrorTarget {
+      address: Some("127.0.0.1".into()),
+      port: Some(4000),
+    };
     let e = SocketError::os(Syscall::Connect, &err, target);
     assert_eq!(e.code(), "ECONNREFUSED");
     assert_eq!(e.to_string(), "connect ECONNREFUSED 127.0.0.1:4000");
-    assert_eq!(errno_name(nix::errno::Errno::EADDRINUSE as i32), "EADDRINUSE");
+    assert_eq!(
+      errno_name(nix::errno::Errno::EADDRINUSE as i32),
+      "EADDRINUSE"
+    );
     assert_eq!(errno_name(100_000), "UNKNOWN");
   }
 }

@@ -19,7 +19,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{FnArgs, Function, ToNapiValue};
-use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue};
+use napi::threadsafe_function::{
+  ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue,
+};
 use napi::{sys, Env, Result, Status};
 use napi_derive::napi;
 
@@ -49,7 +51,8 @@ pub struct Raw(sys::napi_value);
 
 type Args = FnArgs<(Raw, Raw, Raw, Raw)>;
 
-type Tsfn = ThreadsafeFunction<(HandleId, Payload), UnknownReturnValue, Args, Status, false, true, 0>;
+type Tsfn =
+  ThreadsafeFunction<(HandleId, Payload), UnknownReturnValue, Args, Status, false, true, 0>;
 
 /// An event as it crosses to the JS thread: a `Data` chunk's credit stays behind in the return
 /// callback, so it is released only after the handler returned.
@@ -84,16 +87,25 @@ struct Liveness {
 /// Connects this environment to `lib/dispatch.js`. Called once when the package loads.
 #[napi]
 pub fn init(env: Env, dispatch: Function<'_, Args, UnknownReturnValue>) -> Result<()> {
-  let live = Rc::new(Liveness { env: env.raw(), tsfn: Cell::new(ptr::null_mut()), refs: RefCell::default() });
+  let live = Rc::new(Liveness {
+    env: env.raw(),
+    tsfn: Cell::new(ptr::null_mut()),
+    refs: RefCell::default(),
+  });
   let callback_live = live.clone();
   let tsfn: Tsfn = dispatch
     .build_threadsafe_function::<(HandleId, Payload)>()
     .callee_handled::<false>()
     .weak::<true>()
     .max_queue_size::<0>()
-    .build_callback(move |ctx: ThreadsafeCallContext<(HandleId, Payload)>| to_args(&ctx.env, &callback_live, ctx.value))?;
+    .build_callback(move |ctx: ThreadsafeCallContext<(HandleId, Payload)>| {
+      to_args(&ctx.env, &callback_live, ctx.value)
+    })?;
   live.tsfn.set(tsfn.raw());
-  let ctx = EnvCtx { sink: Arc::new(JsSink { tsfn }), live };
+  let ctx = EnvCtx {
+    sink: Arc::new(JsSink { tsfn }),
+    live,
+  };
   env.set_instance_data(ctx, (), |_| {})
 }
 
@@ -102,7 +114,10 @@ impl EnvCtx {
   pub fn of(env: &Env) -> Result<&'static EnvCtx> {
     match env.get_instance_data::<EnvCtx>()? {
       Some(ctx) => Ok(ctx),
-      None => Err(napi::Error::new(Status::GenericFailure, "bun-sockets: init() was not called")),
+      None => Err(napi::Error::new(
+        Status::GenericFailure,
+        "bun-sockets: init() was not called",
+      )),
     }
   }
 
@@ -148,7 +163,11 @@ impl EventSink for JsSink {
           drop(credit);
           Ok(())
         };
-        self.tsfn.call_with_return_value((id, Payload::Data(chunk)), ThreadsafeFunctionCallMode::NonBlocking, release);
+        self.tsfn.call_with_return_value(
+          (id, Payload::Data(chunk)),
+          ThreadsafeFunctionCallMode::NonBlocking,
+          release,
+        );
         return;
       }
       Event::Open(conn) => Payload::Open(conn),
@@ -161,7 +180,9 @@ impl EventSink for JsSink {
       Event::Timeout => Payload::Timeout,
     };
     // Fails only while the environment shuts down; the event is dropped with it.
-    self.tsfn.call((id, payload), ThreadsafeFunctionCallMode::NonBlocking);
+    self
+      .tsfn
+      .call((id, payload), ThreadsafeFunctionCallMode::NonBlocking);
   }
 }
 
@@ -178,7 +199,8 @@ fn to_args(env: &Env, live: &Liveness, (id, payload): (HandleId, Payload)) -> Re
   // handle scope Node opens for the threadsafe call.
   let num = |n: u32| unsafe { u32::to_napi_value(raw_env, n) }.map(Raw);
   let undefined = || unsafe { <()>::to_napi_value(raw_env, ()) }.map(Raw);
-  let error = |err: &SocketError| unsafe { ErrorInfo::to_napi_value(raw_env, ErrorInfo::from(err)) }.map(Raw);
+  let error =
+    |err: &SocketError| unsafe { ErrorInfo::to_napi_value(raw_env, ErrorInfo::from(err)) }.map(Raw);
   let (kind, a, b) = match payload {
     Payload::Open(conn) => (OPEN, native_socket(raw_env, conn)?, undefined()?),
     Payload::Accept(conn) => {
@@ -221,7 +243,16 @@ fn chunk_to_js(env: sys::napi_env, chunk: Vec<u8>) -> Result<sys::napi_value> {
     let data = boxed.as_mut_ptr();
     let hint = Box::into_raw(boxed);
     // SAFETY: JS thread; `data` stays valid until `free_chunk` reclaims `hint`, which owns it.
-    let status = unsafe { sys::napi_create_external_buffer(env, len, data.cast(), Some(free_chunk), hint.cast(), &mut value) };
+    let status = unsafe {
+      sys::napi_create_external_buffer(
+        env,
+        len,
+        data.cast(),
+        Some(free_chunk),
+        hint.cast(),
+        &mut value,
+      )
+    };
     if status == sys::Status::napi_ok {
       return Ok(value);
     }
@@ -237,9 +268,20 @@ fn copy_chunk(env: sys::napi_env, chunk: &[u8]) -> Result<sys::napi_value> {
   let mut value = ptr::null_mut();
   let mut data = ptr::null_mut();
   // SAFETY: JS thread; Node copies `chunk.len()` bytes from a live slice.
-  let status = unsafe { sys::napi_create_buffer_copy(env, chunk.len(), chunk.as_ptr().cast(), &mut data, &mut value) };
+  let status = unsafe {
+    sys::napi_create_buffer_copy(
+      env,
+      chunk.len(),
+      chunk.as_ptr().cast(),
+      &mut data,
+      &mut value,
+    )
+  };
   if status != sys::Status::napi_ok {
-    return Err(napi::Error::new(Status::from(status), "cannot allocate a Buffer for received data"));
+    return Err(napi::Error::new(
+      Status::from(status),
+      "cannot allocate a Buffer for received data",
+    ));
   }
   Ok(value)
 }

@@ -30,7 +30,13 @@ impl From<&SocketError> for ErrorInfo {
       address: None,
       port: None,
     };
-    if let SocketError::Os { syscall, errno, target, .. } = err {
+    if let SocketError::Os {
+      syscall,
+      errno,
+      target,
+      ..
+    } = err
+    {
       if let Some(description) = describe_errno(*errno) {
         info.message = description;
       }

@@ -41,7 +41,10 @@ pub fn connect(env: Env, options: SocketOptions) -> Result<u32> {
 #[napi]
 impl NativeSocket {
   pub(crate) fn new(conn: Arc<Conn>) -> NativeSocket {
-    NativeSocket { id: conn.id(), conn: Some(conn) }
+    NativeSocket {
+      id: conn.id(),
+      conn: Some(conn),
+    }
   }
 
   #[napi(getter)]
@@ -122,18 +125,27 @@ impl NativeSocket {
   #[napi]
   pub fn set_keep_alive(&self, on: bool, initial_delay: f64) -> bool {
     let delay = Duration::from_secs_f64(initial_delay.max(0.0));
-    self.conn.as_ref().is_some_and(|conn| conn.set_keep_alive(on, delay))
+    self
+      .conn
+      .as_ref()
+      .is_some_and(|conn| conn.set_keep_alive(on, delay))
   }
 
   #[napi(getter)]
   pub fn bytes_written(&self) -> f64 {
-    self.conn.as_ref().map_or(0.0, |conn| conn.bytes_written() as f64)
+    self
+      .conn
+      .as_ref()
+      .map_or(0.0, |conn| conn.bytes_written() as f64)
   }
 
   /// The OS descriptor; -1 once closed.
   #[napi(getter)]
   pub fn fd(&self) -> i32 {
-    self.conn.as_ref().map_or(-1, |conn| if conn.is_closed() { -1 } else { conn.fd() })
+    self
+      .conn
+      .as_ref()
+      .map_or(-1, |conn| if conn.is_closed() { -1 } else { conn.fd() })
   }
 
   #[napi(getter)]
@@ -143,12 +155,20 @@ impl NativeSocket {
 
   #[napi]
   pub fn local_address(&self) -> Option<AddressInfo> {
-    self.conn.as_ref().and_then(|conn| conn.local_addr()).map(AddressInfo::from)
+    self
+      .conn
+      .as_ref()
+      .and_then(|conn| conn.local_addr())
+      .map(AddressInfo::from)
   }
 
   #[napi]
   pub fn remote_address(&self) -> Option<AddressInfo> {
-    self.conn.as_ref().and_then(|conn| conn.peer_addr()).map(AddressInfo::from)
+    self
+      .conn
+      .as_ref()
+      .and_then(|conn| conn.peer_addr())
+      .map(AddressInfo::from)
   }
 
   /// Counts this socket as keeping the process alive (the default while it is open).
@@ -184,6 +204,10 @@ impl From<std::net::SocketAddr> for AddressInfo {
         None => (ip.to_string(), "IPv6"),
       },
     };
-    AddressInfo { address, port: u32::from(addr.port()), family: family.to_owned() }
+    AddressInfo {
+      address,
+      port: u32::from(addr.port()),
+      family: family.to_owned(),
+    }
   }
 }

@@ -17,8 +17,14 @@ impl Target {
   /// What error messages and `err.address`/`err.port` name.
   pub fn error_target(&self) -> ErrorTarget {
     match self {
-      Target::Tcp { host, port } => ErrorTarget { address: Some(host.clone()), port: Some(*port) },
-      Target::Unix(path) => ErrorTarget { address: Some(path.display().to_string()), port: None },
+      Target::Tcp { host, port } => ErrorTarget {
+        address: Some(host.clone()),
+        port: Some(*port),
+      },
+      Target::Unix(path) => ErrorTarget {
+        address: Some(path.display().to_string()),
+        port: None,
+      },
     }
   }
 }
@@ -71,7 +77,10 @@ fn lookup_error(host: &str, err: &io::Error) -> SocketError {
     Some(_) => SocketError::os(
       Syscall::Getaddrinfo,
       err,
-      ErrorTarget { address: Some(host.to_owned()), port: None },
+      ErrorTarget {
+        address: Some(host.to_owned()),
+        port: None,
+      },
     ),
     // getaddrinfo's own failures (EAI_NONAME…) carry no errno.
     None => SocketError::not_found(host),

@@ -164,13 +164,17 @@ impl Conn {
 
   /// Closes now with a reset (RST), dropping unsent data. The caller reports `close`.
   pub fn terminate(&self) {
-    self.state.fetch_or(WRITE_CLOSED | CLOSED | SILENT, Ordering::AcqRel);
+    self
+      .state
+      .fetch_or(WRITE_CLOSED | CLOSED | SILENT, Ordering::AcqRel);
     self.signal(SIG_TERMINATE);
   }
 
   /// Closes now, gracefully (FIN). The caller reports `close`.
   pub fn close(&self) {
-    self.state.fetch_or(WRITE_CLOSED | CLOSED | SILENT, Ordering::AcqRel);
+    self
+      .state
+      .fetch_or(WRITE_CLOSED | CLOSED | SILENT, Ordering::AcqRel);
     self.signal(SIG_CLOSE);
   }
 
@@ -179,7 +183,11 @@ impl Conn {
   pub fn shutdown(&self, read_too: bool) {
     self.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
     let _ = self.stream.sock().shutdown(std::net::Shutdown::Write);
-    self.signal(if read_too { SIG_SHUTDOWN_READ } else { SIG_SHUTDOWN_WRITE });
+    self.signal(if read_too {
+      SIG_SHUTDOWN_READ
+    } else {
+      SIG_SHUTDOWN_WRITE
+    });
   }
 
   pub fn pause(&self) {
@@ -193,7 +201,9 @@ impl Conn {
   /// Arms a one-shot `Timeout` after `timeout`, replacing any earlier one; zero disables.
   /// As in Bun, reads and writes do not push it back.
   pub fn set_timeout(&self, timeout: Duration) {
-    self.timeout_ms.store(timeout.as_millis() as u64, Ordering::Relaxed);
+    self
+      .timeout_ms
+      .store(timeout.as_millis() as u64, Ordering::Relaxed);
     self.signal(SIG_TIMEOUT);
   }
 
@@ -205,7 +215,9 @@ impl Conn {
   }
 
   pub fn set_keep_alive(&self, on: bool, initial_delay: Duration) -> bool {
-    let Stream::Tcp(_) = &self.stream else { return false };
+    let Stream::Tcp(_) = &self.stream else {
+      return false;
+    };
     let sock = self.stream.sock();
     if sock.set_keepalive(on).is_err() {
       return false;
@@ -331,7 +343,11 @@ impl Stream {
 }
 
 fn poll_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
-  let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+  let mut pfd = libc::pollfd {
+    fd: fd.as_raw_fd(),
+    events: libc::POLLOUT,
+    revents: 0,
+  };
   // SAFETY: one valid pollfd, zero timeout; `fd` is borrowed from a live socket.
   let n = unsafe { libc::poll(&mut pfd, 1, 0) };
   if n < 0 {
@@ -487,7 +503,13 @@ fn read_available(conn: &Arc<Conn>, st: &mut TaskState) -> Step {
       Ok((_, None)) => unreachable!("every successful read yields a chunk"),
       Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Step::Continue,
       Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-      Err(err) => return Step::Finish(Some(SocketError::os(Syscall::Read, &err, ErrorTarget::default()))),
+      Err(err) => {
+        return Step::Finish(Some(SocketError::os(
+          Syscall::Read,
+          &err,
+          ErrorTarget::default(),
+        )))
+      }
     }
   }
   Step::Continue

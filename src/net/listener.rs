@@ -37,17 +37,28 @@ enum Acceptor {
 
 impl Listener {
   /// Binds now and starts accepting on the I/O thread.
-  pub fn bind(id: crate::net::HandleId, sink: Arc<dyn EventSink>, config: &ListenConfig) -> Result<Arc<Listener>, SocketError> {
+  pub fn bind(
+    id: crate::net::HandleId,
+    sink: Arc<dyn EventSink>,
+    config: &ListenConfig,
+  ) -> Result<Arc<Listener>, SocketError> {
     let bound = tcp::bind(config)?;
     let _runtime = crate::runtime::handle().enter();
     let target = config.target.error_target();
-    let register_err = |err: io::Error| SocketError::os(crate::error::Syscall::Listen, &err, target.clone());
+    let register_err =
+      |err: io::Error| SocketError::os(crate::error::Syscall::Listen, &err, target.clone());
     let (acceptor, local) = match bound {
       BoundListener::Tcp(std) => {
         let local = std.local_addr().ok();
-        (Acceptor::Tcp(TcpListener::from_std(std).map_err(register_err)?), local)
+        (
+          Acceptor::Tcp(TcpListener::from_std(std).map_err(register_err)?),
+          local,
+        )
       }
-      BoundListener::Unix(std) => (Acceptor::Unix(UnixListener::from_std(std).map_err(register_err)?), None),
+      BoundListener::Unix(std) => (
+        Acceptor::Unix(UnixListener::from_std(std).map_err(register_err)?),
+        None,
+      ),
     };
     let unix_path = match &config.target {
       Target::Unix(path) => Some(path.clone()),
@@ -96,7 +107,10 @@ impl Listener {
 
   fn lock(&self) -> MutexGuard<'_, Option<Acceptor>> {
     // Only a panic inside `poll_accept` could poison this; the data stays consistent.
-    self.acceptor.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    self
+      .acceptor
+      .lock()
+      .unwrap_or_else(|poisoned| poisoned.into_inner())
   }
 
   fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Stream>>> {
@@ -108,7 +122,9 @@ impl Listener {
           Stream::Tcp(stream)
         }))
       }),
-      Some(Acceptor::Unix(l)) => l.poll_accept(cx).map(|r| Some(r.map(|(stream, _)| Stream::Unix(stream)))),
+      Some(Acceptor::Unix(l)) => l
+        .poll_accept(cx)
+        .map(|r| Some(r.map(|(stream, _)| Stream::Unix(stream)))),
     }
   }
 }
@@ -127,7 +143,12 @@ async fn run(listener: Arc<Listener>) {
         listener.reporter.emit(Event::Accept(conn.clone()));
         conn.start();
       }
-      Some(Err(err)) if matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {
+      Some(Err(err))
+        if matches!(
+          err.raw_os_error(),
+          Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+        ) =>
+      {
         tokio::time::sleep(EMFILE_BACKOFF).await;
       }
       // A connection that died in the backlog (ECONNABORTED…) concerns no one.

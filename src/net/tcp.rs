@@ -47,11 +47,17 @@ pub fn bind(config: &ListenConfig) -> Result<BoundListener, SocketError> {
 }
 
 fn bind_tcp(addr: SocketAddr, exclusive: bool) -> Result<std::net::TcpListener, SocketError> {
-  let target = ErrorTarget { address: Some(addr.ip().to_string()), port: Some(addr.port()) };
+  let target = ErrorTarget {
+    address: Some(addr.ip().to_string()),
+    port: Some(addr.port()),
+  };
   let fail = |syscall, err: io::Error| SocketError::os(syscall, &err, target.clone());
-  let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(|e| fail(Syscall::Listen, e))?;
+  let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)
+    .map_err(|e| fail(Syscall::Listen, e))?;
   // As Node and Bun: a restarted server may rebind a port in TIME_WAIT.
-  socket.set_reuse_address(true).map_err(|e| fail(Syscall::Listen, e))?;
+  socket
+    .set_reuse_address(true)
+    .map_err(|e| fail(Syscall::Listen, e))?;
   if !exclusive {
     let _ = socket.set_reuse_port(false);
   }
@@ -59,14 +65,23 @@ fn bind_tcp(addr: SocketAddr, exclusive: bool) -> Result<std::net::TcpListener, 
     // "::" accepts IPv4 too, as in Node and Bun.
     let _ = socket.set_only_v6(false);
   }
-  socket.set_nonblocking(true).map_err(|e| fail(Syscall::Listen, e))?;
-  socket.bind(&addr.into()).map_err(|e| fail(Syscall::Listen, e))?;
-  socket.listen(BACKLOG).map_err(|e| fail(Syscall::Listen, e))?;
+  socket
+    .set_nonblocking(true)
+    .map_err(|e| fail(Syscall::Listen, e))?;
+  socket
+    .bind(&addr.into())
+    .map_err(|e| fail(Syscall::Listen, e))?;
+  socket
+    .listen(BACKLOG)
+    .map_err(|e| fail(Syscall::Listen, e))?;
   Ok(socket.into())
 }
 
 fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener, SocketError> {
-  let target = ErrorTarget { address: Some(path.display().to_string()), port: None };
+  let target = ErrorTarget {
+    address: Some(path.display().to_string()),
+    port: None,
+  };
   let listener = std::os::unix::net::UnixListener::bind(path)
     .map_err(|err| SocketError::os(Syscall::Listen, &err, target.clone()))?;
   listener
@@ -88,7 +103,10 @@ pub async fn connect(target: &Target) -> Result<Stream, SocketError> {
             return Ok(Stream::Tcp(stream));
           }
           Err(err) => {
-            let target = ErrorTarget { address: Some(addr.ip().to_string()), port: Some(addr.port()) };
+            let target = ErrorTarget {
+              address: Some(addr.ip().to_string()),
+              port: Some(addr.port()),
+            };
             last = Some(SocketError::os(Syscall::Connect, &err, target));
           }
         }

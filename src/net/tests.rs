@@ -1,0 +1,267 @@
+//! The core without Node: real loopback sockets, events collected by a channel-backed sink.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::net::conn::CREDIT;
+use crate::net::tcp::ListenConfig;
+use crate::net::{next_id, Conn, Event, EventSink, HandleId, Listener, Target};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+struct ChannelSink(Mutex<Sender<(HandleId, Event)>>);
+
+impl EventSink for ChannelSink {
+  fn emit(&self, id: HandleId, event: Event) {
+    let _ = self.0.lock().unwrap().send((id, event));
+  }
+}
+
+fn sink() -> (Arc<dyn EventSink>, Receiver<(HandleId, Event)>) {
+  let (tx, rx) = channel();
+  (Arc::new(ChannelSink(Mutex::new(tx))), rx)
+}
+
+fn next(rx: &Receiver<(HandleId, Event)>) -> (HandleId, Event) {
+  rx.recv_timeout(WAIT).expect("no event within 5 s")
+}
+
+fn listen(sink: &Arc<dyn EventSink>) -> (Arc<Listener>, u16) {
+  let config = ListenConfig {
+    target: Target::Tcp {
+      host: "127.0.0.1".into(),
+      port: 0,
+    },
+    exclusive: false,
+  };
+  let listener = Listener::bind(next_id(), sink.clone(), &config).unwrap();
+  let port = listener.local_addr().unwrap().port();
+  (listener, port)
+}
+
+type Events = Receiver<(HandleId, Event)>;
+type Pair = (Arc<Conn>, Arc<Conn>, Events, Arc<Listener>);
+
+/// A connected pair: (server side, client side), events of both on `rx`.
+fn pair() -> Pair {
+  let (sink, rx) = sink();
+  let (listener, port) = listen(&sink);
+  Conn::connect(
+    next_id(),
+    sink,
+    Target::Tcp {
+      host: "127.0.0.1".into(),
+      port,
+    },
+  );
+  let (mut server, mut client) = (None, None);
+  while server.is_none() || client.is_none() {
+    match next(&rx).1 {
+      Event::Accept(conn) => server = Some(conn),
+      Event::Open(conn) => client = Some(conn),
+      _ => panic!("unexpected event before both ends are up"),
+    }
+  }
+  (server.unwrap(), client.unwrap(), rx, listener)
+}
+
+#[test]
+fn bytes_arrive_in_order_and_credit_bounds_chunks_in_flight() {
+  let (server, client, rx, listener) = pair();
+  let payload: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+  let sender = {
+    let client = client.clone();
+    let payload = payload.clone();
+    std::thread::spawn(move || {
+      let mut sent = 0;
+      while sent < payload.len() {
+        match client.write(&payload[sent..]) {
+          n if n > 0 => sent += n as usize,
+          0 => std::thread::sleep(Duration::from_millis(1)),
+          _ => panic!("socket closed while sending"),
+        }
+      }
+    })
+  };
+  let mut received = Vec::new();
+  let mut held = Vec::new();
+  while received.len() < payload.len() {
+    match next(&rx) {
+      (id, Event::Data(chunk, credit)) if id == server.id() => {
+        received.extend_from_slice(&chunk);
+        held.push(credit);
+        assert!(
+          held.len() <= CREDIT as usize,
+          "more than CREDIT chunks in flight"
+        );
+        if held.len() == CREDIT as usize {
+          // No fifth chunk while four are held.
+          assert!(matches!(
+            rx.recv_timeout(Duration::from_millis(50)),
+            Err(_) | Ok((_, Event::Drain))
+          ));
+          held.clear();
+        }
+      }
+      (_, Event::Drain) => {}
+      (_, other) => panic!("unexpected event {}", name(&other)),
+    }
+  }
+  sender.join().unwrap();
+  assert_eq!(received, payload);
+  listener.stop();
+}
+
+#[test]
+fn a_short_write_is_followed_by_drain_once_the_peer_reads() {
+  let (server, client, rx, listener) = pair();
+  server.pause();
+  let chunk = vec![7u8; 256 * 1024];
+  let mut total = 0;
+  loop {
+    let n = client.write(&chunk);
+    assert!(n >= 0);
+    total += n as usize;
+    if (n as usize) < chunk.len() {
+      break;
+    }
+  }
+  assert_eq!(client.write(&chunk), 0, "a full buffer takes nothing");
+  assert_eq!(client.bytes_written() as usize, total);
+  server.resume();
+  let mut got = 0;
+  let mut drains = 0;
+  while got < total || drains == 0 {
+    match next(&rx) {
+      (_, Event::Data(data, _)) => got += data.len(),
+      (id, Event::Drain) => {
+        assert_eq!(id, client.id());
+        drains += 1;
+      }
+      (_, other) => panic!("unexpected event {}", name(&other)),
+    }
+  }
+  assert_eq!(got, total);
+  assert_eq!(drains, 1);
+  listener.stop();
+}
+
+#[test]
+fn end_closes_now_and_the_peer_sees_end() {
+  let (server, client, rx, listener) = pair();
+  assert!(client.end(), "nothing pending: closed at once");
+  assert_eq!(client.write(b"late"), -1);
+  let (id, event) = next(&rx);
+  assert_eq!(id, server.id());
+  assert!(matches!(event, Event::End), "got {}", name(&event));
+  listener.stop();
+}
+
+#[test]
+fn terminate_resets_the_peer() {
+  let (server, client, rx, listener) = pair();
+  client.terminate();
+  // The reset goes out when the last reference to the client connection is gone.
+  drop(client);
+  let (id, event) = next(&rx);
+  assert_eq!(id, server.id());
+  match event {
+    Event::Close(Some(err)) => assert_eq!(err.code(), "ECONNRESET"),
+    other => panic!("expected close with ECONNRESET, got {}", name(&other)),
+  }
+  listener.stop();
+}
+
+#[test]
+fn timeout_fires_once() {
+  let (server, _client, rx, listener) = pair();
+  server.set_timeout(Duration::from_millis(50));
+  let (id, event) = next(&rx);
+  assert_eq!(id, server.id());
+  assert!(matches!(event, Event::Timeout));
+  assert!(
+    rx.recv_timeout(Duration::from_millis(200)).is_err(),
+    "one-shot"
+  );
+  listener.stop();
+}
+
+#[test]
+fn connect_to_a_closed_port_reports_econnrefused() {
+  let (sink, rx) = sink();
+  let (listener, port) = listen(&sink);
+  listener.stop();
+  Conn::connect(
+    next_id(),
+    sink,
+    Target::Tcp {
+      host: "127.0.0.1".into(),
+      port,
+    },
+  );
+  match next(&rx).1 {
+    Event::ConnectError(err) => assert_eq!(err.code(), "ECONNREFUSED"),
+    other => panic!("expected connect error, got {}", name(&other)),
+  }
+}
+
+#[test]
+fn a_taken_port_reports_eaddrinuse() {
+  let (sink, _rx) = sink();
+  let (listener, port) = listen(&sink);
+  let config = ListenConfig {
+    target: Target::Tcp {
+      host: "127.0.0.1".into(),
+      port,
+    },
+    exclusive: false,
+  };
+  let err = Listener::bind(next_id(), sink, &config)
+    .err()
+    .expect("second bind must fail");
+  assert_eq!(err.code(), "EADDRINUSE");
+  listener.stop();
+}
+
+#[test]
+fn unix_sockets_connect_and_unlink_on_stop() {
+  let dir = std::env::temp_dir().join(format!("bun-sockets-test-{}", std::process::id()));
+  std::fs::create_dir_all(&dir).unwrap();
+  let path = dir.join("s.sock");
+  let (sink, rx) = sink();
+  let config = ListenConfig {
+    target: Target::Unix(path.clone()),
+    exclusive: false,
+  };
+  let listener = Listener::bind(next_id(), sink.clone(), &config).unwrap();
+  Conn::connect(next_id(), sink, Target::Unix(path.clone()));
+  let mut client = None;
+  let mut accepted = false;
+  while client.is_none() || !accepted {
+    match next(&rx).1 {
+      Event::Open(conn) => client = Some(conn),
+      Event::Accept(_) => accepted = true,
+      other => panic!("unexpected {}", name(&other)),
+    }
+  }
+  assert_eq!(client.unwrap().write(b"hi"), 2);
+  assert!(matches!(next(&rx).1, Event::Data(ref d, _) if d == b"hi"));
+  listener.stop();
+  assert!(!path.exists());
+  let _ = std::fs::remove_dir_all(dir);
+}
+
+fn name(event: &Event) -> &'static str {
+  match event {
+    Event::Open(_) => "open",
+    Event::Accept(_) => "accept",
+    Event::Data(..) => "data",
+    Event::Drain => "drain",
+    Event::End => "end",
+    Event::Close(_) => "close",
+    Event::Error(_) => "error",
+    Event::ConnectError(_) => "connectError",
+    Event::Timeout => "timeout",
+  }
+}
