@@ -10,13 +10,16 @@
 //! on 0→1 it calls `napi_ref_threadsafe_function`, on 1→0 `napi_unref_threadsafe_function`.
 //! A socket stops counting when its `close` (or `connectError`) is dispatched, a listener when
 //! it stops. All of it runs on the environment's JS thread.
+//!
+//! When the environment ends (natural exit, Worker `terminate()`), its cleanup hook closes the
+//! sockets and listeners it still owns; no other environment's handles are touched.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
 use std::ptr;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use napi::bindgen_prelude::{FnArgs, Function, ToNapiValue};
 use napi::threadsafe_function::{
@@ -28,7 +31,7 @@ use napi_derive::napi;
 use crate::error::SocketError;
 use crate::js::errors::ErrorInfo;
 use crate::js::socket::NativeSocket;
-use crate::net::{Conn, Event, EventSink, HandleId};
+use crate::net::{Conn, Event, EventSink, HandleId, Listener};
 
 /// Chunks up to this size are copied into a fresh Buffer; larger ones move into JS as external
 /// memory. An external buffer costs a finalizer and GC bookkeeping, which only pays off for big
@@ -82,6 +85,13 @@ struct Liveness {
   env: sys::napi_env,
   tsfn: Cell<sys::napi_threadsafe_function>,
   refs: RefCell<HashSet<HandleId>>,
+  /// What the cleanup hook closes: open connections and listening listeners of this env.
+  owned: RefCell<HashMap<HandleId, Owned>>,
+}
+
+enum Owned {
+  Conn(Weak<Conn>),
+  Listener(Weak<Listener>),
 }
 
 /// Connects this environment to `lib/dispatch.js`. Called once when the package loads.
@@ -91,6 +101,7 @@ pub fn init(env: Env, dispatch: Function<'_, Args, UnknownReturnValue>) -> Resul
     env: env.raw(),
     tsfn: Cell::new(ptr::null_mut()),
     refs: RefCell::default(),
+    owned: RefCell::default(),
   });
   let callback_live = live.clone();
   let tsfn: Tsfn = dispatch
@@ -102,6 +113,8 @@ pub fn init(env: Env, dispatch: Function<'_, Args, UnknownReturnValue>) -> Resul
       to_args(&ctx.env, &callback_live, ctx.value)
     })?;
   live.tsfn.set(tsfn.raw());
+  let hook_live = live.clone();
+  env.add_env_cleanup_hook((), move |()| hook_live.close_all())?;
   let ctx = EnvCtx {
     sink: Arc::new(JsSink { tsfn }),
     live,
@@ -125,6 +138,20 @@ impl EnvCtx {
     self.sink.clone()
   }
 
+  /// Registers a listener for closing when the environment ends.
+  pub fn own_listener(&self, id: HandleId, listener: &Arc<Listener>) {
+    self
+      .live
+      .owned
+      .borrow_mut()
+      .insert(id, Owned::Listener(Arc::downgrade(listener)));
+  }
+
+  /// Forgets a closed socket or stopped listener.
+  pub fn disown(&self, id: HandleId) {
+    self.live.owned.borrow_mut().remove(&id);
+  }
+
   /// Counts `id` as keeping the event loop alive.
   pub fn hold(&self, id: HandleId) {
     self.live.hold(id);
@@ -137,6 +164,31 @@ impl EnvCtx {
 }
 
 impl Liveness {
+  fn close_all(&self) {
+    let owned = std::mem::take(&mut *self.owned.borrow_mut());
+    for handle in owned.into_values() {
+      match handle {
+        Owned::Conn(conn) => conn
+          .upgrade()
+          .inspect(|c| c.close())
+          .map(drop)
+          .unwrap_or(()),
+        Owned::Listener(listener) => listener
+          .upgrade()
+          .inspect(|l| l.stop())
+          .map(drop)
+          .unwrap_or(()),
+      }
+    }
+  }
+
+  fn own_conn(&self, conn: &Arc<Conn>) {
+    self
+      .owned
+      .borrow_mut()
+      .insert(conn.id(), Owned::Conn(Arc::downgrade(conn)));
+  }
+
   fn hold(&self, id: HandleId) {
     let mut refs = self.refs.borrow_mut();
     if refs.insert(id) && refs.len() == 1 {
@@ -156,19 +208,19 @@ impl Liveness {
 }
 
 impl EventSink for JsSink {
-  fn emit(&self, id: HandleId, event: Event) {
+  fn emit(&self, id: HandleId, event: Event) -> bool {
     let payload = match event {
       Event::Data(chunk, credit) => {
         let release = move |_: Result<UnknownReturnValue>, _: Env| {
           drop(credit);
           Ok(())
         };
-        self.tsfn.call_with_return_value(
+        let status = self.tsfn.call_with_return_value(
           (id, Payload::Data(chunk)),
           ThreadsafeFunctionCallMode::NonBlocking,
           release,
         );
-        return;
+        return status == Status::Ok;
       }
       Event::Open(conn) => Payload::Open(conn),
       Event::Accept(conn) => Payload::Accept(conn),
@@ -179,10 +231,11 @@ impl EventSink for JsSink {
       Event::ConnectError(err) => Payload::ConnectError(err),
       Event::Timeout => Payload::Timeout,
     };
-    // Fails only while the environment shuts down; the event is dropped with it.
-    self
+    // Fails only once the environment is shutting down; the event is dropped with it.
+    let status = self
       .tsfn
       .call((id, payload), ThreadsafeFunctionCallMode::NonBlocking);
+    status == Status::Ok
   }
 }
 
@@ -202,10 +255,14 @@ fn to_args(env: &Env, live: &Liveness, (id, payload): (HandleId, Payload)) -> Re
   let error =
     |err: &SocketError| unsafe { ErrorInfo::to_napi_value(raw_env, ErrorInfo::from(err)) }.map(Raw);
   let (kind, a, b) = match payload {
-    Payload::Open(conn) => (OPEN, native_socket(raw_env, conn)?, undefined()?),
+    Payload::Open(conn) => {
+      live.own_conn(&conn);
+      (OPEN, native_socket(raw_env, conn)?, undefined()?)
+    }
     Payload::Accept(conn) => {
       let new_id = conn.id();
       live.hold(new_id);
+      live.own_conn(&conn);
       (ACCEPT, native_socket(raw_env, conn)?, num(new_id)?)
     }
     Payload::Data(chunk) => (DATA, Raw(chunk_to_js(raw_env, chunk)?), undefined()?),
@@ -214,6 +271,7 @@ fn to_args(env: &Env, live: &Liveness, (id, payload): (HandleId, Payload)) -> Re
     Payload::Close(err) => {
       // Releasing before the handler runs is safe: Node checks liveness only after it.
       live.release(id);
+      live.owned.borrow_mut().remove(&id);
       let a = match &err {
         Some(err) => error(err)?,
         None => undefined()?,

@@ -28,6 +28,7 @@ pub fn listen(env: Env, options: SocketOptions) -> Result<Either<NativeListener,
   match Listener::bind(id, ctx.sink(), &options.listen_config()) {
     Ok(listener) => {
       ctx.hold(id);
+      ctx.own_listener(id, &listener);
       Ok(Either::A(NativeListener { listener, id }))
     }
     Err(err) => Ok(Either::B(ErrorInfo::from(&err))),
@@ -57,7 +58,9 @@ impl NativeListener {
   #[napi]
   pub fn stop(&self, env: Env) -> Result<()> {
     self.listener.stop();
-    EnvCtx::of(&env)?.release(self.id);
+    let ctx = EnvCtx::of(&env)?;
+    ctx.release(self.id);
+    ctx.disown(self.id);
     Ok(())
   }
 

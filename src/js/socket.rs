@@ -190,7 +190,9 @@ impl NativeSocket {
   #[napi]
   pub fn detach(&mut self, env: Env) -> Result<()> {
     self.conn = None;
-    EnvCtx::of(&env)?.release(self.id);
+    let ctx = EnvCtx::of(&env)?;
+    ctx.release(self.id);
+    ctx.disown(self.id);
     Ok(())
   }
 }

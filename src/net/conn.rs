@@ -97,10 +97,14 @@ impl Conn {
       match crate::net::tcp::connect(&target).await {
         Ok(stream) => {
           let conn = Conn::new(id, sink, stream);
-          conn.emit(Event::Open(conn.clone()));
-          conn.start();
+          // Nobody to report to (the environment ended): let the connection drop.
+          if conn.emit(Event::Open(conn.clone())) {
+            conn.start();
+          }
         }
-        Err(err) => Reporter { id, sink }.emit(Event::ConnectError(err)),
+        Err(err) => {
+          Reporter { id, sink }.emit(Event::ConnectError(err));
+        }
       }
     });
   }
@@ -263,8 +267,8 @@ impl Conn {
     self.wake.notify_one();
   }
 
-  fn emit(&self, event: Event) {
-    self.reporter.emit(event);
+  fn emit(&self, event: Event) -> bool {
+    self.reporter.emit(event)
   }
 }
 
@@ -498,7 +502,10 @@ fn read_available(conn: &Arc<Conn>, st: &mut TaskState) -> Step {
       Ok((n, Some(chunk))) => {
         st.streaming = n >= STREAMING_READ;
         conn.in_flight.fetch_add(1, Ordering::AcqRel);
-        conn.emit(Event::Data(chunk, Credit(conn.clone())));
+        if !conn.emit(Event::Data(chunk, Credit(conn.clone()))) {
+          conn.state.fetch_or(SILENT, Ordering::AcqRel);
+          return Step::Finish(None);
+        }
       }
       Ok((_, None)) => unreachable!("every successful read yields a chunk"),
       Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Step::Continue,

@@ -140,7 +140,9 @@ async fn run(listener: Arc<Listener>) {
       None => return,
       Some(Ok(stream)) => {
         let conn = Conn::new(next_id(), listener.reporter.sink.clone(), stream);
-        listener.reporter.emit(Event::Accept(conn.clone()));
+        if !listener.reporter.emit(Event::Accept(conn.clone())) {
+          return;
+        }
         conn.start();
       }
       Some(Err(err))

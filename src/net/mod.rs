@@ -40,7 +40,8 @@ pub enum Event {
 
 /// Where events go: to JS in the addon, to a channel in tests.
 pub trait EventSink: Send + Sync + 'static {
-  fn emit(&self, id: HandleId, event: Event);
+  /// False when nobody will ever receive events again (the environment ended).
+  fn emit(&self, id: HandleId, event: Event) -> bool;
 }
 
 /// The sink a handle reports to, with its id.
@@ -51,8 +52,8 @@ pub struct Reporter {
 }
 
 impl Reporter {
-  pub fn emit(&self, event: Event) {
-    self.sink.emit(self.id, event);
+  pub fn emit(&self, event: Event) -> bool {
+    self.sink.emit(self.id, event)
   }
 }
 

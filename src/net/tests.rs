@@ -13,8 +13,8 @@ const WAIT: Duration = Duration::from_secs(5);
 struct ChannelSink(Mutex<Sender<(HandleId, Event)>>);
 
 impl EventSink for ChannelSink {
-  fn emit(&self, id: HandleId, event: Event) {
-    let _ = self.0.lock().unwrap().send((id, event));
+  fn emit(&self, id: HandleId, event: Event) -> bool {
+    self.0.lock().unwrap().send((id, event)).is_ok()
   }
 }
 
