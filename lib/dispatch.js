@@ -29,12 +29,26 @@ function dispatch(id, kind, a, b) {
 
 binding.init(dispatch)
 
-/** Calls the user's handler `name` as Bun does: `this` and the first argument are the socket. */
-function callHandler(socket, name, a, b) {
+/**
+ * Calls the user's handler `name` as Bun does: `this` and the first argument are the socket,
+ * followed by exactly the arguments Bun passes (`end(socket)`, `close(socket, error)`…).
+ */
+function callHandler(socket, name, ...args) {
   const handler = socket[kHandlers][name]
   if (handler === undefined) return
   try {
-    handler.call(socket, socket, a, b)
+    handler.call(socket, socket, ...args)
+  } catch (err) {
+    reportHandlerError(socket, err)
+  }
+}
+
+/** `callHandler` for the hot path: `data(socket, chunk)`. */
+function callData(socket, chunk) {
+  const handler = socket[kHandlers].data
+  if (handler === undefined) return
+  try {
+    handler.call(socket, socket, chunk)
   } catch (err) {
     reportHandlerError(socket, err)
   }
@@ -60,6 +74,7 @@ module.exports = {
   kEvent,
   kHandlers,
   callHandler,
+  callData,
   reportHandlerError,
   kinds: { OPEN, ACCEPT, DATA, DRAIN, END, CLOSE, ERROR, CONNECT_ERROR, TIMEOUT },
 }

@@ -133,12 +133,17 @@ function parsePort(value) {
   return port
 }
 
-/** The handler object of `reload(options)`, checked as Bun checks it. */
-function parseReload(args, missingSocket) {
+/** The handler object of `reload(options)`, checked as Bun checks a socket's or a listener's. */
+function parseReload(args, isListener) {
   if (args.length === 0) throw new Error('Expected 1 argument')
   const options = args[0]
-  if (options === null || typeof options !== 'object') throw new Error('Expected options object')
-  if (options.socket === undefined || options.socket === null) throw new Error(missingSocket)
+  if (options === null || typeof options !== 'object') {
+    if (isListener) throw invalidArgType('Expected options object')
+    throw new Error('Expected options object')
+  }
+  if (options.socket === undefined || options.socket === null) {
+    throw new Error(isListener ? 'Expected "socket" object' : 'Expected "socket" option')
+  }
   return parseHandlers(options.socket)
 }
 

@@ -3,7 +3,7 @@
 // (readyState, data, handlers); the socket itself lives in Rust.
 
 const binding = require('../binding')
-const { handles, kEvent, kHandlers, callHandler, reportHandlerError, kinds } = require('./dispatch')
+const { handles, kEvent, kHandlers, callHandler, callData, reportHandlerError, kinds } = require('./dispatch')
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType, outOfRange } = require('./errors')
 const { toBytes, writeArgs } = require('./write')
@@ -19,6 +19,12 @@ const kHeld = Symbol('kHeld')
 const kConnect = Symbol('kConnect')
 const kSockets = Symbol('kSockets')
 const kAddress = Symbol('kAddress')
+const kSeen = Symbol('kSeen')
+const kWritten = Symbol('kWritten')
+const kStopped = Symbol('kStopped')
+const kPort = Symbol('kPort')
+const kHostname = Symbol('kHostname')
+const kUnix = Symbol('kUnix')
 
 // readyState values Bun reports.
 const CONNECTING = 0
@@ -40,6 +46,8 @@ class TCPSocket {
     this[kHeld] = null
     this[kConnect] = null
     this[kAddress] = null
+    this[kSeen] = null
+    this[kWritten] = 0
   }
 
   get data() {
@@ -60,7 +68,7 @@ class TCPSocket {
 
   get bytesWritten() {
     const native = this[kNative]
-    return native === null ? 0 : native.bytesWritten
+    return native === null || this[kState] === CLOSED ? this[kWritten] : native.bytesWritten
   }
 
   get fd() {
@@ -69,27 +77,28 @@ class TCPSocket {
   }
 
   get localAddress() {
-    return addresses(this).local?.address
+    return address(this, 'local', 'address')
   }
 
   get localPort() {
-    return addresses(this).local?.port
+    return address(this, 'local', 'port')
   }
 
   get localFamily() {
-    return addresses(this).local?.family
+    return address(this, 'local', 'family')
   }
 
   get remoteAddress() {
-    return addresses(this).remote?.address
+    return address(this, 'remote', 'address')
   }
 
   get remotePort() {
-    return addresses(this).remote?.port
+    // Bun forgets the remote port at close, unlike the others.
+    return this[kState] === CLOSED ? undefined : address(this, 'remote', 'port')
   }
 
   get remoteFamily() {
-    return addresses(this).remote?.family
+    return address(this, 'remote', 'family')
   }
 
   get authorized() {
@@ -136,6 +145,7 @@ class TCPSocket {
     closed(this, undefined)
   }
 
+  /** Half-closes the write side; `shutdown(true)` closes the read side instead, as in Bun. */
   shutdown(halfClose) {
     if (this[kState] !== OPEN) return
     this[kNative].shutdown(halfClose === true)
@@ -199,7 +209,7 @@ class TCPSocket {
 
   reload(options) {
     if (this[kState] === CLOSED) return
-    this[kHandlers] = parseReload(arguments, 'Expected "socket" option')
+    this[kHandlers] = parseReload(arguments, false)
   }
 
   [kEvent](kind, a, b) {
@@ -209,7 +219,7 @@ class TCPSocket {
     }
     switch (kind) {
       case kinds.DATA:
-        callHandler(this, 'data', convert(a, this[kHandlers].binaryType))
+        callData(this, convert(a, this[kHandlers].binaryType))
         break
       case kinds.OPEN:
         opened(this, a)
@@ -242,7 +252,7 @@ class TCPSocket {
 
 for (const symbol of disposeSymbols) {
   TCPSocket.prototype[symbol] = function dispose() {
-    this.end()
+    return this.end()
   }
 }
 
@@ -255,10 +265,23 @@ class SocketListener {
     this[kSockets] = new Set()
     this[kAllowHalfOpen] = options.allowHalfOpen === true
     this[kState] = OPEN
-    this.unix = options.unix
-    this.hostname = options.unix === undefined ? options.hostname : undefined
+    this[kStopped] = false
+    this[kUnix] = options.unix
+    this[kHostname] = options.unix === undefined ? options.hostname : undefined
     const address = native.address()
-    this.port = address === null ? undefined : address.port
+    this[kPort] = address === null ? undefined : address.port
+  }
+
+  get port() {
+    return this[kPort]
+  }
+
+  get hostname() {
+    return this[kHostname]
+  }
+
+  get unix() {
+    return this[kUnix]
   }
 
   get data() {
@@ -286,11 +309,13 @@ class SocketListener {
       this[kState] = CLOSED
       this[kNative].stop()
       handles.delete(this[kId])
-      this[kData] = undefined
+      this[kStopped] = true
     }
     if (closeActiveConnections === true) {
       for (const socket of [...this[kSockets]]) socket.close()
     }
+    // Bun drops `data` once the listener is stopped and its last connection closed.
+    if (this[kSockets].size === 0) this[kData] = undefined
   }
 
   ref() {
@@ -304,7 +329,10 @@ class SocketListener {
   reload(options) {
     // Bun, once stopped, answers every reload this way.
     if (this[kState] === CLOSED) throw new Error('Expected 1 argument')
-    this[kHandlers] = parseReload(arguments, 'Expected "socket" object')
+    const handlers = parseReload(arguments, true)
+    this[kHandlers] = handlers
+    // Bun switches the connections already accepted too.
+    for (const socket of this[kSockets]) socket[kHandlers] = handlers
   }
 
   [kEvent](kind, native, id) {
@@ -329,7 +357,10 @@ for (const symbol of disposeSymbols) {
 function listen(options) {
   const { handlers, data, native } = parseOptions(options, 'listen')
   const result = binding.listen(native)
-  if (!(result instanceof binding.NativeListener)) throw fromNative(result, 'listen')
+  if (!(result instanceof binding.NativeListener)) {
+    // Bun names the address as given ("123", not "0.0.0.123").
+    throw fromNative({ ...result, address: native.unix ?? native.hostname }, 'listen')
+  }
   const listener = new SocketListener(result, handlers, data, native)
   handles.set(listener[kId], listener)
   return listener
@@ -388,8 +419,15 @@ function closed(socket, err) {
   socket[kState] = CLOSED
   handles.delete(socket[kId])
   const native = socket[kNative]
-  if (native !== null) native.detach()
-  socket[kListener]?.[kSockets].delete(socket)
+  if (native !== null) {
+    socket[kWritten] = native.bytesWritten
+    native.detach()
+  }
+  const listener = socket[kListener]
+  if (listener !== undefined) {
+    listener[kSockets].delete(socket)
+    if (listener[kStopped] && listener[kSockets].size === 0) listener[kData] = undefined
+  }
   socket[kListener] = undefined
   socket[kHeld] = null
   callHandler(socket, 'close', err)
@@ -431,16 +469,19 @@ function replayHeld(socket) {
   }
 }
 
-function addresses(socket) {
-  if (socket[kState] !== OPEN) return {}
+// Bun keeps what an address getter returned while open; one never read stays undefined.
+function address(socket, end, field) {
+  if (socket[kState] !== OPEN) return socket[kSeen]?.[`${end}.${field}`]
   let cached = socket[kAddress]
   if (cached === null) {
     const native = socket[kNative]
-    if (native === null) return {}
+    if (native === null) return undefined
     cached = { local: native.localAddress() ?? undefined, remote: native.remoteAddress() ?? undefined }
     socket[kAddress] = cached
   }
-  return cached
+  const value = cached[end]?.[field]
+  ;(socket[kSeen] ??= {})[`${end}.${field}`] = value
+  return value
 }
 
 function convert(buffer, binaryType) {

@@ -88,9 +88,9 @@ impl NativeSocket {
   }
 
   #[napi]
-  pub fn shutdown(&self, read_too: bool) {
+  pub fn shutdown(&self, read_side: bool) {
     if let Some(conn) = &self.conn {
-      conn.shutdown(read_too);
+      conn.shutdown(read_side);
     }
   }
 
@@ -199,17 +199,25 @@ impl NativeSocket {
 
 impl From<std::net::SocketAddr> for AddressInfo {
   fn from(addr: std::net::SocketAddr) -> AddressInfo {
-    let (address, family) = match addr.ip() {
-      std::net::IpAddr::V4(ip) => (ip.to_string(), "IPv4"),
-      std::net::IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-        Some(v4) => (v4.to_string(), "IPv4"),
-        None => (ip.to_string(), "IPv6"),
-      },
+    let family = match addr.ip() {
+      std::net::IpAddr::V6(ip) if ip.to_ipv4_mapped().is_none() => "IPv6",
+      _ => "IPv4",
     };
     AddressInfo {
-      address,
+      address: ip_string(addr.ip()),
       port: u32::from(addr.port()),
       family: family.to_owned(),
     }
+  }
+}
+
+/// An address as Node prints it; IPv4-mapped IPv6 addresses of dual-stack sockets as IPv4.
+pub(crate) fn ip_string(ip: std::net::IpAddr) -> String {
+  match ip {
+    std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+      Some(v4) => v4.to_string(),
+      None => v6.to_string(),
+    },
+    std::net::IpAddr::V4(v4) => v4.to_string(),
   }
 }

@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::error::{ErrorTarget, SocketError, Syscall};
-use crate::net::{Event, HandleId, Reporter};
+use crate::net::{Credit, Creditor, Event, HandleId, Reporter};
 
 /// Chunks of one socket in flight to JS at once. Four kept throughput at the unbounded figure
 /// while a slow `data` handler held RSS at ~50 MB instead of 300+ MB.
@@ -27,10 +27,6 @@ pub const CREDIT: u32 = 4;
 
 /// Bytes read per syscall. Node reads 64 KiB too; larger reads did not raise loopback throughput.
 const READ_SIZE: usize = 64 * 1024;
-
-/// A read that filled at least this much suggests a stream: the next read goes straight into
-/// its own buffer instead of the shared scratch, saving a copy.
-const STREAMING_READ: usize = 32 * 1024;
 
 // Signals from the JS thread to the task.
 const SIG_END: u32 = 1;
@@ -40,8 +36,7 @@ const SIG_PAUSE: u32 = 1 << 3;
 const SIG_RESUME: u32 = 1 << 4;
 const SIG_DRAIN: u32 = 1 << 5;
 const SIG_TIMEOUT: u32 = 1 << 6;
-const SIG_SHUTDOWN_READ: u32 = 1 << 7;
-const SIG_SHUTDOWN_WRITE: u32 = 1 << 8;
+const SIG_SHUTDOWN_WRITE: u32 = 1 << 7;
 
 // `state` bits, readable from any thread.
 const WRITE_CLOSED: u8 = 1;
@@ -68,10 +63,6 @@ pub struct Conn {
   /// Idle timeout in milliseconds; 0 = none.
   timeout_ms: AtomicU64,
 }
-
-/// Holds one of a socket's `CREDIT` slots; dropping it (after the `data` handler returned) lets
-/// the task read again.
-pub struct Credit(Arc<Conn>);
 
 /// What `write` reports, as Bun does: bytes taken, or -1 once closed.
 pub const WRITE_CLOSED_RESULT: i64 = -1;
@@ -182,16 +173,16 @@ impl Conn {
     self.signal(SIG_CLOSE);
   }
 
-  /// `shutdown(2)` of the write side (the socket stays open for reading), or of both sides
-  /// when `read_too`.
-  pub fn shutdown(&self, read_too: bool) {
+  /// `shutdown(2)` of the write side (the socket stays open for reading), or with `read_side`
+  /// of the read side only: reading then ends (`end`), writes still go out, as in Bun.
+  pub fn shutdown(&self, read_side: bool) {
+    if read_side {
+      let _ = self.stream.sock().shutdown(std::net::Shutdown::Read);
+      return;
+    }
     self.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
     let _ = self.stream.sock().shutdown(std::net::Shutdown::Write);
-    self.signal(if read_too {
-      SIG_SHUTDOWN_READ
-    } else {
-      SIG_SHUTDOWN_WRITE
-    });
+    self.signal(SIG_SHUTDOWN_WRITE);
   }
 
   pub fn pause(&self) {
@@ -272,11 +263,11 @@ impl Conn {
   }
 }
 
-impl Drop for Credit {
-  fn drop(&mut self) {
+impl Creditor for Conn {
+  fn credit_returned(&self) {
     // The task sleeps only when every slot was taken; wake it on the way down from full.
-    if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == CREDIT {
-      self.0.wake.notify_one();
+    if self.in_flight.fetch_sub(1, Ordering::AcqRel) == CREDIT {
+      self.wake.notify_one();
     }
   }
 }
@@ -289,17 +280,28 @@ impl Stream {
     }
   }
 
-  fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-    match self {
-      Stream::Tcp(s) => s.try_read(buf),
-      Stream::Unix(s) => s.try_read(buf),
-    }
-  }
-
-  fn try_read_vec(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
-    match self {
-      Stream::Tcp(s) => s.try_read_buf(buf),
-      Stream::Unix(s) => s.try_read_buf(buf),
+  /// Reads into `buf`: the byte count (0 at end of stream) and whether the socket is drained.
+  /// A short read means it is: tokio is told so at once (the read answers `WouldBlock` inside
+  /// `try_io`, which clears the readiness it saw) instead of after one more read that would only
+  /// return EAGAIN: one syscall less per message.
+  fn read_chunk(&self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+    let mut short = None;
+    let mut read = || {
+      let n = recv(self.sock().as_raw_fd(), buf)?;
+      if n > 0 && n < buf.len() {
+        short = Some(n);
+        return Err(io::Error::from(io::ErrorKind::WouldBlock));
+      }
+      Ok(n)
+    };
+    let result = match self {
+      Stream::Tcp(s) => s.try_io(Interest::READABLE, &mut read),
+      Stream::Unix(s) => s.try_io(Interest::READABLE, &mut read),
+    };
+    match (result, short) {
+      (_, Some(n)) => Ok((n, true)),
+      (Ok(n), None) => Ok((n, false)),
+      (Err(err), None) => Err(err),
     }
   }
 
@@ -346,6 +348,16 @@ impl Stream {
   }
 }
 
+fn recv(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
+  // SAFETY: `buf` is valid for `buf.len()` bytes; `fd` belongs to a live socket.
+  let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+  if n < 0 {
+    Err(io::Error::last_os_error())
+  } else {
+    Ok(n as usize)
+  }
+}
+
 fn poll_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
   let mut pfd = libc::pollfd {
     fd: fd.as_raw_fd(),
@@ -376,7 +388,6 @@ struct TaskState {
   /// We sent FIN.
   write_done: bool,
   want_drain: bool,
-  streaming: bool,
   deadline: Option<Instant>,
   /// Closing by `terminate()`: no FIN, the close resets.
   reset: bool,
@@ -397,7 +408,6 @@ async fn run(conn: Arc<Conn>) {
     read_done: false,
     write_done: false,
     want_drain: false,
-    streaming: false,
     deadline: None,
     reset: false,
     end_after_drain: false,
@@ -456,11 +466,6 @@ fn apply_signals(conn: &Conn, st: &mut TaskState) -> Step {
     st.write_done = true;
     st.quiet_eof = true;
   }
-  if sig & SIG_SHUTDOWN_READ != 0 {
-    // Reading now sees end-of-stream: `end`, then `close`, as Bun reports shutdown(true).
-    st.write_done = true;
-    let _ = conn.stream.sock().shutdown(std::net::Shutdown::Read);
-  }
   if sig & SIG_DRAIN != 0 {
     st.want_drain = true;
   }
@@ -487,27 +492,23 @@ fn apply_signals(conn: &Conn, st: &mut TaskState) -> Step {
 /// Reads until the socket is drained or the credit is spent.
 fn read_available(conn: &Arc<Conn>, st: &mut TaskState) -> Step {
   while conn.in_flight.load(Ordering::Acquire) < CREDIT {
-    let read = if st.streaming {
-      let mut buf = Vec::with_capacity(READ_SIZE);
-      conn.stream.try_read_vec(&mut buf).map(|n| (n, Some(buf)))
-    } else {
-      SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        let n = conn.stream.try_read(&mut scratch)?;
-        Ok((n, Some(scratch[..n].to_vec())))
-      })
-    };
+    let read = SCRATCH.with(|scratch| {
+      let mut scratch = scratch.borrow_mut();
+      let (n, drained) = conn.stream.read_chunk(&mut scratch)?;
+      Ok::<_, io::Error>((scratch[..n].to_vec(), drained))
+    });
     match read {
-      Ok((0, _)) => return on_eof(conn, st),
-      Ok((n, Some(chunk))) => {
-        st.streaming = n >= STREAMING_READ;
+      Ok((chunk, _)) if chunk.is_empty() => return on_eof(conn, st),
+      Ok((chunk, drained)) => {
         conn.in_flight.fetch_add(1, Ordering::AcqRel);
-        if !conn.emit(Event::Data(chunk, Credit(conn.clone()))) {
+        if !conn.emit(Event::Data(chunk, Credit::new(conn.clone()))) {
           conn.state.fetch_or(SILENT, Ordering::AcqRel);
           return Step::Finish(None);
         }
+        if drained {
+          return Step::Continue;
+        }
       }
-      Ok((_, None)) => unreachable!("every successful read yields a chunk"),
       Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Step::Continue,
       Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
       Err(err) => {

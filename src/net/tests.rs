@@ -263,5 +263,6 @@ fn name(event: &Event) -> &'static str {
     Event::Error(_) => "error",
     Event::ConnectError(_) => "connectError",
     Event::Timeout => "timeout",
+    Event::Datagrams(..) => "datagrams",
   }
 }
