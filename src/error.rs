@@ -15,6 +15,8 @@ pub enum Syscall {
   Write,
   Getaddrinfo,
   Accept,
+  Send,
+  Recv,
 }
 
 impl Syscall {
@@ -27,6 +29,8 @@ impl Syscall {
       Syscall::Write => "write",
       Syscall::Getaddrinfo => "getaddrinfo",
       Syscall::Accept => "accept",
+      Syscall::Send => "send",
+      Syscall::Recv => "recv",
     }
   }
 }

@@ -7,14 +7,36 @@ pub mod addr;
 pub mod conn;
 pub mod listener;
 pub mod tcp;
+pub mod udp;
 
 use std::sync::Arc;
 
 use crate::error::SocketError;
 
 pub use addr::Target;
-pub use conn::{Conn, Credit};
+pub use conn::Conn;
 pub use listener::Listener;
+
+/// Holds one of a socket's in-flight slots until JS is done with what it carries; dropping it
+/// (after the handler returned) lets the socket's task read again.
+pub struct Credit(Arc<dyn Creditor>);
+
+/// A socket that lends credit.
+pub trait Creditor: Send + Sync + 'static {
+  fn credit_returned(&self);
+}
+
+impl Credit {
+  pub fn new(owner: Arc<dyn Creditor>) -> Credit {
+    Credit(owner)
+  }
+}
+
+impl Drop for Credit {
+  fn drop(&mut self) {
+    self.0.credit_returned();
+  }
+}
 
 /// Names a socket or listener across the thread boundary; JS keeps the objects, keyed by it.
 pub type HandleId = u32;
@@ -36,6 +58,8 @@ pub enum Event {
   /// A connect failed; `Close` does not follow.
   ConnectError(SocketError),
   Timeout,
+  /// UDP: datagrams from one receive call, with the credit they hold.
+  Datagrams(udp::Batch, Credit),
 }
 
 /// Where events go: to JS in the addon, to a channel in tests.

@@ -1,0 +1,175 @@
+//! `NativeUdpSocket` and `udpSocket`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Either, Uint32Array};
+use napi::{Env, Result};
+use napi_derive::napi;
+
+use crate::error::SocketError;
+use crate::js::dispatch::EnvCtx;
+use crate::js::errors::ErrorInfo;
+use crate::js::socket::AddressInfo;
+use crate::net::addr;
+use crate::net::udp::{Udp, UdpConfig};
+use crate::net::next_id;
+
+/// Where to bind, and the peer of a connected socket, as `lib/udp.js` checked them.
+#[napi(object)]
+pub struct UdpOptions {
+  pub hostname: String,
+  pub port: u32,
+  pub connect_hostname: Option<String>,
+  pub connect_port: Option<u32>,
+}
+
+/// The native half of a UDP socket. Datagrams arrive as batches on its id.
+#[napi]
+pub struct NativeUdpSocket {
+  udp: Option<Arc<Udp>>,
+  id: u32,
+}
+
+/// Binds (and connects) now. Returns the socket, or the failure's description.
+#[napi]
+pub fn udp_socket(env: Env, options: UdpOptions) -> Result<Either<NativeUdpSocket, ErrorInfo>> {
+  let ctx = EnvCtx::of(&env)?;
+  let config = match config(&options) {
+    Ok(config) => config,
+    Err(err) => return Ok(Either::B(ErrorInfo::from(&err))),
+  };
+  let id = next_id();
+  match Udp::bind(id, ctx.sink(), &config) {
+    Ok(udp) => {
+      ctx.hold(id);
+      ctx.own_udp(id, &udp);
+      Ok(Either::A(NativeUdpSocket { udp: Some(udp), id }))
+    }
+    Err(err) => Ok(Either::B(ErrorInfo::from(&err))),
+  }
+}
+
+fn config(options: &UdpOptions) -> std::result::Result<UdpConfig, SocketError> {
+  let bind = addr::resolve_blocking(&options.hostname, options.port as u16)?[0];
+  let connect = match (&options.connect_hostname, options.connect_port) {
+    (Some(host), Some(port)) => {
+      let candidates = addr::resolve_blocking(host, port as u16)?;
+      // Prefer the bound socket's family.
+      Some(candidates.iter().copied().find(|a| a.is_ipv4() == bind.is_ipv4()).unwrap_or(candidates[0]))
+    }
+    _ => None,
+  };
+  Ok(UdpConfig { bind, connect })
+}
+
+#[napi]
+impl NativeUdpSocket {
+  #[napi(getter)]
+  pub fn id(&self) -> u32 {
+    self.id
+  }
+
+  /// The OS descriptor; -1 once closed.
+  #[napi(getter)]
+  pub fn fd(&self) -> i32 {
+    use std::os::fd::AsRawFd;
+    self.udp.as_ref().map_or(-1, |udp| udp.sock().as_raw_fd())
+  }
+
+  #[napi]
+  pub fn address(&self) -> Option<AddressInfo> {
+    self.udp.as_ref().and_then(|udp| udp.local_addr()).map(AddressInfo::from)
+  }
+
+  #[napi]
+  pub fn remote_address(&self) -> Option<AddressInfo> {
+    self.udp.as_ref().and_then(|udp| udp.peer_addr()).map(AddressInfo::from)
+  }
+
+  /// Sends one datagram to `address:port`, or to the connected peer when `address` is absent.
+  /// True when sent, false when the kernel buffer is full; an OS failure is returned described.
+  #[napi]
+  pub fn send(&self, data: &[u8], port: Option<u32>, address: Option<String>) -> Either<bool, ErrorInfo> {
+    let Some(udp) = &self.udp else { return Either::A(false) };
+    let to = match (address, port) {
+      (Some(address), Some(port)) => match address.parse::<IpAddr>() {
+        Ok(ip) => Some(SocketAddr::new(ip, port as u16)),
+        Err(_) => return Either::A(false),
+      },
+      _ => None,
+    };
+    match udp.send(data, to) {
+      Ok(sent) => Either::A(sent),
+      Err(err) => Either::B(ErrorInfo::from(&err)),
+    }
+  }
+
+  /// Sends `lengths.len()` datagrams whose payloads lie back to back in `bytes`; `ports` and
+  /// `addresses` give each one's destination on unconnected sockets. Returns how many went out.
+  #[napi]
+  pub fn send_many(
+    &self,
+    bytes: &[u8],
+    lengths: Uint32Array,
+    ports: Option<Uint32Array>,
+    addresses: Option<Vec<String>>,
+  ) -> Either<u32, ErrorInfo> {
+    let Some(udp) = &self.udp else { return Either::A(0) };
+    let mut packets = Vec::with_capacity(lengths.len());
+    let mut offset = 0usize;
+    for (i, &len) in lengths.iter().enumerate() {
+      let end = (offset + len as usize).min(bytes.len());
+      let to = match (&ports, &addresses) {
+        (Some(ports), Some(addresses)) => match addresses[i].parse::<IpAddr>() {
+          Ok(ip) => Some(SocketAddr::new(ip, ports[i] as u16)),
+          Err(_) => return Either::A(0),
+        },
+        _ => None,
+      };
+      packets.push((&bytes[offset..end], to));
+      offset = end;
+    }
+    match udp.send_many(&packets) {
+      Ok(sent) => Either::A(sent as u32),
+      Err(err) => Either::B(ErrorInfo::from(&err)),
+    }
+  }
+
+  /// Closes now and stops counting the socket as alive.
+  #[napi]
+  pub fn close(&mut self, env: Env) -> Result<()> {
+    if let Some(udp) = self.udp.take() {
+      udp.close();
+    }
+    let ctx = EnvCtx::of(&env)?;
+    ctx.release(self.id);
+    ctx.disown(self.id);
+    Ok(())
+  }
+
+  #[napi(js_name = "ref")]
+  pub fn hold(&self, env: Env) -> Result<()> {
+    if self.udp.is_some() {
+      EnvCtx::of(&env)?.hold(self.id);
+    }
+    Ok(())
+  }
+
+  #[napi]
+  pub fn unref(&self, env: Env) -> Result<()> {
+    EnvCtx::of(&env)?.release(self.id);
+    Ok(())
+  }
+
+  /// Socket options; each returns the failure's description, or nothing.
+  #[napi]
+  pub fn set_option(&self, name: String, a: Option<Either<bool, u32>>, b: Option<String>, c: Option<String>, d: Option<String>) -> Option<ErrorInfo> {
+    let udp = self.udp.as_ref()?;
+    let result = crate::net::udp::set_option(udp, &name, a.map(|v| match v {
+      Either::A(on) => u32::from(on),
+      Either::B(n) => n,
+    }), b.as_deref(), c.as_deref(), d.as_deref());
+    result.err().map(|err| ErrorInfo::from(&err))
+  }
+}
