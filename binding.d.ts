@@ -33,7 +33,7 @@ export declare class NativeSocket {
   end(): boolean
   terminate(): void
   close(): void
-  shutdown(readToo: boolean): void
+  shutdown(readSide: boolean): void
   pause(): void
   resume(): void
   /** Idle timeout in seconds; 0 disables. */

@@ -23,8 +23,34 @@ const TIMEOUT = 8
 const handles = new Map()
 
 function dispatch(id, kind, a, b) {
+  events++
+  if (!spinning) {
+    spinning = true
+    idleTurns = 0
+    setImmediate(spin)
+  }
   const handle = handles.get(id)
   if (handle !== undefined) handle[kEvent](kind, a, b)
+}
+
+// While events flow, keep the JS thread polling instead of sleeping in epoll_wait: a pending
+// setImmediate makes libuv poll without blocking, so the next event is picked up without a
+// cross-core wake-up. Stops after SPIN_TURNS turns without an event.
+const SPIN_TURNS = 64
+let spinning = false
+let events = 0
+let seen = 0
+let idleTurns = 0
+
+function spin() {
+  if (events !== seen) {
+    seen = events
+    idleTurns = 0
+  } else if (++idleTurns >= SPIN_TURNS) {
+    spinning = false
+    return
+  }
+  setImmediate(spin)
 }
 
 binding.init(dispatch)

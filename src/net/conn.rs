@@ -259,6 +259,7 @@ impl Conn {
   }
 
   fn emit(&self, event: Event) -> bool {
+    crate::runtime::note_activity();
     self.reporter.emit(event)
   }
 }
