@@ -54,12 +54,41 @@ export declare class NativeSocket {
   detach(): void
 }
 
+/** The native half of a UDP socket. Datagrams arrive as batches on its id. */
+export declare class NativeUdpSocket {
+  get id(): number
+  /** The OS descriptor; -1 once closed. */
+  get fd(): number
+  address(): AddressInfo | null
+  remoteAddress(): AddressInfo | null
+  /**
+   * Sends one datagram to `address:port`, or to the connected peer when `address` is absent.
+   * True when sent, false when the kernel buffer is full; an OS failure is returned described.
+   */
+  send(data: Uint8Array, port?: number | undefined | null, address?: string | undefined | null): boolean | ErrorInfo
+  /**
+   * Sends `lengths.len()` datagrams whose payloads lie back to back in `bytes`; `ports` and
+   * `addresses` give each one's destination on unconnected sockets. Returns how many went out.
+   */
+  sendMany(bytes: Uint8Array, lengths: Uint32Array, ports?: Uint32Array | undefined | null, addresses?: Array<string> | undefined | null): number | ErrorInfo
+  /** Closes now and stops counting the socket as alive. */
+  close(): void
+  ref(): void
+  unref(): void
+  /**
+   * Applies a socket option (`lib/udp.js` checked the values); returns the failure, if any.
+   * `name`: broadcast, ttl, multicastTtl, multicastLoop, multicastInterface, addMembership,
+   * dropMembership, addSourceMembership, dropSourceMembership.
+   */
+  setOption(name: string, number?: number | undefined | null, first?: string | undefined | null, second?: string | undefined | null, third?: string | undefined | null): ErrorInfo | null
+}
+
 /** Address of one end of a socket. */
 export interface AddressInfo {
   address: string
-  port: number
   /** "IPv4" or "IPv6". */
   family: string
+  port: number
 }
 
 /** Starts connecting; the socket's events arrive on the returned id (`open` or `connectError`). */
@@ -93,3 +122,14 @@ export interface SocketOptions {
   exclusive?: boolean
   allowHalfOpen?: boolean
 }
+
+/** Where to bind, and the peer of a connected socket, as `lib/udp.js` checked them. */
+export interface UdpOptions {
+  hostname: string
+  port: number
+  connectHostname?: string
+  connectPort?: number
+}
+
+/** Binds (and connects) now. Returns the socket, or the failure's description. */
+export declare function udpSocket(options: UdpOptions): NativeUdpSocket | ErrorInfo

@@ -18,6 +18,7 @@ const CLOSE = 5
 const ERROR = 6
 const CONNECT_ERROR = 7
 const TIMEOUT = 8
+const DATAGRAMS = 9
 
 /** Live handles (sockets, listeners) by native id. */
 const handles = new Map()
@@ -102,5 +103,5 @@ module.exports = {
   callHandler,
   callData,
   reportHandlerError,
-  kinds: { OPEN, ACCEPT, DATA, DRAIN, END, CLOSE, ERROR, CONNECT_ERROR, TIMEOUT },
+  kinds: { OPEN, ACCEPT, DATA, DRAIN, END, CLOSE, ERROR, CONNECT_ERROR, TIMEOUT, DATAGRAMS },
 }

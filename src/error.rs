@@ -17,6 +17,7 @@ pub enum Syscall {
   Accept,
   Send,
   Recv,
+  Setsockopt,
 }
 
 impl Syscall {
@@ -31,6 +32,7 @@ impl Syscall {
       Syscall::Accept => "accept",
       Syscall::Send => "send",
       Syscall::Recv => "recv",
+      Syscall::Setsockopt => "setsockopt",
     }
   }
 }
@@ -76,6 +78,16 @@ impl SocketError {
     }
   }
 
+  /// An error the kernel queued for later (IP_RECVERR: ICMP unreachable, message too big).
+  pub fn queued(syscall: Syscall, errno: i32) -> SocketError {
+    SocketError::Os {
+      syscall,
+      code: errno_name(errno),
+      errno,
+      target: ErrorTarget::default(),
+    }
+  }
+
   /// A name lookup that found nothing, as Node reports it (`ENOTFOUND`, `getaddrinfo`).
   pub fn not_found(hostname: &str) -> SocketError {
     SocketError::Os {
@@ -116,9 +128,7 @@ fn errno_str(errno: nix::errno::Errno) -> &'static str {
   // nix names errnos only through Debug; cache the strings so each is leaked once.
   static NAMES: OnceLock<std::sync::Mutex<HashMap<i32, &'static str>>> = OnceLock::new();
   let names = NAMES.get_or_init(Default::default);
-  let mut names = names
-    .lock()
-    .unwrap_or_else(|poisoned| poisoned.into_inner());
+  let mut names = names.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
   names
     .entry(errno as i32)
     .or_insert_with(|| Box::leak(format!("{errno:?}").into_boxed_str()))
@@ -168,10 +178,7 @@ mod tests {
     let e = SocketError::os(Syscall::Connect, &err, target);
     assert_eq!(e.code(), "ECONNREFUSED");
     assert_eq!(e.to_string(), "connect ECONNREFUSED 127.0.0.1:4000");
-    assert_eq!(
-      errno_name(nix::errno::Errno::EADDRINUSE as i32),
-      "EADDRINUSE"
-    );
+    assert_eq!(errno_name(nix::errno::Errno::EADDRINUSE as i32), "EADDRINUSE");
     assert_eq!(errno_name(100_000), "UNKNOWN");
   }
 }

@@ -32,7 +32,7 @@ use crate::js::errors::ErrorInfo;
 use crate::js::socket::NativeSocket;
 use std::net::SocketAddr;
 
-use crate::net::udp::Batch;
+use crate::net::udp::{Batch, Udp};
 use crate::net::{Conn, Event, EventSink, HandleId, Listener};
 
 // Event kinds; `lib/dispatch.js` has the same table.
@@ -52,8 +52,7 @@ pub struct Raw(sys::napi_value);
 
 type Args = FnArgs<(Raw, Raw, Raw, Raw)>;
 
-type Tsfn =
-  ThreadsafeFunction<(HandleId, Payload), UnknownReturnValue, Args, Status, false, true, 0>;
+type Tsfn = ThreadsafeFunction<(HandleId, Payload), UnknownReturnValue, Args, Status, false, true, 0>;
 
 /// An event as it crosses to the JS thread: a `Data` chunk's credit stays behind in the return
 /// callback, so it is released only after the handler returned.
@@ -91,6 +90,7 @@ struct Liveness {
 enum Owned {
   Conn(Weak<Conn>),
   Listener(Weak<Listener>),
+  Udp(Weak<Udp>),
 }
 
 /// Connects this environment to `lib/dispatch.js`. Called once when the package loads.
@@ -146,6 +146,15 @@ impl EnvCtx {
       .insert(id, Owned::Listener(Arc::downgrade(listener)));
   }
 
+  /// Registers a UDP socket for closing when the environment ends.
+  pub fn own_udp(&self, id: HandleId, udp: &Arc<Udp>) {
+    self
+      .live
+      .owned
+      .borrow_mut()
+      .insert(id, Owned::Udp(Arc::downgrade(udp)));
+  }
+
   /// Forgets a closed socket or stopped listener.
   pub fn disown(&self, id: HandleId) {
     self.live.owned.borrow_mut().remove(&id);
@@ -167,16 +176,21 @@ impl Liveness {
     let owned = std::mem::take(&mut *self.owned.borrow_mut());
     for handle in owned.into_values() {
       match handle {
-        Owned::Conn(conn) => conn
-          .upgrade()
-          .inspect(|c| c.close())
-          .map(drop)
-          .unwrap_or(()),
-        Owned::Listener(listener) => listener
-          .upgrade()
-          .inspect(|l| l.stop())
-          .map(drop)
-          .unwrap_or(()),
+        Owned::Conn(conn) => {
+          if let Some(conn) = conn.upgrade() {
+            conn.close();
+          }
+        }
+        Owned::Listener(listener) => {
+          if let Some(listener) = listener.upgrade() {
+            listener.stop();
+          }
+        }
+        Owned::Udp(udp) => {
+          if let Some(udp) = udp.upgrade() {
+            udp.close();
+          }
+        }
       }
     }
   }
@@ -263,8 +277,7 @@ fn to_args(env: &Env, live: &Liveness, (id, payload): (HandleId, Payload)) -> Re
   // handle scope Node opens for the threadsafe call.
   let num = |n: u32| unsafe { u32::to_napi_value(raw_env, n) }.map(Raw);
   let undefined = || unsafe { <()>::to_napi_value(raw_env, ()) }.map(Raw);
-  let error =
-    |err: &SocketError| unsafe { ErrorInfo::to_napi_value(raw_env, ErrorInfo::from(err)) }.map(Raw);
+  let error = |err: &SocketError| unsafe { ErrorInfo::to_napi_value(raw_env, ErrorInfo::from(err)) }.map(Raw);
   let (kind, a, b) = match payload {
     Payload::Open(conn) => {
       live.own_conn(&conn);
@@ -368,15 +381,8 @@ fn copy_chunk(env: sys::napi_env, chunk: &[u8]) -> Result<sys::napi_value> {
   let mut value = ptr::null_mut();
   let mut data = ptr::null_mut();
   // SAFETY: JS thread; Node copies `chunk.len()` bytes from a live slice.
-  let status = unsafe {
-    sys::napi_create_buffer_copy(
-      env,
-      chunk.len(),
-      chunk.as_ptr().cast(),
-      &mut data,
-      &mut value,
-    )
-  };
+  let status =
+    unsafe { sys::napi_create_buffer_copy(env, chunk.len(), chunk.as_ptr().cast(), &mut data, &mut value) };
   if status != sys::Status::napi_ok {
     return Err(napi::Error::new(
       Status::from(status),

@@ -5,3 +5,4 @@ pub mod errors;
 pub mod listener;
 pub mod options;
 pub mod socket;
+pub mod udp;

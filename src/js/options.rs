@@ -22,10 +22,7 @@ impl SocketOptions {
     match &self.unix {
       Some(path) => Target::Unix(PathBuf::from(path)),
       None => Target::Tcp {
-        host: self
-          .hostname
-          .clone()
-          .unwrap_or_else(|| "0.0.0.0".to_owned()),
+        host: self.hostname.clone().unwrap_or_else(|| "0.0.0.0".to_owned()),
         // lib/ checked the range.
         port: self.port.unwrap_or(0) as u16,
       },

@@ -23,9 +23,9 @@ pub struct NativeSocket {
 #[napi(object)]
 pub struct AddressInfo {
   pub address: String,
-  pub port: u32,
   /// "IPv4" or "IPv6".
   pub family: String,
+  pub port: u32,
 }
 
 /// Starts connecting; the socket's events arrive on the returned id (`open` or `connectError`).
@@ -133,10 +133,7 @@ impl NativeSocket {
 
   #[napi(getter)]
   pub fn bytes_written(&self) -> f64 {
-    self
-      .conn
-      .as_ref()
-      .map_or(0.0, |conn| conn.bytes_written() as f64)
+    self.conn.as_ref().map_or(0.0, |conn| conn.bytes_written() as f64)
   }
 
   /// The OS descriptor; -1 once closed.

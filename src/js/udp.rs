@@ -12,8 +12,8 @@ use crate::js::dispatch::EnvCtx;
 use crate::js::errors::ErrorInfo;
 use crate::js::socket::AddressInfo;
 use crate::net::addr;
-use crate::net::udp::{Udp, UdpConfig};
 use crate::net::next_id;
+use crate::net::udp::{Udp, UdpConfig, UdpOption};
 
 /// Where to bind, and the peer of a connected socket, as `lib/udp.js` checked them.
 #[napi(object)]
@@ -56,7 +56,13 @@ fn config(options: &UdpOptions) -> std::result::Result<UdpConfig, SocketError> {
     (Some(host), Some(port)) => {
       let candidates = addr::resolve_blocking(host, port as u16)?;
       // Prefer the bound socket's family.
-      Some(candidates.iter().copied().find(|a| a.is_ipv4() == bind.is_ipv4()).unwrap_or(candidates[0]))
+      Some(
+        candidates
+          .iter()
+          .copied()
+          .find(|a| a.is_ipv4() == bind.is_ipv4())
+          .unwrap_or(candidates[0]),
+      )
     }
     _ => None,
   };
@@ -79,19 +85,29 @@ impl NativeUdpSocket {
 
   #[napi]
   pub fn address(&self) -> Option<AddressInfo> {
-    self.udp.as_ref().and_then(|udp| udp.local_addr()).map(AddressInfo::from)
+    self
+      .udp
+      .as_ref()
+      .and_then(|udp| udp.local_addr())
+      .map(AddressInfo::from)
   }
 
   #[napi]
   pub fn remote_address(&self) -> Option<AddressInfo> {
-    self.udp.as_ref().and_then(|udp| udp.peer_addr()).map(AddressInfo::from)
+    self
+      .udp
+      .as_ref()
+      .and_then(|udp| udp.peer_addr())
+      .map(AddressInfo::from)
   }
 
   /// Sends one datagram to `address:port`, or to the connected peer when `address` is absent.
   /// True when sent, false when the kernel buffer is full; an OS failure is returned described.
   #[napi]
   pub fn send(&self, data: &[u8], port: Option<u32>, address: Option<String>) -> Either<bool, ErrorInfo> {
-    let Some(udp) = &self.udp else { return Either::A(false) };
+    let Some(udp) = &self.udp else {
+      return Either::A(false);
+    };
     let to = match (address, port) {
       (Some(address), Some(port)) => match address.parse::<IpAddr>() {
         Ok(ip) => Some(SocketAddr::new(ip, port as u16)),
@@ -162,14 +178,55 @@ impl NativeUdpSocket {
     Ok(())
   }
 
-  /// Socket options; each returns the failure's description, or nothing.
+  /// Applies a socket option (`lib/udp.js` checked the values); returns the failure, if any.
+  /// `name`: broadcast, ttl, multicastTtl, multicastLoop, multicastInterface, addMembership,
+  /// dropMembership, addSourceMembership, dropSourceMembership.
   #[napi]
-  pub fn set_option(&self, name: String, a: Option<Either<bool, u32>>, b: Option<String>, c: Option<String>, d: Option<String>) -> Option<ErrorInfo> {
-    let udp = self.udp.as_ref()?;
-    let result = crate::net::udp::set_option(udp, &name, a.map(|v| match v {
-      Either::A(on) => u32::from(on),
-      Either::B(n) => n,
-    }), b.as_deref(), c.as_deref(), d.as_deref());
-    result.err().map(|err| ErrorInfo::from(&err))
+  pub fn set_option(
+    &self,
+    name: String,
+    number: Option<u32>,
+    first: Option<String>,
+    second: Option<String>,
+    third: Option<String>,
+  ) -> Option<ErrorInfo> {
+    let Some(udp) = &self.udp else {
+      return Some(ErrorInfo::from(&closed_fd()));
+    };
+    let ip = |text: &Option<String>| text.as_deref().and_then(parse_ip);
+    let on = number.unwrap_or(0) != 0;
+    let option = match name.as_str() {
+      "broadcast" => UdpOption::Broadcast(on),
+      "ttl" => UdpOption::Ttl(number.unwrap_or(0)),
+      "multicastTtl" => UdpOption::MulticastTtl(number.unwrap_or(0)),
+      "multicastLoop" => UdpOption::MulticastLoop(on),
+      "multicastInterface" => UdpOption::MulticastInterface(ip(&first)?),
+      "addMembership" | "dropMembership" => UdpOption::Membership {
+        join: name == "addMembership",
+        group: ip(&first).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        interface: ip(&second),
+      },
+      "addSourceMembership" | "dropSourceMembership" => UdpOption::SourceMembership {
+        join: name == "addSourceMembership",
+        source: ip(&first)?,
+        group: ip(&second)?,
+        interface: ip(&third),
+      },
+      _ => return None,
+    };
+    udp.set_option(option).err().map(|err| ErrorInfo::from(&err))
   }
+}
+
+/// An address `lib/udp.js` already normalised; an IPv6 scope ("%lo") is dropped.
+fn parse_ip(text: &str) -> Option<IpAddr> {
+  text.split('%').next().unwrap_or(text).parse().ok()
+}
+
+fn closed_fd() -> SocketError {
+  SocketError::os(
+    crate::error::Syscall::Setsockopt,
+    &std::io::Error::from_raw_os_error(libc::EBADF),
+    crate::error::ErrorTarget::default(),
+  )
 }

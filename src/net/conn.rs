@@ -512,13 +512,7 @@ fn read_available(conn: &Arc<Conn>, st: &mut TaskState) -> Step {
       }
       Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Step::Continue,
       Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-      Err(err) => {
-        return Step::Finish(Some(SocketError::os(
-          Syscall::Read,
-          &err,
-          ErrorTarget::default(),
-        )))
-      }
+      Err(err) => return Step::Finish(Some(SocketError::os(Syscall::Read, &err, ErrorTarget::default()))),
     }
   }
   Step::Continue

@@ -45,8 +45,7 @@ impl Listener {
     let bound = tcp::bind(config)?;
     let _runtime = crate::runtime::handle().enter();
     let target = config.target.error_target();
-    let register_err =
-      |err: io::Error| SocketError::os(crate::error::Syscall::Listen, &err, target.clone());
+    let register_err = |err: io::Error| SocketError::os(crate::error::Syscall::Listen, &err, target.clone());
     let (acceptor, local) = match bound {
       BoundListener::Tcp(std) => {
         let local = std.local_addr().ok();

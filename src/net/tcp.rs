@@ -52,8 +52,8 @@ fn bind_tcp(addr: SocketAddr, exclusive: bool) -> Result<std::net::TcpListener, 
     port: Some(addr.port()),
   };
   let fail = |syscall, err: io::Error| SocketError::os(syscall, &err, target.clone());
-  let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)
-    .map_err(|e| fail(Syscall::Listen, e))?;
+  let socket =
+    Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(|e| fail(Syscall::Listen, e))?;
   // As Node and Bun: a restarted server may rebind a port in TIME_WAIT.
   socket
     .set_reuse_address(true)
@@ -68,12 +68,8 @@ fn bind_tcp(addr: SocketAddr, exclusive: bool) -> Result<std::net::TcpListener, 
   socket
     .set_nonblocking(true)
     .map_err(|e| fail(Syscall::Listen, e))?;
-  socket
-    .bind(&addr.into())
-    .map_err(|e| fail(Syscall::Listen, e))?;
-  socket
-    .listen(BACKLOG)
-    .map_err(|e| fail(Syscall::Listen, e))?;
+  socket.bind(&addr.into()).map_err(|e| fail(Syscall::Listen, e))?;
+  socket.listen(BACKLOG).map_err(|e| fail(Syscall::Listen, e))?;
   Ok(socket.into())
 }
 

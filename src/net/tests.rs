@@ -91,10 +91,7 @@ fn bytes_arrive_in_order_and_credit_bounds_chunks_in_flight() {
       (id, Event::Data(chunk, credit)) if id == server.id() => {
         received.extend_from_slice(&chunk);
         held.push(credit);
-        assert!(
-          held.len() <= CREDIT as usize,
-          "more than CREDIT chunks in flight"
-        );
+        assert!(held.len() <= CREDIT as usize, "more than CREDIT chunks in flight");
         if held.len() == CREDIT as usize {
           // No fifth chunk while four are held.
           assert!(matches!(
@@ -180,10 +177,7 @@ fn timeout_fires_once() {
   let (id, event) = next(&rx);
   assert_eq!(id, server.id());
   assert!(matches!(event, Event::Timeout));
-  assert!(
-    rx.recv_timeout(Duration::from_millis(200)).is_err(),
-    "one-shot"
-  );
+  assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "one-shot");
   listener.stop();
 }
 

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -47,6 +47,26 @@ pub struct DatagramInfo {
   pub truncated: bool,
 }
 
+/// A socket option, with values `lib/udp.js` checked.
+pub enum UdpOption {
+  Broadcast(bool),
+  Ttl(u32),
+  MulticastTtl(u32),
+  MulticastLoop(bool),
+  MulticastInterface(IpAddr),
+  Membership {
+    join: bool,
+    group: IpAddr,
+    interface: Option<IpAddr>,
+  },
+  SourceMembership {
+    join: bool,
+    source: IpAddr,
+    group: IpAddr,
+    interface: Option<IpAddr>,
+  },
+}
+
 /// What `udpSocket()` binds, already resolved.
 pub struct UdpConfig {
   pub bind: SocketAddr,
@@ -66,23 +86,20 @@ pub struct Udp {
 
 impl Udp {
   /// Binds (and connects) now, then starts receiving on the I/O thread.
-  pub fn bind(
-    id: HandleId,
-    sink: Arc<dyn EventSink>,
-    config: &UdpConfig,
-  ) -> Result<Arc<Udp>, SocketError> {
+  pub fn bind(id: HandleId, sink: Arc<dyn EventSink>, config: &UdpConfig) -> Result<Arc<Udp>, SocketError> {
     let bind_target = ErrorTarget {
       address: Some(config.bind.ip().to_string()),
       port: Some(config.bind.port()),
     };
-    let fail = |syscall, err: io::Error, target: &ErrorTarget| {
-      SocketError::os(syscall, &err, target.clone())
-    };
+    let fail = |syscall, err: io::Error, target: &ErrorTarget| SocketError::os(syscall, &err, target.clone());
     let socket = Socket::new(Domain::for_address(config.bind), Type::DGRAM, None)
       .map_err(|e| fail(Syscall::Bind, e, &bind_target))?;
     if config.bind.is_ipv6() {
       let _ = socket.set_only_v6(false);
     }
+    // As Bun: ICMP errors (port unreachable, message too big) reach the `error` handler, even on
+    // unconnected sockets, through the error queue.
+    set_recv_err(&socket, config.bind.is_ipv6());
     socket
       .set_nonblocking(true)
       .map_err(|e| fail(Syscall::Bind, e, &bind_target))?;
@@ -99,8 +116,7 @@ impl Udp {
         .map_err(|e| fail(Syscall::Connect, e, &target))?;
     }
     let _runtime = crate::runtime::handle().enter();
-    let socket =
-      UdpSocket::from_std(socket.into()).map_err(|e| fail(Syscall::Bind, e, &bind_target))?;
+    let socket = UdpSocket::from_std(socket.into()).map_err(|e| fail(Syscall::Bind, e, &bind_target))?;
     let udp = Arc::new(Udp {
       reporter: Reporter { id, sink },
       socket,
@@ -191,6 +207,66 @@ impl Udp {
     SockRef::from(&self.socket)
   }
 
+  pub fn is_ipv6(&self) -> bool {
+    self.local_addr().is_some_and(|a| a.is_ipv6())
+  }
+
+  /// Sets a socket option as Bun's `setBroadcast`, `setTTL`… do.
+  pub fn set_option(&self, option: UdpOption) -> Result<(), SocketError> {
+    let sock = self.sock();
+    let v6 = self.is_ipv6();
+    let unsupported = || Err(io::Error::from_raw_os_error(libc::ENOPROTOOPT));
+    let result = match option {
+      UdpOption::Broadcast(on) => sock.set_broadcast(on),
+      UdpOption::Ttl(ttl) if v6 => sock.set_unicast_hops_v6(ttl),
+      UdpOption::Ttl(ttl) => sock.set_ttl_v4(ttl),
+      UdpOption::MulticastTtl(ttl) if v6 => sock.set_multicast_hops_v6(ttl),
+      UdpOption::MulticastTtl(ttl) => sock.set_multicast_ttl_v4(ttl),
+      UdpOption::MulticastLoop(on) if v6 => sock.set_multicast_loop_v6(on),
+      UdpOption::MulticastLoop(on) => sock.set_multicast_loop_v4(on),
+      UdpOption::MulticastInterface(IpAddr::V4(ip)) if !v6 => sock.set_multicast_if_v4(&ip),
+      // A dual-stack socket: the kernel picks the IPv4 route.
+      UdpOption::MulticastInterface(IpAddr::V4(_)) => Ok(()),
+      UdpOption::MulticastInterface(IpAddr::V6(_)) if !v6 => unsupported(),
+      UdpOption::MulticastInterface(IpAddr::V6(_)) => sock.set_multicast_if_v6(0),
+      UdpOption::Membership {
+        join,
+        group: IpAddr::V4(group),
+        interface,
+      } => {
+        let interface = match interface {
+          Some(IpAddr::V4(ip)) => ip,
+          _ => Ipv4Addr::UNSPECIFIED,
+        };
+        if join {
+          sock.join_multicast_v4(&group, &interface)
+        } else {
+          sock.leave_multicast_v4(&group, &interface)
+        }
+      }
+      UdpOption::Membership {
+        group: IpAddr::V6(_), ..
+      } if !v6 => unsupported(),
+      UdpOption::Membership {
+        join: true,
+        group: IpAddr::V6(group),
+        ..
+      } => sock.join_multicast_v6(&group, 0),
+      UdpOption::Membership {
+        join: false,
+        group: IpAddr::V6(group),
+        ..
+      } => sock.leave_multicast_v6(&group, 0),
+      UdpOption::SourceMembership {
+        join,
+        source,
+        group,
+        interface,
+      } => source_membership(&self.socket, join, source, group, interface),
+    };
+    result.map_err(|err| SocketError::os(Syscall::Setsockopt, &err, ErrorTarget::default()))
+  }
+
   fn request_drain(&self) {
     if !self.drain_requested.swap(true, Ordering::AcqRel) {
       self.signals.fetch_or(SIG_DRAIN, Ordering::AcqRel);
@@ -216,7 +292,8 @@ fn send_error(err: &io::Error, to: Option<SocketAddr>) -> SocketError {
 }
 
 async fn run(udp: Arc<Udp>) {
-  let mut want_drain = false;
+  // Bun reports `drain` once after creation, when the socket first shows writable.
+  let mut want_drain = true;
   loop {
     let sig = udp.signals.swap(0, Ordering::AcqRel);
     if sig & SIG_CLOSE != 0 || udp.is_closed() {
@@ -229,6 +306,11 @@ async fn run(udp: Arc<Udp>) {
     tokio::select! {
       biased;
       _ = udp.wake.notified() => {}
+      ready = udp.socket.ready(Interest::ERROR) => {
+        if ready.is_err() || !report_errors(&udp) {
+          return;
+        }
+      }
       ready = udp.socket.readable(), if can_read => {
         if ready.is_err() {
           return;
@@ -252,10 +334,7 @@ async fn run(udp: Arc<Udp>) {
 /// False when nobody listens any more.
 fn receive(udp: &Arc<Udp>) -> bool {
   while udp.in_flight.load(Ordering::Acquire) < CREDIT && !udp.is_closed() {
-    match udp
-      .socket
-      .try_io(Interest::READABLE, || recvmmsg(&udp.socket))
-    {
+    match udp.socket.try_io(Interest::READABLE, || recvmmsg(&udp.socket)) {
       Ok(batch) => {
         udp.in_flight.fetch_add(1, Ordering::AcqRel);
         if !udp
@@ -267,16 +346,10 @@ fn receive(udp: &Arc<Udp>) -> bool {
       }
       Err(err) if err.kind() == io::ErrorKind::WouldBlock => return true,
       Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-      // ICMP errors surface here on connected sockets (ECONNREFUSED…).
-      Err(err) => {
-        let target = ErrorTarget {
-          address: udp.connected.map(|a| a.ip().to_string()),
-          port: udp.connected.map(|a| a.port()),
-        };
-        if !udp
-          .reporter
-          .emit(Event::Error(SocketError::os(Syscall::Recv, &err, target)))
-        {
+      // A pending ICMP error (ECONNREFUSED…) read as the socket's error: the error queue
+      // reports it, with its details.
+      Err(_) => {
+        if !report_errors(udp) {
           return false;
         }
       }
@@ -303,11 +376,7 @@ fn recvmmsg(socket: &UdpSocket) -> io::Result<Batch> {
     let mut names: Vec<MaybeUninit<libc::sockaddr_storage>> = vec![MaybeUninit::zeroed(); BATCH];
     // SAFETY: all-zero is a valid mmsghdr.
     let mut headers: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
-    for ((header, iovec), name) in headers
-      .iter_mut()
-      .zip(iovecs.iter_mut())
-      .zip(names.iter_mut())
-    {
+    for ((header, iovec), name) in headers.iter_mut().zip(iovecs.iter_mut()).zip(names.iter_mut()) {
       header.msg_hdr.msg_iov = iovec;
       header.msg_hdr.msg_iovlen = 1;
       header.msg_hdr.msg_name = name.as_mut_ptr().cast();
@@ -335,9 +404,7 @@ fn recvmmsg(socket: &UdpSocket) -> io::Result<Batch> {
     };
     for (i, header) in headers[..n].iter().enumerate() {
       let len = header.msg_len as usize;
-      batch
-        .bytes
-        .extend_from_slice(&slots[i * SLOT..i * SLOT + len]);
+      batch.bytes.extend_from_slice(&slots[i * SLOT..i * SLOT + len]);
       // SAFETY: zero-initialised, then filled by the kernel.
       let from = socket_addr(unsafe { names[i].assume_init_ref() });
       batch.datagrams.push(DatagramInfo {
@@ -351,10 +418,7 @@ fn recvmmsg(socket: &UdpSocket) -> io::Result<Batch> {
 }
 
 fn sendmmsg(socket: &UdpSocket, packets: &[(&[u8], Option<SocketAddr>)]) -> io::Result<usize> {
-  let addrs: Vec<Option<SockAddr>> = packets
-    .iter()
-    .map(|(_, to)| to.map(SockAddr::from))
-    .collect();
+  let addrs: Vec<Option<SockAddr>> = packets.iter().map(|(_, to)| to.map(SockAddr::from)).collect();
   let mut iovecs: Vec<libc::iovec> = packets
     .iter()
     .map(|(data, _)| libc::iovec {
@@ -408,4 +472,148 @@ fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
     _ => None,
   }
+}
+
+fn set_recv_err(socket: &Socket, v6: bool) {
+  let on: libc::c_int = 1;
+  let set = |level, name| {
+    // SAFETY: a valid int option on a live socket.
+    unsafe {
+      libc::setsockopt(
+        socket.as_raw_fd(),
+        level,
+        name,
+        (&on as *const libc::c_int).cast(),
+        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+      )
+    }
+  };
+  set(libc::IPPROTO_IP, libc::IP_RECVERR);
+  if v6 {
+    set(libc::IPPROTO_IPV6, libc::IPV6_RECVERR);
+  }
+}
+
+/// Reads the socket's error queue and reports each entry to `error`. False when nobody listens.
+fn report_errors(udp: &Udp) -> bool {
+  loop {
+    match udp
+      .socket
+      .try_io(Interest::ERROR, || read_error_queue(&udp.socket))
+    {
+      Ok(Some(errno)) => {
+        if !udp
+          .reporter
+          .emit(Event::Error(SocketError::queued(Syscall::Recv, errno)))
+        {
+          return false;
+        }
+      }
+      Ok(None) => {}
+      Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+      // EAGAIN: the queue is empty.
+      Err(_) => return true,
+    }
+  }
+}
+
+/// One entry of the error queue: the errno it carries (None for entries without one).
+fn read_error_queue(socket: &UdpSocket) -> io::Result<Option<i32>> {
+  let mut data = [0u8; 64];
+  let mut control = [0u64; 64];
+  let mut iov = libc::iovec {
+    iov_base: data.as_mut_ptr().cast(),
+    iov_len: data.len(),
+  };
+  // SAFETY: all-zero is a valid msghdr; the buffers it points at outlive the call.
+  let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+  msg.msg_iov = &mut iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.as_mut_ptr().cast();
+  msg.msg_controllen = std::mem::size_of_val(&control);
+  // SAFETY: non-blocking read of the error queue into the buffers above.
+  let n = unsafe {
+    libc::recvmsg(
+      socket.as_raw_fd(),
+      &mut msg,
+      libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+    )
+  };
+  if n < 0 {
+    return Err(io::Error::last_os_error());
+  }
+  // SAFETY: walking the control messages the kernel wrote into `control`.
+  let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+  while !cmsg.is_null() {
+    // SAFETY: `cmsg` points into `control`, within `msg_controllen`.
+    let header = unsafe { &*cmsg };
+    let is_err = (header.cmsg_level == libc::IPPROTO_IP && header.cmsg_type == libc::IP_RECVERR)
+      || (header.cmsg_level == libc::IPPROTO_IPV6 && header.cmsg_type == libc::IPV6_RECVERR);
+    if is_err {
+      // SAFETY: an IP(V6)_RECVERR message starts with a sock_extended_err.
+      let ee = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>()) };
+      return Ok(Some(ee.ee_errno as i32));
+    }
+    // SAFETY: as above.
+    cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+  }
+  Ok(None)
+}
+
+fn source_membership(
+  socket: &UdpSocket,
+  join: bool,
+  source: IpAddr,
+  group: IpAddr,
+  interface: Option<IpAddr>,
+) -> io::Result<()> {
+  let sock = SockRef::from(socket);
+  if let (IpAddr::V4(source), IpAddr::V4(group)) = (source, group) {
+    let interface = match interface {
+      Some(IpAddr::V4(ip)) => ip,
+      _ => Ipv4Addr::UNSPECIFIED,
+    };
+    return if join {
+      sock.join_ssm_v4(&source, &group, &interface)
+    } else {
+      sock.leave_ssm_v4(&source, &group, &interface)
+    };
+  }
+  // MCAST_(JOIN|LEAVE)_SOURCE_GROUP: the protocol-independent form, for IPv6.
+  // SAFETY: all-zero is a valid group_source_req.
+  let mut req: libc::group_source_req = unsafe { std::mem::zeroed() };
+  write_storage(&mut req.gsr_group, group);
+  write_storage(&mut req.gsr_source, source);
+  let name = if join {
+    libc::MCAST_JOIN_SOURCE_GROUP
+  } else {
+    libc::MCAST_LEAVE_SOURCE_GROUP
+  };
+  // SAFETY: a valid group_source_req on a live socket.
+  let rc = unsafe {
+    libc::setsockopt(
+      socket.as_raw_fd(),
+      libc::IPPROTO_IPV6,
+      name,
+      (&req as *const libc::group_source_req).cast(),
+      std::mem::size_of::<libc::group_source_req>() as libc::socklen_t,
+    )
+  };
+  if rc < 0 {
+    Err(io::Error::last_os_error())
+  } else {
+    Ok(())
+  }
+}
+
+fn write_storage(storage: &mut libc::sockaddr_storage, ip: IpAddr) {
+  let addr = SockAddr::from(SocketAddr::new(ip, 0));
+  // SAFETY: `addr` holds `addr.len()` valid bytes, at most a sockaddr_storage.
+  unsafe {
+    std::ptr::copy_nonoverlapping(
+      addr.as_ptr().cast::<u8>(),
+      (storage as *mut libc::sockaddr_storage).cast::<u8>(),
+      addr.len() as usize,
+    )
+  };
 }
