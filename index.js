@@ -3,6 +3,7 @@
 
 const { listen, connect } = require('./lib/tcp')
 const { udpSocket } = require('./lib/udp')
+const { ArrayBufferSink } = require('./lib/sink')
 
-module.exports = { listen, connect, udpSocket }
+module.exports = { listen, connect, udpSocket, ArrayBufferSink }
 module.exports.default = module.exports

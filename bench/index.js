@@ -4,9 +4,11 @@
 //   node bench/index.js                      every workload, 3 rounds each
 //   node bench/index.js --quick              smaller sizes, 1 round (smoke run)
 //   node bench/index.js throughput echo      only the named workloads
+//   node bench/index.js udp                  a group: udp-send and udp-sendmany
 //   node bench/index.js --rounds 5           more rounds
 //
-// Workloads: throughput, echo, pingpong, connrate, idle (see --help). Every measurement runs in
+// Workloads: throughput, echo, pingpong, connrate, idle (TCP, against node:net), udp-send,
+// udp-sendmany (UDP, against node:dgram); see --help. Every measurement runs in
 // a fresh child process (bench/worker.js, bench/idle.js) that is killed after a time limit; the
 // implementations alternate round by round and the table shows each one's median. Everything
 // runs on 127.0.0.1. Progress goes to stderr, the Markdown table to stdout.
@@ -17,13 +19,16 @@ const path = require('node:path')
 
 const IMPLS = ['bun', 'node']
 const NAMES = { bun: 'bun-sockets', node: 'node:net' }
+const UDP_NAMES = { bun: 'bun-sockets', node: 'node:dgram' }
 const MiB = 1024 * 1024
 
 // --- options -----------------------------------------------------------------------------------
 
 function usage() {
+  const groups = [...new Set(WORKLOADS.map((w) => w.group).filter(Boolean))]
   return `usage: node bench/index.js [--quick] [--rounds N] [workload ...]
-workloads: ${WORKLOADS.map((w) => w.name + (w.aliases.length ? ` (${w.aliases.join(', ')})` : '')).join(', ')}`
+workloads: ${WORKLOADS.map((w) => w.name + (w.aliases.length ? ` (${w.aliases.join(', ')})` : '')).join(', ')}
+groups: ${groups.map((g) => `${g} (${WORKLOADS.filter((w) => w.group === g).map((w) => w.name).join(', ')})`).join(', ')}`
 }
 
 function parseArgs(argv) {
@@ -156,15 +161,54 @@ const WORKLOADS = [
       ]
     },
   },
+  ...['send', 'sendMany'].map((mode) => ({
+    name: `udp-${mode.toLowerCase()}`,
+    aliases: mode === 'send' ? [] : ['udp-many'],
+    group: 'udp',
+    rows: (q) => {
+      const seconds = q ? 1 : 5
+      const warmup = q ? 0.2 : 0.5
+      const how = mode === 'send' ? '64 × send()' : 'one sendMany() of 64'
+      const label = `UDP, 64 B datagrams, ${how} per loop turn (${seconds} s)`
+      return [
+        {
+          label,
+          udp: true,
+          unit: 'datagrams received/s',
+          worker: 'udp',
+          params: { mode, size: 64, batch: 64, seconds, warmup },
+          timeout: (seconds + warmup) * 1000 + 30_000,
+          // One measurement, three lines of the table; the first names the row.
+          lines: [
+            { key: 'sentPerSec', label: `${label}: sent`, unit: 'datagrams/s', better: 'higher', target: '—' },
+            {
+              key: 'receivedPerSec',
+              label: `${label}: received`,
+              unit: 'datagrams/s',
+              better: 'higher',
+              ...(mode === 'sendMany' ? { target: '≥ 2× node', minRatio: 2 } : { target: '≥ node' }),
+            },
+            { key: 'lossPct', label: `${label}: loss`, unit: '%', better: 'lower', target: '0 % (no loss)', limit: 0, noRatio: true },
+          ],
+        },
+      ]
+    },
+  })),
 ]
 
 function selectWorkloads(names) {
   if (names.length === 0) return WORKLOADS
-  return [...new Set(names.map((name) => {
-    const w = WORKLOADS.find((x) => x.name === name || x.aliases.includes(name))
-    if (w === undefined) throw new Error(`unknown workload "${name}"\n${usage()}`)
-    return w
-  }))]
+  return [
+    ...new Set(
+      names.flatMap((name) => {
+        const group = WORKLOADS.filter((x) => x.group === name)
+        if (group.length > 0) return group
+        const w = WORKLOADS.find((x) => x.name === name || x.aliases.includes(name))
+        if (w === undefined) throw new Error(`unknown workload "${name}"\n${usage()}`)
+        return [w]
+      }),
+    ),
+  ]
 }
 
 // --- child processes ---------------------------------------------------------------------------
@@ -307,18 +351,24 @@ function size(bytes) {
 
 function fmt(value, unit) {
   if (!Number.isFinite(value)) return 'n/a'
-  if (unit === 'KiB') return value.toFixed(2)
+  if (unit === 'KiB' || unit === '%') return value.toFixed(2)
   return Math.round(value).toLocaleString('en-US')
 }
 
 function verdict(row, bun, node) {
   if (!Number.isFinite(bun)) return 'failed'
+  if (row.target === '—') return '—'
   if (row.better === 'lower') {
     if (row.limit === undefined) return '—'
     return bun <= row.limit ? 'yes' : 'no'
   }
   if (!Number.isFinite(node)) return 'n/a'
-  return bun >= node ? 'yes' : 'no'
+  return bun >= (row.minRatio ?? 1) * node ? 'yes' : 'no'
+}
+
+/** The table lines a row makes: one, or several read from the same measurements. */
+function linesOf(row) {
+  return row.lines ?? [{ key: 'value', label: row.label, unit: row.unit, better: row.better, target: row.target, limit: row.limit }]
 }
 
 function gitCommit() {
@@ -336,6 +386,16 @@ function fdLimit() {
     return execSync(`bash -c '${SHELL.replace(/; exec.*/, '')}; ulimit -n'`, { stdio: ['ignore', 'pipe', 'ignore'] })
       .toString()
       .trim()
+  } catch {
+    return '?'
+  }
+}
+
+const namesOf = (row) => (row.udp ? UDP_NAMES : NAMES)
+
+function readProc(file) {
+  try {
+    return require('node:fs').readFileSync(file, 'utf8').trim()
   } catch {
     return '?'
   }
@@ -361,10 +421,13 @@ async function main() {
         try {
           const r = row.idle ? await runIdle(row, impl) : await runWorker(row, impl)
           row.results[impl].push(r)
-          log(`  ${row.label} [round ${round + 1}] ${NAMES[impl]}: ${fmt(r.value, row.unit)} ${row.unit}`)
+          const shown = row.lines
+            ? row.lines.map((l) => `${l.key === 'lossPct' ? 'loss ' : ''}${fmt(r[l.key], l.unit)} ${l.key === 'lossPct' ? '%' : l.key.replace('PerSec', '/s')}`).join(', ')
+            : `${fmt(r.value, row.unit)} ${row.unit}`
+          log(`  ${row.label} [round ${round + 1}] ${namesOf(row)[impl]}: ${shown}`)
         } catch (err) {
           row.errors[impl].push(err.message)
-          log(`  ${row.label} [round ${round + 1}] ${NAMES[impl]}: FAILED ${err.message}`)
+          log(`  ${row.label} [round ${round + 1}] ${namesOf(row)[impl]}: FAILED ${err.message}`)
         }
       }
     }
@@ -373,42 +436,67 @@ async function main() {
   // --- report ---
   const out = []
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
-  out.push(`### bun-sockets vs node:net`)
+  const hasTcp = rows.some((r) => !r.udp)
+  const hasUdp = rows.some((r) => r.udp)
+  const nodeName = [hasTcp && 'node:net', hasUdp && 'node:dgram'].filter(Boolean).join(' / ')
+  out.push(`### bun-sockets vs ${nodeName}`)
   out.push('')
   out.push(
     `Node ${process.version}, ${os.type()} ${os.release()}, ${os.cpus().length} × ${cpu}, commit ${gitCommit()}, ` +
       `${new Date().toISOString().slice(0, 10)}. ${opts.quick ? 'Quick run (small sizes). ' : ''}` +
       `Median of ${opts.rounds} round${opts.rounds > 1 ? 's' : ''} per implementation, interleaved, each in a fresh process; ` +
-      `loopback 127.0.0.1; fd limit ${fdLimit()}.`,
+      `loopback 127.0.0.1; fd limit ${fdLimit()}` +
+      (hasUdp ? `; net.core.rmem_default ${readProc('/proc/sys/net/core/rmem_default')} B` : '') +
+      '.',
   )
   out.push('')
-  out.push('| Workload | Unit | bun-sockets | node:net | bun-sockets / node | Target | Met |')
+  out.push(`| Workload | Unit | bun-sockets | ${nodeName} | bun-sockets / node | Target | Met |`)
   out.push('|---|---|---:|---:|---:|---|:-:|')
   for (const row of rows) {
-    const bun = median(row.results.bun.map((r) => r.value))
-    const node = median(row.results.node.map((r) => r.value))
-    const ratio = bun / node
-    const ratioText = Number.isFinite(ratio)
-      ? `${ratio.toFixed(2)}× (${row.better} is better)`
-      : 'n/a'
-    const unit = row.better === 'lower' ? `${row.unit} (lower is better)` : row.unit
-    out.push(
-      `| ${row.label} | ${unit} | ${fmt(bun, row.unit)} | ${fmt(node, row.unit)} | ${ratioText} | ${row.target} | ${verdict(row, bun, node)} |`,
-    )
+    for (const line of linesOf(row)) {
+      const bun = median(row.results.bun.map((r) => r[line.key]))
+      const node = median(row.results.node.map((r) => r[line.key]))
+      const ratio = bun / node
+      const ratioText = line.noRatio ? '—' : Number.isFinite(ratio) ? `${ratio.toFixed(2)}× (${line.better} is better)` : 'n/a'
+      const unit = line.better === 'lower' ? `${line.unit} (lower is better)` : line.unit
+      out.push(
+        `| ${line.label} | ${unit} | ${fmt(bun, line.unit)} | ${fmt(node, line.unit)} | ${ratioText} | ${line.target} | ${verdict(line, bun, node)} |`,
+      )
+    }
   }
   out.push('')
-  out.push('Notes: throughput and echo honour backpressure on both sides (bun-sockets: re-send the rest of a')
-  out.push("short write on `drain`; node: wait for 'drain' after `write()` returns false); the bun-sockets echo")
-  out.push('server pauses reading while output is queued, the node one uses `socket.pipe(socket)`. Ping-pong sets')
-  out.push('TCP_NODELAY on both ends. Connection cycles: connect, accept, client closes at once (bun-sockets')
-  out.push('`end()`, node `destroy()`: both close the descriptor and send FIN), done when the server-side socket')
-  out.push('has closed. Idle RSS: the measured process holds only one end of each connection (server side: the')
-  out.push('listener; client side: the connecting sockets), the other ends live in a separate plain node:net')
-  out.push('process; the last idle row keeps both ends in the measured process (2 sockets per connection,')
-  out.push("the setup that matches the spec's \"node ≈ 7 KiB\"; the fd limit allows 5,000 such connections).")
-  out.push('Figure: RSS after `gc()` with all connections open minus RSS after a warm-up (connections opened')
-  out.push('and closed), divided by the number of connections.')
-
+  if (hasTcp) {
+    out.push('Notes: throughput and echo honour backpressure on both sides (bun-sockets: re-send the rest of a')
+    out.push("short write on `drain`; node: wait for 'drain' after `write()` returns false); the bun-sockets echo")
+    out.push('server pauses reading while output is queued, the node one uses `socket.pipe(socket)`. Ping-pong sets')
+    out.push('TCP_NODELAY on both ends. Connection cycles: connect, accept, client closes at once (bun-sockets')
+    out.push('`end()`, node `destroy()`: both close the descriptor and send FIN), done when the server-side socket')
+    out.push('has closed. Idle RSS: the measured process holds only one end of each connection (server side: the')
+    out.push('listener; client side: the connecting sockets), the other ends live in a separate plain node:net')
+    out.push('process; the last idle row keeps both ends in the measured process (2 sockets per connection,')
+    out.push("the setup that matches the spec's \"node ≈ 7 KiB\"; the fd limit allows 5,000 such connections).")
+    out.push('Figure: RSS after `gc()` with all connections open minus RSS after a warm-up (connections opened')
+    out.push('and closed), divided by the number of connections.')
+  }
+  if (hasUdp) {
+    if (hasTcp) out.push('')
+    out.push('UDP notes: sender and receiver are two unconnected sockets of the same implementation, bound to')
+    out.push('127.0.0.1 in the same child process (as the TCP rows keep both ends in one process), so each')
+    out.push('implementation gets the same event loop to share between sending and receiving; default socket')
+    out.push('buffers (the receive buffer holds ≈ 256 datagrams of 64 B). Pacing, identical for both: 64')
+    out.push('datagrams per event-loop turn, then `setImmediate`, so the receiver runs between batches.')
+    out.push('bun-sockets: the send() row calls `send(data, port, address)` 64 times per turn, the sendMany row')
+    out.push('makes one `sendMany([data, port, address, …])` call of 64 datagrams per turn; a false `send()` or')
+    out.push('a short `sendMany()` stops the batch and the rest goes out on `drain`. node:dgram has no')
+    out.push('sendMany: both its rows run the same code, 64 `socket.send(data, port, address)` calls per turn')
+    out.push('without callbacks, skipping a turn while `getSendQueueCount() > 0` (libuv holds what the kernel')
+    out.push('did not take). node:dgram reads at most 32 datagrams per loop turn, so with 64 sent per turn it')
+    out.push('drops about half. Rates: datagrams sent/received in the timed window after a warm-up; loss: the')
+    out.push('whole run (warm-up included), counted once the receiver has been quiet for 100 ms. bun-sockets')
+    out.push('receives on its own I/O thread (recvmmsg) and hands batches to JS, node:dgram reads on the JS')
+    out.push('thread: the per-round details give each process\'s CPU use, and the kernel\'s RcvbufErrors')
+    out.push('(machine-wide) over the run, i.e. datagrams dropped because the receive buffer was full.')
+  }
   const details = []
   for (const row of rows) {
     for (const impl of IMPLS) {
@@ -423,6 +511,17 @@ async function main() {
       const errs =
         (connErrors > 0 ? `; ${connErrors} connect errors` : '') +
         (row.errors[impl].length ? `; failures: ${row.errors[impl].join('; ')}` : '')
+      if (row.lines) {
+        const rounds = row.results[impl].map(
+          (r) =>
+            `${fmt(r.sentPerSec, '')} sent/s, ${fmt(r.receivedPerSec, '')} received/s, loss ${fmt(r.lossPct, '%')} %` +
+            ` (${r.totalReceived.toLocaleString('en-US')} of ${r.totalSent.toLocaleString('en-US')}` +
+            `; kernel RcvbufErrors +${r.rcvbufErrors.toLocaleString('en-US')}; CPU ${fmt(r.cpuPct, '')} % of a core` +
+            `${r.senderWaits ? `; sender waited ${r.senderWaits}×` : ''}${r.badLength ? `; ${r.badLength} of wrong length` : ''})`,
+        )
+        details.push(`- ${row.label}, ${UDP_NAMES[impl]}: ${rounds.join('; ') || 'none'}${errs}`)
+        continue
+      }
       details.push(`- ${row.label}, ${NAMES[impl]}: ${vals.join(', ') || 'none'} ${row.unit}${extra}${errs}`)
     }
   }

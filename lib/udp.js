@@ -4,6 +4,7 @@
 
 const binding = require('../binding')
 const { handles, kEvent, kinds } = require('./dispatch')
+const { isIPv4, isIPv6 } = require('node:net')
 const { invalidArgType, fromNative } = require('./errors')
 
 const kNative = Symbol('kNative')
@@ -394,13 +395,12 @@ function destination(port, address) {
  * ("127.1", "0x7f.0.0.1", "2130706433"); IPv6 may carry a "%scope".
  */
 function parseIp(text) {
-  const net = require('node:net')
-  if (net.isIPv4(text)) return text
+  if (isIPv4(text)) return text
   const v4 = inetAton(text)
   if (v4 !== null) return v4
   const percent = text.indexOf('%')
   const bare = percent === -1 ? text : text.slice(0, percent)
-  if (net.isIPv6(bare)) return bare
+  if (isIPv6(bare)) return bare
   return null
 }
 
@@ -469,18 +469,19 @@ function deliver(socket, payloads, list) {
   }
 }
 
+// Each datagram gets its own ArrayBuffer, as in Bun (byteOffset 0, nothing shared).
 function convert(bytes, binaryType) {
+  const own = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
   switch (binaryType) {
     case 'buffer':
-      return Buffer.from(bytes)
+      return Buffer.from(own)
     case 'uint8array':
-      return new Uint8Array(bytes)
+      return new Uint8Array(own)
     case 'arraybuffer':
-      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
+      return own
     default: {
       const View = TYPED_ARRAYS[binaryType]
-      const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
-      return new View(copy, 0, Math.floor(copy.byteLength / View.BYTES_PER_ELEMENT))
+      return new View(own, 0, Math.floor(own.byteLength / View.BYTES_PER_ELEMENT))
     }
   }
 }

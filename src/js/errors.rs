@@ -49,12 +49,43 @@ impl From<&SocketError> for ErrorInfo {
   }
 }
 
-/// libuv's wording of an errno ("connection reset by peer"), which Bun's messages use.
+/// libuv's wording of an errno ("connection reset by peer"), which Bun's messages use; the C
+/// library's, lower-cased, for the rare ones libuv words the same way or not at all.
 fn describe_errno(errno: i32) -> Option<String> {
+  use nix::errno::Errno::*;
   if errno == 0 {
     return None;
   }
-  let text = nix::errno::Errno::from_raw(errno).desc();
+  let name = nix::errno::Errno::from_raw(errno);
+  let libuv = match name {
+    EADDRNOTAVAIL => "address not available",
+    EAFNOSUPPORT => "address family not supported",
+    EAGAIN => "resource temporarily unavailable",
+    ECONNABORTED => "software caused connection abort",
+    ECONNREFUSED => "connection refused",
+    ECONNRESET => "connection reset by peer",
+    EHOSTUNREACH => "host is unreachable",
+    EMFILE => "too many open files",
+    ENFILE => "file table overflow",
+    ENOBUFS => "no buffer space available",
+    ENOMEM => "not enough memory",
+    ENOTCONN => "socket is not connected",
+    ENOTSOCK => "socket operation on non-socket",
+    EOPNOTSUPP => "operation not supported on socket",
+    EPROTONOSUPPORT => "protocol not supported",
+    EPROTOTYPE => "protocol wrong type for socket",
+    ETIMEDOUT => "connection timed out",
+    ENAMETOOLONG => "name too long",
+    EFAULT => "bad address in system call argument",
+    EBUSY => "resource busy or locked",
+    EISCONN => "socket is already connected",
+    ESHUTDOWN => "cannot send after transport endpoint shutdown",
+    _ => "",
+  };
+  if !libuv.is_empty() {
+    return Some(libuv.to_owned());
+  }
+  let text = name.desc();
   let mut chars = text.chars();
   let first = chars.next()?;
   Some(first.to_lowercase().chain(chars).collect())

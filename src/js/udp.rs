@@ -79,8 +79,7 @@ impl NativeUdpSocket {
   /// The OS descriptor; -1 once closed.
   #[napi(getter)]
   pub fn fd(&self) -> i32 {
-    use std::os::fd::AsRawFd;
-    self.udp.as_ref().map_or(-1, |udp| udp.sock().as_raw_fd())
+    self.udp.as_ref().map_or(-1, |udp| udp.fd())
   }
 
   #[napi]

@@ -265,7 +265,7 @@ impl Conn {
 }
 
 impl Creditor for Conn {
-  fn credit_returned(&self) {
+  fn credit_returned(&self, _amount: usize) {
     // The task sleeps only when every slot was taken; wake it on the way down from full.
     if self.in_flight.fetch_sub(1, Ordering::AcqRel) == CREDIT {
       self.wake.notify_one();

@@ -19,22 +19,27 @@ pub use listener::Listener;
 
 /// Holds one of a socket's in-flight slots until JS is done with what it carries; dropping it
 /// (after the handler returned) lets the socket's task read again.
-pub struct Credit(Arc<dyn Creditor>);
+pub struct Credit(Arc<dyn Creditor>, usize);
 
 /// A socket that lends credit.
 pub trait Creditor: Send + Sync + 'static {
-  fn credit_returned(&self);
+  /// One slot came back, with the amount (bytes) it stood for.
+  fn credit_returned(&self, amount: usize);
 }
 
 impl Credit {
   pub fn new(owner: Arc<dyn Creditor>) -> Credit {
-    Credit(owner)
+    Credit::with_amount(owner, 0)
+  }
+
+  pub fn with_amount(owner: Arc<dyn Creditor>, amount: usize) -> Credit {
+    Credit(owner, amount)
   }
 }
 
 impl Drop for Credit {
   fn drop(&mut self) {
-    self.0.credit_returned();
+    self.0.credit_returned(self.1);
   }
 }
 

@@ -11,19 +11,30 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-use tokio::net::UdpSocket;
+
+/// The socket itself; sends are plain non-blocking syscalls on it.
+type UdpSocket = std::net::UdpSocket;
 use tokio::sync::Notify;
 
 use crate::error::{ErrorTarget, SocketError, Syscall};
 use crate::net::{Credit, Creditor, Event, EventSink, HandleId, Reporter};
 
-/// Batches in flight to JS at once.
-const CREDIT: u32 = 4;
+/// Received bytes in flight to JS at once. UDP cannot slow the sender down, so what JS has not
+/// taken yet waits here rather than in a kernel buffer of ~256 small datagrams that drops the
+/// rest; the bound keeps a slow handler from growing memory without limit.
+const BYTES_IN_FLIGHT: usize = 4 * 1024 * 1024;
+
+/// Kernel receive buffer asked for; see `grow_receive_buffer`.
+const RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Batches in flight to JS at once, whatever their size.
+const BATCHES_IN_FLIGHT: u32 = 256;
 
 /// Datagrams per `recvmmsg`/`sendmmsg` call.
 pub const BATCH: usize = 64;
@@ -31,8 +42,7 @@ pub const BATCH: usize = 64;
 /// Room for the largest datagram IPv4 or IPv6 can carry without jumbograms.
 const SLOT: usize = 65_536;
 
-const SIG_CLOSE: u32 = 1;
-const SIG_DRAIN: u32 = 1 << 1;
+const SIG_DRAIN: u32 = 1;
 
 /// Datagrams received in one call: payloads back to back, and per datagram its length, sender
 /// and whether the kernel cut it short.
@@ -75,12 +85,16 @@ pub struct UdpConfig {
 
 pub struct Udp {
   reporter: Reporter,
-  socket: UdpSocket,
+  /// Registered for reads (and errors) only: a registration that also watched writes would
+  /// wake the I/O thread for every datagram sent. `drain` waits on a separate registration.
+  socket: AsyncFd<UdpSocket>,
+  local: Option<SocketAddr>,
   connected: Option<SocketAddr>,
   closed: AtomicBool,
   signals: AtomicU32,
   wake: Notify,
-  in_flight: AtomicU32,
+  batches: AtomicU32,
+  bytes: AtomicUsize,
   drain_requested: AtomicBool,
 }
 
@@ -100,6 +114,7 @@ impl Udp {
     // As Bun: ICMP errors (port unreachable, message too big) reach the `error` handler, even on
     // unconnected sockets, through the error queue.
     set_recv_err(&socket, config.bind.is_ipv6());
+    grow_receive_buffer(&socket);
     socket
       .set_nonblocking(true)
       .map_err(|e| fail(Syscall::Bind, e, &bind_target))?;
@@ -116,15 +131,21 @@ impl Udp {
         .map_err(|e| fail(Syscall::Connect, e, &target))?;
     }
     let _runtime = crate::runtime::handle().enter();
-    let socket = UdpSocket::from_std(socket.into()).map_err(|e| fail(Syscall::Bind, e, &bind_target))?;
+    // SAFETY: the AsyncFd owns the socket. `close()` later points the descriptor at an
+    // unregistered placeholder (dup3): epoll forgets the old socket as it is released, and the
+    // final deregistration of the placeholder fails harmlessly (ENOENT).
+    let socket = unsafe { AsyncFd::register_with_interest(UdpSocket::from(socket), Interest::READABLE) }
+      .map_err(|e| fail(Syscall::Bind, e.into_parts().1, &bind_target))?;
     let udp = Arc::new(Udp {
       reporter: Reporter { id, sink },
+      local: socket.get_ref().local_addr().ok(),
       socket,
       connected: config.connect,
       closed: AtomicBool::new(false),
       signals: AtomicU32::new(0),
       wake: Notify::new(),
-      in_flight: AtomicU32::new(0),
+      batches: AtomicU32::new(0),
+      bytes: AtomicUsize::new(0),
       drain_requested: AtomicBool::new(false),
     });
     crate::runtime::handle().spawn(run(udp.clone()));
@@ -132,7 +153,7 @@ impl Udp {
   }
 
   pub fn local_addr(&self) -> Option<SocketAddr> {
-    self.socket.local_addr().ok()
+    self.local
   }
 
   pub fn peer_addr(&self) -> Option<SocketAddr> {
@@ -143,41 +164,40 @@ impl Udp {
     self.closed.load(Ordering::Acquire)
   }
 
+  /// The OS descriptor, or -1 once closed.
+  pub fn fd(&self) -> i32 {
+    if self.is_closed() {
+      -1
+    } else {
+      self.socket.as_raw_fd()
+    }
+  }
+
   /// Sends one datagram now. Ok(false) when the kernel buffer is full (then `drain` follows).
   pub fn send(&self, data: &[u8], to: Option<SocketAddr>) -> Result<bool, SocketError> {
-    let sent = match to {
-      Some(addr) if self.connected.is_none() => self.socket.try_send_to(data, addr),
-      _ => self.socket.try_send(data),
-    };
+    let unconnected_to = to.filter(|_| self.connected.is_none());
+    let sent = self.with(|socket| match unconnected_to {
+      Some(addr) => socket.send_to(data, addr),
+      None => socket.send(data),
+    });
     match sent {
       Ok(_) => Ok(true),
       Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-        // tokio may not have seen the socket writable yet: one plain send before giving up.
-        let sock = SockRef::from(&self.socket);
-        let retry = match to {
-          Some(addr) if self.connected.is_none() => sock.send_to(data, &addr.into()),
-          _ => sock.send(data),
-        };
-        match retry {
-          Ok(_) => Ok(true),
-          Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-            self.request_drain();
-            Ok(false)
-          }
-          Err(err) => Err(send_error(&err, to)),
-        }
+        self.request_drain();
+        Ok(false)
       }
       Err(err) => Err(send_error(&err, to)),
     }
   }
 
   /// Sends many datagrams with as few `sendmmsg` calls as possible; returns how many went out.
-  /// Fewer than offered means the kernel buffer filled up (then `drain` follows).
+  /// Fewer than offered means the kernel refused the rest for now (then `drain` follows); a
+  /// failure on the first datagram is an error, as in Bun.
   pub fn send_many(&self, packets: &[(&[u8], Option<SocketAddr>)]) -> Result<usize, SocketError> {
     let mut sent = 0;
     while sent < packets.len() {
       let chunk = &packets[sent..packets.len().min(sent + BATCH)];
-      match sendmmsg(&self.socket, chunk) {
+      match self.with(|socket| sendmmsg(socket, chunk)) {
         Ok(n) => {
           sent += n;
           if n < chunk.len() {
@@ -189,82 +209,49 @@ impl Udp {
           self.request_drain();
           break;
         }
+        Err(_) if sent > 0 => {
+          self.request_drain();
+          break;
+        }
         Err(err) => return Err(send_error(&err, chunk.first().and_then(|p| p.1))),
       }
     }
     Ok(sent)
   }
 
-  /// Closes now; no event follows.
+  /// Closes now; no event follows. The port is free when this returns: the socket's descriptor
+  /// is atomically pointed at a fresh unbound socket (`dup3`), which releases the bound one at
+  /// once, while the task that still holds the descriptor is woken to drop it.
   pub fn close(&self) {
-    if !self.closed.swap(true, Ordering::AcqRel) {
-      self.signals.fetch_or(SIG_CLOSE, Ordering::AcqRel);
-      self.wake.notify_one();
+    if self.closed.swap(true, Ordering::AcqRel) {
+      return;
     }
-  }
-
-  pub fn sock(&self) -> SockRef<'_> {
-    SockRef::from(&self.socket)
-  }
-
-  pub fn is_ipv6(&self) -> bool {
-    self.local_addr().is_some_and(|a| a.is_ipv6())
+    let domain = if self.local.is_some_and(|a| a.is_ipv6()) {
+      Domain::IPV6
+    } else {
+      Domain::IPV4
+    };
+    if let Ok(placeholder) = Socket::new(domain, Type::DGRAM, None) {
+      // SAFETY: both descriptors are open; dup3 closes the old description of the target fd,
+      // whose epoll registration goes with it. The task never reads once `closed` is set.
+      unsafe { libc::dup3(placeholder.as_raw_fd(), self.socket.as_raw_fd(), libc::O_CLOEXEC) };
+    }
+    self.wake.notify_one();
   }
 
   /// Sets a socket option as Bun's `setBroadcast`, `setTTL`… do.
   pub fn set_option(&self, option: UdpOption) -> Result<(), SocketError> {
-    let sock = self.sock();
-    let v6 = self.is_ipv6();
-    let unsupported = || Err(io::Error::from_raw_os_error(libc::ENOPROTOOPT));
-    let result = match option {
-      UdpOption::Broadcast(on) => sock.set_broadcast(on),
-      UdpOption::Ttl(ttl) if v6 => sock.set_unicast_hops_v6(ttl),
-      UdpOption::Ttl(ttl) => sock.set_ttl_v4(ttl),
-      UdpOption::MulticastTtl(ttl) if v6 => sock.set_multicast_hops_v6(ttl),
-      UdpOption::MulticastTtl(ttl) => sock.set_multicast_ttl_v4(ttl),
-      UdpOption::MulticastLoop(on) if v6 => sock.set_multicast_loop_v6(on),
-      UdpOption::MulticastLoop(on) => sock.set_multicast_loop_v4(on),
-      UdpOption::MulticastInterface(IpAddr::V4(ip)) if !v6 => sock.set_multicast_if_v4(&ip),
-      // A dual-stack socket: the kernel picks the IPv4 route.
-      UdpOption::MulticastInterface(IpAddr::V4(_)) => Ok(()),
-      UdpOption::MulticastInterface(IpAddr::V6(_)) if !v6 => unsupported(),
-      UdpOption::MulticastInterface(IpAddr::V6(_)) => sock.set_multicast_if_v6(0),
-      UdpOption::Membership {
-        join,
-        group: IpAddr::V4(group),
-        interface,
-      } => {
-        let interface = match interface {
-          Some(IpAddr::V4(ip)) => ip,
-          _ => Ipv4Addr::UNSPECIFIED,
-        };
-        if join {
-          sock.join_multicast_v4(&group, &interface)
-        } else {
-          sock.leave_multicast_v4(&group, &interface)
-        }
-      }
-      UdpOption::Membership {
-        group: IpAddr::V6(_), ..
-      } if !v6 => unsupported(),
-      UdpOption::Membership {
-        join: true,
-        group: IpAddr::V6(group),
-        ..
-      } => sock.join_multicast_v6(&group, 0),
-      UdpOption::Membership {
-        join: false,
-        group: IpAddr::V6(group),
-        ..
-      } => sock.leave_multicast_v6(&group, 0),
-      UdpOption::SourceMembership {
-        join,
-        source,
-        group,
-        interface,
-      } => source_membership(&self.socket, join, source, group, interface),
-    };
-    result.map_err(|err| SocketError::os(Syscall::Setsockopt, &err, ErrorTarget::default()))
+    let v6 = self.local.is_some_and(|a| a.is_ipv6());
+    self
+      .with(|socket| apply_option(socket, v6, option))
+      .map_err(|err| SocketError::os(Syscall::Setsockopt, &err, ErrorTarget::default()))
+  }
+
+  fn with<R>(&self, f: impl FnOnce(&UdpSocket) -> io::Result<R>) -> io::Result<R> {
+    if self.is_closed() {
+      return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    f(self.socket.get_ref())
   }
 
   fn request_drain(&self) {
@@ -273,11 +260,19 @@ impl Udp {
       self.wake.notify_one();
     }
   }
+
+  fn can_read(&self) -> bool {
+    self.batches.load(Ordering::Acquire) < BATCHES_IN_FLIGHT
+      && self.bytes.load(Ordering::Acquire) < BYTES_IN_FLIGHT
+  }
 }
 
 impl Creditor for Udp {
-  fn credit_returned(&self) {
-    if self.in_flight.fetch_sub(1, Ordering::AcqRel) == CREDIT {
+  fn credit_returned(&self, bytes: usize) {
+    let was_full = !self.can_read();
+    self.batches.fetch_sub(1, Ordering::AcqRel);
+    self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+    if was_full {
       self.wake.notify_one();
     }
   }
@@ -291,71 +286,135 @@ fn send_error(err: &io::Error, to: Option<SocketAddr>) -> SocketError {
   SocketError::os(Syscall::Send, err, target)
 }
 
+fn apply_option(socket: &UdpSocket, v6: bool, option: UdpOption) -> io::Result<()> {
+  let sock = SockRef::from(socket);
+  let unsupported = || Err(io::Error::from_raw_os_error(libc::ENOPROTOOPT));
+  match option {
+    UdpOption::Broadcast(on) => sock.set_broadcast(on),
+    UdpOption::Ttl(ttl) if v6 => sock.set_unicast_hops_v6(ttl),
+    UdpOption::Ttl(ttl) => sock.set_ttl_v4(ttl),
+    UdpOption::MulticastTtl(ttl) if v6 => sock.set_multicast_hops_v6(ttl),
+    UdpOption::MulticastTtl(ttl) => sock.set_multicast_ttl_v4(ttl),
+    UdpOption::MulticastLoop(on) if v6 => sock.set_multicast_loop_v6(on),
+    UdpOption::MulticastLoop(on) => sock.set_multicast_loop_v4(on),
+    UdpOption::MulticastInterface(IpAddr::V4(ip)) if !v6 => sock.set_multicast_if_v4(&ip),
+    // A dual-stack socket: the kernel picks the IPv4 route.
+    UdpOption::MulticastInterface(IpAddr::V4(_)) => Ok(()),
+    UdpOption::MulticastInterface(IpAddr::V6(_)) if !v6 => unsupported(),
+    UdpOption::MulticastInterface(IpAddr::V6(_)) => sock.set_multicast_if_v6(0),
+    UdpOption::Membership {
+      join,
+      group: IpAddr::V4(group),
+      interface,
+    } => {
+      let interface = match interface {
+        Some(IpAddr::V4(ip)) => ip,
+        _ => Ipv4Addr::UNSPECIFIED,
+      };
+      if join {
+        sock.join_multicast_v4(&group, &interface)
+      } else {
+        sock.leave_multicast_v4(&group, &interface)
+      }
+    }
+    UdpOption::Membership {
+      group: IpAddr::V6(_), ..
+    } if !v6 => unsupported(),
+    UdpOption::Membership {
+      join: true,
+      group: IpAddr::V6(group),
+      ..
+    } => sock.join_multicast_v6(&group, 0),
+    UdpOption::Membership {
+      join: false,
+      group: IpAddr::V6(group),
+      ..
+    } => sock.leave_multicast_v6(&group, 0),
+    UdpOption::SourceMembership {
+      join,
+      source,
+      group,
+      interface,
+    } => source_membership(socket, join, source, group, interface),
+  }
+}
+
 async fn run(udp: Arc<Udp>) {
   // Bun reports `drain` once after creation, when the socket first shows writable.
   let mut want_drain = true;
   loop {
-    let sig = udp.signals.swap(0, Ordering::AcqRel);
-    if sig & SIG_CLOSE != 0 || udp.is_closed() {
+    if udp.is_closed() {
       return;
     }
-    if sig & SIG_DRAIN != 0 {
+    if udp.signals.swap(0, Ordering::AcqRel) & SIG_DRAIN != 0 {
       want_drain = true;
     }
-    let can_read = udp.in_flight.load(Ordering::Acquire) < CREDIT;
-    tokio::select! {
+    let read = udp.can_read();
+    let listening = tokio::select! {
       biased;
-      _ = udp.wake.notified() => {}
-      ready = udp.socket.ready(Interest::ERROR) => {
-        if ready.is_err() || !report_errors(&udp) {
-          return;
+      _ = udp.wake.notified() => true,
+      ready = udp.socket.ready(Interest::ERROR) => match ready {
+        Ok(mut guard) => {
+          guard.clear_ready_matching(tokio::io::Ready::ERROR);
+          report_errors(&udp)
         }
-      }
-      ready = udp.socket.readable(), if can_read => {
-        if ready.is_err() {
-          return;
-        }
-        if !receive(&udp) {
-          return;
-        }
-      }
-      ready = udp.socket.writable(), if want_drain => {
+        Err(_) => false,
+      },
+      ready = udp.socket.readable(), if read => match ready {
+        Ok(guard) => receive(&udp, guard),
+        Err(_) => false,
+      },
+      ready = writable(&udp), if want_drain => {
         want_drain = false;
         udp.drain_requested.store(false, Ordering::Release);
-        if ready.is_ok() && !udp.reporter.emit(Event::Drain) {
-          return;
-        }
+        ready.is_ok() && (udp.is_closed() || udp.reporter.emit(Event::Drain))
       }
+    };
+    if !listening {
+      return;
     }
   }
 }
 
-/// Reads what is queued, a batch at a time, until the socket is empty or the credit is spent.
-/// False when nobody listens any more.
-fn receive(udp: &Arc<Udp>) -> bool {
-  while udp.in_flight.load(Ordering::Acquire) < CREDIT && !udp.is_closed() {
-    match udp.socket.try_io(Interest::READABLE, || recvmmsg(&udp.socket)) {
+/// Reads what is queued, a batch at a time, until the socket is empty or the budget is spent,
+/// then reports queued ICMP errors. False when nobody listens any more.
+fn receive(udp: &Arc<Udp>, mut guard: tokio::io::unix::AsyncFdReadyGuard<'_, UdpSocket>) -> bool {
+  while udp.can_read() && !udp.is_closed() {
+    let read = match guard.try_io(|socket| recvmmsg(socket.get_ref())) {
+      Ok(read) => read,
+      // Drained: tokio cleared the readiness it had seen.
+      Err(_would_block) => return report_errors(udp),
+    };
+    match read {
       Ok(batch) => {
-        udp.in_flight.fetch_add(1, Ordering::AcqRel);
+        let bytes = batch.bytes.len();
+        udp.batches.fetch_add(1, Ordering::AcqRel);
+        udp.bytes.fetch_add(bytes, Ordering::AcqRel);
         if !udp
           .reporter
-          .emit(Event::Datagrams(batch, Credit::new(udp.clone())))
+          .emit(Event::Datagrams(batch, Credit::with_amount(udp.clone(), bytes)))
         {
           return false;
         }
       }
-      Err(err) if err.kind() == io::ErrorKind::WouldBlock => return true,
       Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-      // A pending ICMP error (ECONNREFUSED…) read as the socket's error: the error queue
+      // A pending ICMP error read as the socket's error (ECONNREFUSED…): the error queue
       // reports it, with its details.
-      Err(_) => {
-        if !report_errors(udp) {
-          return false;
-        }
-      }
+      Err(_) => return report_errors(udp),
     }
   }
   true
+}
+
+/// Resolves once the kernel takes datagrams again, through a registration of a duplicate
+/// descriptor that watches writes, made only while a `drain` is pending.
+async fn writable(udp: &Udp) -> io::Result<()> {
+  let duplicate = udp.socket.get_ref().try_clone()?;
+  // SAFETY: the AsyncFd owns the duplicate and nothing else closes or replaces it.
+  let watch = unsafe { AsyncFd::register_with_interest(duplicate, Interest::WRITABLE) }
+    .map_err(|e| e.into_parts().1)?;
+  let _ready = watch.writable().await?;
+  Ok(())
 }
 
 thread_local! {
@@ -474,6 +533,28 @@ fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
   }
 }
 
+/// Asks for a receive buffer of `RECEIVE_BUFFER` bytes. The kernel default (~208 KiB, about 256
+/// small datagrams) overflows within milliseconds whenever the I/O thread waits for a CPU, for
+/// instance while V8's GC threads run; then the kernel drops datagrams before we can read them.
+/// SO_RCVBUFFORCE passes the system limit where the process may (CAP_NET_ADMIN); otherwise
+/// SO_RCVBUF gets what the limit allows.
+fn grow_receive_buffer(socket: &Socket) {
+  let size = RECEIVE_BUFFER as libc::c_int;
+  // SAFETY: a valid int option on a live socket.
+  let forced = unsafe {
+    libc::setsockopt(
+      socket.as_raw_fd(),
+      libc::SOL_SOCKET,
+      libc::SO_RCVBUFFORCE,
+      (&size as *const libc::c_int).cast(),
+      std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+    )
+  };
+  if forced != 0 {
+    let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
+  }
+}
+
 fn set_recv_err(socket: &Socket, v6: bool) {
   let on: libc::c_int = 1;
   let set = |level, name| {
@@ -497,10 +578,7 @@ fn set_recv_err(socket: &Socket, v6: bool) {
 /// Reads the socket's error queue and reports each entry to `error`. False when nobody listens.
 fn report_errors(udp: &Udp) -> bool {
   loop {
-    match udp
-      .socket
-      .try_io(Interest::ERROR, || read_error_queue(&udp.socket))
-    {
+    match udp.with(read_error_queue) {
       Ok(Some(errno)) => {
         if !udp
           .reporter
