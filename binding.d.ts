@@ -67,10 +67,10 @@ export declare class NativeUdpSocket {
    */
   send(data: Uint8Array, port?: number | undefined | null, address?: string | undefined | null): boolean | ErrorInfo
   /**
-   * Sends `lengths.len()` datagrams whose payloads lie back to back in `bytes`; `ports` and
-   * `addresses` give each one's destination on unconnected sockets. Returns how many went out.
+   * Sends `lengths.len()` datagrams whose payloads lie back to back in `bytes`. On unconnected
+   * sockets datagram `i` goes to `addresses[address_of[i]]:ports[i]`. Returns how many went out.
    */
-  sendMany(bytes: Uint8Array, lengths: Uint32Array, ports?: Uint32Array | undefined | null, addresses?: Array<string> | undefined | null): number | ErrorInfo
+  sendMany(bytes: Uint8Array, lengths: Uint32Array, ports?: Uint32Array | undefined | null, addressOf?: Uint32Array | undefined | null, addresses?: Array<string> | undefined | null): number | ErrorInfo
   /** Closes now and stops counting the socket as alive. */
   close(): void
   ref(): void

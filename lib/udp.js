@@ -115,7 +115,9 @@ class UDPSocket {
     const chunks = new Array(count)
     const lengths = new Uint32Array(count)
     const ports = connected ? undefined : new Uint32Array(count)
-    const addresses = connected ? undefined : new Array(count)
+    // Each distinct address crosses to Rust once; datagrams refer to it by index.
+    const addressOf = connected ? undefined : new Uint32Array(count)
+    const addresses = connected ? undefined : []
     for (let i = 0; i < count; i++) {
       const bytes = payload(packets[i * step], 'Expected ArrayBufferView or string as payload')
       chunks[i] = bytes
@@ -123,11 +125,14 @@ class UDPSocket {
       if (!connected) {
         const to = destination(packets[i * 3 + 1], packets[i * 3 + 2])
         ports[i] = to.port
-        addresses[i] = to.address
+        let index = addresses.length > 0 && addresses[addresses.length - 1] === to.address ? addresses.length - 1 : addresses.indexOf(to.address)
+        if (index === -1) index = addresses.push(to.address) - 1
+        addressOf[i] = index
       }
     }
     if (count === 0) return 0
-    const result = this[kNative].sendMany(Buffer.concat(chunks), lengths, ports, addresses)
+    const bytes = count === 1 ? chunks[0] : Buffer.concat(chunks)
+    const result = this[kNative].sendMany(bytes, lengths, ports, addressOf, addresses)
     if (typeof result === 'number') return result
     throw fromNative(result)
   }
@@ -379,6 +384,10 @@ function payload(data, message) {
 
 /** Port then address, checked as Bun checks them; addresses must be IP literals. */
 function destination(port, address) {
+  // Fast path: the same literal address as last time, a plain port.
+  if (address === lastAddress && typeof port === 'number' && (port | 0) === port && port >= 1 && port <= 65535) {
+    return { port, address: lastIp }
+  }
   if (typeof port === 'bigint') throw new TypeError("Conversion from 'BigInt' to 'number' is not allowed.")
   const number = Number(port)
   if (!Number.isInteger(number) || number < 1 || number > 65535) {
@@ -387,8 +396,15 @@ function destination(port, address) {
   if (address === null || address === undefined || typeof address === 'boolean') throw invalidArgType('Invalid address')
   const ip = parseIp(String(address))
   if (ip === null) throw invalidArgType('Invalid address')
+  if (typeof address === 'string') {
+    lastAddress = address
+    lastIp = ip
+  }
   return { port: number, address: ip }
 }
+
+let lastAddress = null
+let lastIp = null
 
 /**
  * An IP literal in canonical form, or null. IPv4 takes the inet_aton forms Bun accepts
@@ -452,26 +468,26 @@ function cached(socket, key, compute) {
 // meta packs (length, port, address index, flags) per datagram as int32.
 function deliver(socket, payloads, list) {
   const meta = new Int32Array(list[0].buffer, list[0].byteOffset, list[0].byteLength / 4)
-  let offset = 0
+  const whole = payloads.buffer
+  let offset = payloads.byteOffset
   for (let i = 0; i < meta.length; i += 4) {
     if (socket[kClosed]) return
     const length = meta[i]
-    const bytes = payloads.subarray(offset, offset + length)
+    // Each datagram gets its own ArrayBuffer, as in Bun (byteOffset 0, nothing shared).
+    const own = whole.slice(offset, offset + length)
     offset += length
-    const flags = { truncated: (meta[i + 3] & 1) !== 0, ipv6: (meta[i + 3] & 2) !== 0 }
     const handler = socket[kHandlers].data
     if (handler === undefined) continue
+    const flags = { truncated: (meta[i + 3] & 1) !== 0, ipv6: (meta[i + 3] & 2) !== 0 }
     try {
-      handler.call(socket, socket, convert(bytes, socket[kBinaryType]), meta[i + 1], list[meta[i + 2] + 1], flags)
+      handler.call(socket, socket, convert(own, socket[kBinaryType]), meta[i + 1], list[meta[i + 2] + 1], flags)
     } catch (err) {
       reportError(socket, err)
     }
   }
 }
 
-// Each datagram gets its own ArrayBuffer, as in Bun (byteOffset 0, nothing shared).
-function convert(bytes, binaryType) {
-  const own = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
+function convert(own, binaryType) {
   switch (binaryType) {
     case 'buffer':
       return Buffer.from(own)

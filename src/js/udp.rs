@@ -108,7 +108,7 @@ impl NativeUdpSocket {
       return Either::A(false);
     };
     let to = match (address, port) {
-      (Some(address), Some(port)) => match address.parse::<IpAddr>() {
+      (Some(address), Some(port)) => match address.split('%').next().unwrap_or("").parse::<IpAddr>() {
         Ok(ip) => Some(SocketAddr::new(ip, port as u16)),
         Err(_) => return Either::A(false),
       },
@@ -120,25 +120,31 @@ impl NativeUdpSocket {
     }
   }
 
-  /// Sends `lengths.len()` datagrams whose payloads lie back to back in `bytes`; `ports` and
-  /// `addresses` give each one's destination on unconnected sockets. Returns how many went out.
+  /// Sends `lengths.len()` datagrams whose payloads lie back to back in `bytes`. On unconnected
+  /// sockets datagram `i` goes to `addresses[address_of[i]]:ports[i]`. Returns how many went out.
   #[napi]
   pub fn send_many(
     &self,
     bytes: &[u8],
     lengths: Uint32Array,
     ports: Option<Uint32Array>,
+    address_of: Option<Uint32Array>,
     addresses: Option<Vec<String>>,
   ) -> Either<u32, ErrorInfo> {
     let Some(udp) = &self.udp else { return Either::A(0) };
+    let ips: Vec<Option<IpAddr>> = addresses
+      .iter()
+      .flatten()
+      .map(|a| a.split('%').next().and_then(|a| a.parse().ok()))
+      .collect();
     let mut packets = Vec::with_capacity(lengths.len());
     let mut offset = 0usize;
     for (i, &len) in lengths.iter().enumerate() {
       let end = (offset + len as usize).min(bytes.len());
-      let to = match (&ports, &addresses) {
-        (Some(ports), Some(addresses)) => match addresses[i].parse::<IpAddr>() {
-          Ok(ip) => Some(SocketAddr::new(ip, ports[i] as u16)),
-          Err(_) => return Either::A(0),
+      let to = match (&ports, &address_of) {
+        (Some(ports), Some(address_of)) => match ips.get(address_of[i] as usize).copied().flatten() {
+          Some(ip) => Some(SocketAddr::new(ip, ports[i] as u16)),
+          None => return Either::A(0),
         },
         _ => None,
       };
