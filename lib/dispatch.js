@@ -3,7 +3,7 @@
 // reaches Rust: it goes to the socket's `error` handler or becomes an uncaught exception, as
 // in Bun.
 
-const binding = require('../binding')
+const binding = require('./native')
 
 const kEvent = Symbol('kEvent')
 const kHandlers = Symbol('kHandlers')

@@ -2,7 +2,7 @@
 // Bun's TCPSocket and SocketListener over the native halves. State here is what Bun exposes
 // (readyState, data, handlers); the socket itself lives in Rust.
 
-const binding = require('../binding')
+const binding = require('./native')
 const { handles, kEvent, kHandlers, callHandler, callData, reportHandlerError, kinds } = require('./dispatch')
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType, outOfRange } = require('./errors')

@@ -2,7 +2,7 @@
 // Bun's udpSocket over NativeUdpSocket. Argument checks, messages and return values follow
 // Bun 1.4.4; the socket lives in Rust.
 
-const binding = require('../binding')
+const binding = require('./native')
 const { handles, kEvent, kinds } = require('./dispatch')
 const { isIPv4, isIPv6 } = require('node:net')
 const { invalidArgType, fromNative } = require('./errors')
