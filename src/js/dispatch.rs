@@ -160,6 +160,25 @@ impl EnvCtx {
     self.live.owned.borrow_mut().remove(&id);
   }
 
+  /// `ref()` / `unref()` of handle `id`: counted while `on` and the handle is `alive`.
+  pub fn set_ref(env: &Env, id: HandleId, alive: bool, on: bool) -> Result<()> {
+    let ctx = EnvCtx::of(env)?;
+    if on && alive {
+      ctx.hold(id);
+    } else if !on {
+      ctx.release(id);
+    }
+    Ok(())
+  }
+
+  /// A handle closed by JS: no longer alive, nothing left to close when the environment ends.
+  pub fn forget(env: &Env, id: HandleId) -> Result<()> {
+    let ctx = EnvCtx::of(env)?;
+    ctx.release(id);
+    ctx.disown(id);
+    Ok(())
+  }
+
   /// Counts `id` as keeping the event loop alive.
   pub fn hold(&self, id: HandleId) {
     self.live.hold(id);

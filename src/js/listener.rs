@@ -58,23 +58,16 @@ impl NativeListener {
   #[napi]
   pub fn stop(&self, env: Env) -> Result<()> {
     self.listener.stop();
-    let ctx = EnvCtx::of(&env)?;
-    ctx.release(self.id);
-    ctx.disown(self.id);
-    Ok(())
+    EnvCtx::forget(&env, self.id)
   }
 
   #[napi(js_name = "ref")]
   pub fn hold(&self, env: Env) -> Result<()> {
-    if self.listener.is_listening() {
-      EnvCtx::of(&env)?.hold(self.id);
-    }
-    Ok(())
+    EnvCtx::set_ref(&env, self.id, self.listener.is_listening(), true)
   }
 
   #[napi]
   pub fn unref(&self, env: Env) -> Result<()> {
-    EnvCtx::of(&env)?.release(self.id);
-    Ok(())
+    EnvCtx::set_ref(&env, self.id, true, false)
   }
 }

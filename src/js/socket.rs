@@ -171,26 +171,20 @@ impl NativeSocket {
   /// Counts this socket as keeping the process alive (the default while it is open).
   #[napi(js_name = "ref")]
   pub fn hold(&self, env: Env) -> Result<()> {
-    if self.conn.as_ref().is_some_and(|conn| !conn.is_closed()) {
-      EnvCtx::of(&env)?.hold(self.id);
-    }
-    Ok(())
+    let alive = self.conn.as_ref().is_some_and(|conn| !conn.is_closed());
+    EnvCtx::set_ref(&env, self.id, alive, true)
   }
 
   #[napi]
   pub fn unref(&self, env: Env) -> Result<()> {
-    EnvCtx::of(&env)?.release(self.id);
-    Ok(())
+    EnvCtx::set_ref(&env, self.id, true, false)
   }
 
   /// Lets go of the connection once `close` was reported, and stops counting it as alive.
   #[napi]
   pub fn detach(&mut self, env: Env) -> Result<()> {
     self.conn = None;
-    let ctx = EnvCtx::of(&env)?;
-    ctx.release(self.id);
-    ctx.disown(self.id);
-    Ok(())
+    EnvCtx::forget(&env, self.id)
   }
 }
 

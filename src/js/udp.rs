@@ -163,24 +163,17 @@ impl NativeUdpSocket {
     if let Some(udp) = self.udp.take() {
       udp.close();
     }
-    let ctx = EnvCtx::of(&env)?;
-    ctx.release(self.id);
-    ctx.disown(self.id);
-    Ok(())
+    EnvCtx::forget(&env, self.id)
   }
 
   #[napi(js_name = "ref")]
   pub fn hold(&self, env: Env) -> Result<()> {
-    if self.udp.is_some() {
-      EnvCtx::of(&env)?.hold(self.id);
-    }
-    Ok(())
+    EnvCtx::set_ref(&env, self.id, self.udp.is_some(), true)
   }
 
   #[napi]
   pub fn unref(&self, env: Env) -> Result<()> {
-    EnvCtx::of(&env)?.release(self.id);
-    Ok(())
+    EnvCtx::set_ref(&env, self.id, true, false)
   }
 
   /// Applies a socket option (`lib/udp.js` checked the values); returns the failure, if any.

@@ -260,3 +260,87 @@ fn name(event: &Event) -> &'static str {
     Event::Datagrams(..) => "datagrams",
   }
 }
+
+mod udp {
+  use std::net::SocketAddr;
+
+  use super::*;
+  use crate::net::udp::{Udp, UdpConfig};
+
+  fn bind(sink: &Arc<dyn EventSink>, port: u16) -> Arc<Udp> {
+    let config = UdpConfig {
+      bind: SocketAddr::from(([127, 0, 0, 1], port)),
+      connect: None,
+    };
+    Udp::bind(next_id(), sink.clone(), &config).unwrap()
+  }
+
+  /// Skips the `drain` each socket reports once after creation.
+  fn next_datagrams(rx: &Events) -> crate::net::udp::Batch {
+    loop {
+      match next(rx).1 {
+        Event::Datagrams(batch, _) => return batch,
+        Event::Drain => {}
+        other => panic!("unexpected {}", name(&other)),
+      }
+    }
+  }
+
+  #[test]
+  fn send_many_arrives_in_order_with_the_sender() {
+    let (sink, rx) = sink();
+    let receiver = bind(&sink, 0);
+    let sender = bind(&sink, 0);
+    let to = receiver.local_addr();
+    let payloads: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 10 + i as usize]).collect();
+    let packets: Vec<(&[u8], Option<SocketAddr>)> = payloads.iter().map(|p| (p.as_slice(), to)).collect();
+    assert_eq!(sender.send_many(&packets).unwrap(), 100);
+    let mut got = Vec::new();
+    while got.len() < 100 {
+      let batch = next_datagrams(&rx);
+      let mut offset = 0;
+      for datagram in &batch.datagrams {
+        assert_eq!(datagram.from, sender.local_addr().unwrap());
+        assert!(!datagram.truncated);
+        got.push(batch.bytes[offset..offset + datagram.len as usize].to_vec());
+        offset += datagram.len as usize;
+      }
+    }
+    assert_eq!(got, payloads);
+    sender.close();
+    receiver.close();
+  }
+
+  #[test]
+  fn close_frees_the_port_before_returning() {
+    let (sink, _rx) = sink();
+    for _ in 0..20 {
+      let udp = bind(&sink, 0);
+      let port = udp.local_addr().unwrap().port();
+      udp.close();
+      assert_eq!(udp.fd(), -1);
+      bind(&sink, port).close();
+    }
+  }
+
+  #[test]
+  fn port_unreachable_is_reported_from_the_error_queue() {
+    let (sink, rx) = sink();
+    let gone = bind(&sink, 0);
+    let dead = gone.local_addr();
+    gone.close();
+    let udp = bind(&sink, 0);
+    assert!(matches!(udp.send(b"anyone?", dead), Ok(true)));
+    loop {
+      match next(&rx).1 {
+        Event::Error(err) => {
+          assert_eq!(err.code(), "ECONNREFUSED");
+          break;
+        }
+        Event::Drain => {}
+        other => panic!("unexpected {}", name(&other)),
+      }
+    }
+    udp.close();
+  }
+}

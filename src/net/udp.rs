@@ -44,6 +44,9 @@ const SLOT: usize = 65_536;
 
 const SIG_DRAIN: u32 = 1;
 
+/// How often a pending `drain` asks the kernel whether the socket takes datagrams again.
+const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Datagrams received in one call: payloads back to back, and per datagram its length, sender
 /// and whether the kernel cut it short.
 pub struct Batch {
@@ -406,15 +409,25 @@ fn receive(udp: &Arc<Udp>, mut guard: tokio::io::unix::AsyncFdReadyGuard<'_, Udp
   true
 }
 
-/// Resolves once the kernel takes datagrams again, through a registration of a duplicate
-/// descriptor that watches writes, made only while a `drain` is pending.
+/// Resolves once the kernel takes datagrams again. A registration watching writes would wake
+/// the I/O thread for every datagram sent, and a duplicate descriptor would keep the port bound
+/// after `close()`; a pending `drain` is rare on UDP, so ask the kernel every millisecond.
 async fn writable(udp: &Udp) -> io::Result<()> {
-  let duplicate = udp.socket.get_ref().try_clone()?;
-  // SAFETY: the AsyncFd owns the duplicate and nothing else closes or replaces it.
-  let watch = unsafe { AsyncFd::register_with_interest(duplicate, Interest::WRITABLE) }
-    .map_err(|e| e.into_parts().1)?;
-  let _ready = watch.writable().await?;
-  Ok(())
+  loop {
+    if udp.is_closed() {
+      return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    let mut pfd = libc::pollfd {
+      fd: udp.socket.as_raw_fd(),
+      events: libc::POLLOUT,
+      revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout; the descriptor stays open while `udp` lives.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 && pfd.revents & libc::POLLOUT != 0 {
+      return Ok(());
+    }
+    tokio::time::sleep(DRAIN_POLL).await;
+  }
 }
 
 thread_local! {
