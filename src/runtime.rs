@@ -76,6 +76,8 @@ async fn spin(spinner: Arc<Spinner>) {
     spinner.wake.notified().await;
     let mut until = Instant::now() + SPIN;
     loop {
+      // Give the core away too, in case the JS thread waits for this one.
+      std::thread::yield_now();
       tokio::task::yield_now().await;
       if spinner.active.swap(false, Ordering::Relaxed) {
         until = Instant::now() + SPIN;
