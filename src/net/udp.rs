@@ -8,7 +8,6 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -430,36 +429,62 @@ async fn writable(udp: &Udp) -> io::Result<()> {
   }
 }
 
-thread_local! {
-  /// Receive slots shared by every UDP socket on the I/O thread.
-  static SLOTS: RefCell<Vec<u8>> = RefCell::new(vec![0; SLOT * BATCH]);
+/// The `recvmmsg` buffers, built once per thread: slots, sender addresses, and the headers
+/// pointing at them (stable: the boxes never move or grow).
+struct Receiver {
+  slots: Box<[u8]>,
+  names: Box<[libc::sockaddr_storage]>,
+  iovecs: Box<[libc::iovec]>,
+  headers: Box<[libc::mmsghdr]>,
 }
 
-fn recvmmsg(socket: &UdpSocket) -> io::Result<Batch> {
-  SLOTS.with(|slots| {
-    let mut slots = slots.borrow_mut();
-    let mut iovecs: Vec<libc::iovec> = slots
+impl Receiver {
+  fn new() -> Receiver {
+    let mut slots = vec![0u8; SLOT * BATCH].into_boxed_slice();
+    // SAFETY: all-zero is a valid sockaddr_storage and mmsghdr.
+    let mut names: Box<[libc::sockaddr_storage]> =
+      vec![unsafe { std::mem::zeroed() }; BATCH].into_boxed_slice();
+    let mut iovecs: Box<[libc::iovec]> = slots
       .chunks_mut(SLOT)
       .map(|slot| libc::iovec {
         iov_base: slot.as_mut_ptr().cast(),
         iov_len: SLOT,
       })
       .collect();
-    let mut names: Vec<MaybeUninit<libc::sockaddr_storage>> = vec![MaybeUninit::zeroed(); BATCH];
-    // SAFETY: all-zero is a valid mmsghdr.
-    let mut headers: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
+    let mut headers: Box<[libc::mmsghdr]> = vec![unsafe { std::mem::zeroed() }; BATCH].into_boxed_slice();
     for ((header, iovec), name) in headers.iter_mut().zip(iovecs.iter_mut()).zip(names.iter_mut()) {
       header.msg_hdr.msg_iov = iovec;
       header.msg_hdr.msg_iovlen = 1;
-      header.msg_hdr.msg_name = name.as_mut_ptr().cast();
-      header.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+      header.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
     }
-    // SAFETY: BATCH headers, each pointing at its own slot and address buffer, all alive for the
-    // call; non-blocking, so it returns at once.
+    Receiver {
+      slots,
+      names,
+      iovecs,
+      headers,
+    }
+  }
+}
+
+thread_local! {
+  /// Shared by every UDP socket on the I/O thread: an idle socket owns no receive buffer.
+  static RECEIVER: RefCell<Receiver> = RefCell::new(Receiver::new());
+}
+
+fn recvmmsg(socket: &UdpSocket) -> io::Result<Batch> {
+  RECEIVER.with(|receiver| {
+    let receiver = &mut *receiver.borrow_mut();
+    debug_assert_eq!(receiver.iovecs.len(), BATCH);
+    for header in receiver.headers.iter_mut() {
+      header.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+      header.msg_hdr.msg_flags = 0;
+    }
+    // SAFETY: BATCH headers, each pointing at its own slot and address buffer inside
+    // `receiver`, alive and unmoved for the call; non-blocking, so it returns at once.
     let n = unsafe {
       libc::recvmmsg(
         socket.as_raw_fd(),
-        headers.as_mut_ptr(),
+        receiver.headers.as_mut_ptr(),
         BATCH as u32,
         libc::MSG_DONTWAIT,
         std::ptr::null_mut(),
@@ -469,19 +494,20 @@ fn recvmmsg(socket: &UdpSocket) -> io::Result<Batch> {
       return Err(io::Error::last_os_error());
     }
     let n = n as usize;
-    let total: usize = headers[..n].iter().map(|h| h.msg_len as usize).sum();
+    let headers = &receiver.headers[..n];
+    let total: usize = headers.iter().map(|h| h.msg_len as usize).sum();
     let mut batch = Batch {
       bytes: Vec::with_capacity(total),
       datagrams: Vec::with_capacity(n),
     };
-    for (i, header) in headers[..n].iter().enumerate() {
+    for (i, header) in headers.iter().enumerate() {
       let len = header.msg_len as usize;
-      batch.bytes.extend_from_slice(&slots[i * SLOT..i * SLOT + len]);
-      // SAFETY: zero-initialised, then filled by the kernel.
-      let from = socket_addr(unsafe { names[i].assume_init_ref() });
+      batch
+        .bytes
+        .extend_from_slice(&receiver.slots[i * SLOT..i * SLOT + len]);
       batch.datagrams.push(DatagramInfo {
         len: len as u32,
-        from: from.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        from: socket_addr(&receiver.names[i]).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
         truncated: header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
       });
     }
