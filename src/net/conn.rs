@@ -106,6 +106,11 @@ impl Conn {
 
   /// Starts the connection's task. Call after `Open`/`Accept` is queued, so no chunk can reach
   /// JS before the socket object exists.
+  #[cfg(test)]
+  pub fn task_size(self: &Arc<Conn>) -> usize {
+    std::mem::size_of_val(&run(self.clone()))
+  }
+
   pub fn start(self: &Arc<Conn>) {
     crate::runtime::handle().spawn(run(self.clone()));
   }
@@ -427,7 +432,7 @@ async fn run(conn: Arc<Conn>) {
         Ok(()) => read_available(&conn, &mut st),
         Err(err) => Step::Finish(Some(SocketError::os(Syscall::Read, &err, ErrorTarget::default()))),
       },
-      ready = conn.stream.writable(), if st.want_drain => {
+      ready = drained(&conn.stream), if st.want_drain => {
         st.want_drain = false;
         conn.drain_requested.store(false, Ordering::Release);
         match ready {
@@ -532,11 +537,18 @@ fn on_eof(conn: &Conn, st: &mut TaskState) -> Step {
   Step::Continue
 }
 
+// The rarely armed waits live on the heap, allocated when first polled: inline they would
+// enlarge every connection's task, idle or not.
+
 async fn sleep_until(deadline: Option<Instant>) {
   match deadline {
-    Some(at) => tokio::time::sleep_until(at).await,
+    Some(at) => Box::pin(tokio::time::sleep_until(at)).await,
     None => std::future::pending().await,
   }
+}
+
+async fn drained(stream: &Stream) -> io::Result<()> {
+  Box::pin(stream.writable()).await
 }
 
 /// The socket's last events. The descriptor itself closes when the JS side lets go of the

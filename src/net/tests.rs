@@ -171,6 +171,15 @@ fn terminate_resets_the_peer() {
 }
 
 #[test]
+fn an_idle_connection_task_stays_small() {
+  let (server, _client, _rx, listener) = pair();
+  // Every open connection holds one; it counts in the memory an idle connection costs.
+  let size = server.task_size();
+  assert!(size <= 400, "connection task is {size} bytes");
+  listener.stop();
+}
+
+#[test]
 fn timeout_fires_once() {
   let (server, _client, rx, listener) = pair();
   server.set_timeout(Duration::from_millis(50));
