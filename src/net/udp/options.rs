@@ -1,0 +1,140 @@
+//! Socket options of a UDP socket: broadcast, TTLs, multicast membership.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+
+use socket2::{SockAddr, SockRef};
+
+use super::UdpSocket;
+
+/// A socket option, with values `lib/udp.js` checked.
+pub enum UdpOption {
+  Broadcast(bool),
+  Ttl(u32),
+  MulticastTtl(u32),
+  MulticastLoop(bool),
+  MulticastInterface(IpAddr),
+  Membership {
+    join: bool,
+    group: IpAddr,
+    interface: Option<IpAddr>,
+  },
+  SourceMembership {
+    join: bool,
+    source: IpAddr,
+    group: IpAddr,
+    interface: Option<IpAddr>,
+  },
+}
+
+pub(super) fn apply_option(socket: &UdpSocket, v6: bool, option: UdpOption) -> io::Result<()> {
+  let sock = SockRef::from(socket);
+  let unsupported = || Err(io::Error::from_raw_os_error(libc::ENOPROTOOPT));
+  match option {
+    UdpOption::Broadcast(on) => sock.set_broadcast(on),
+    UdpOption::Ttl(ttl) if v6 => sock.set_unicast_hops_v6(ttl),
+    UdpOption::Ttl(ttl) => sock.set_ttl_v4(ttl),
+    UdpOption::MulticastTtl(ttl) if v6 => sock.set_multicast_hops_v6(ttl),
+    UdpOption::MulticastTtl(ttl) => sock.set_multicast_ttl_v4(ttl),
+    UdpOption::MulticastLoop(on) if v6 => sock.set_multicast_loop_v6(on),
+    UdpOption::MulticastLoop(on) => sock.set_multicast_loop_v4(on),
+    UdpOption::MulticastInterface(IpAddr::V4(ip)) if !v6 => sock.set_multicast_if_v4(&ip),
+    // A dual-stack socket: the kernel picks the IPv4 route.
+    UdpOption::MulticastInterface(IpAddr::V4(_)) => Ok(()),
+    UdpOption::MulticastInterface(IpAddr::V6(_)) if !v6 => unsupported(),
+    UdpOption::MulticastInterface(IpAddr::V6(_)) => sock.set_multicast_if_v6(0),
+    UdpOption::Membership {
+      join,
+      group: IpAddr::V4(group),
+      interface,
+    } => {
+      let interface = match interface {
+        Some(IpAddr::V4(ip)) => ip,
+        _ => Ipv4Addr::UNSPECIFIED,
+      };
+      if join {
+        sock.join_multicast_v4(&group, &interface)
+      } else {
+        sock.leave_multicast_v4(&group, &interface)
+      }
+    }
+    UdpOption::Membership {
+      group: IpAddr::V6(_), ..
+    } if !v6 => unsupported(),
+    UdpOption::Membership {
+      join: true,
+      group: IpAddr::V6(group),
+      ..
+    } => sock.join_multicast_v6(&group, 0),
+    UdpOption::Membership {
+      join: false,
+      group: IpAddr::V6(group),
+      ..
+    } => sock.leave_multicast_v6(&group, 0),
+    UdpOption::SourceMembership {
+      join,
+      source,
+      group,
+      interface,
+    } => source_membership(socket, join, source, group, interface),
+  }
+}
+
+fn source_membership(
+  socket: &UdpSocket,
+  join: bool,
+  source: IpAddr,
+  group: IpAddr,
+  interface: Option<IpAddr>,
+) -> io::Result<()> {
+  let sock = SockRef::from(socket);
+  if let (IpAddr::V4(source), IpAddr::V4(group)) = (source, group) {
+    let interface = match interface {
+      Some(IpAddr::V4(ip)) => ip,
+      _ => Ipv4Addr::UNSPECIFIED,
+    };
+    return if join {
+      sock.join_ssm_v4(&source, &group, &interface)
+    } else {
+      sock.leave_ssm_v4(&source, &group, &interface)
+    };
+  }
+  // MCAST_(JOIN|LEAVE)_SOURCE_GROUP: the protocol-independent form, for IPv6.
+  // SAFETY: all-zero is a valid group_source_req.
+  let mut req: libc::group_source_req = unsafe { std::mem::zeroed() };
+  write_storage(&mut req.gsr_group, group);
+  write_storage(&mut req.gsr_source, source);
+  let name = if join {
+    libc::MCAST_JOIN_SOURCE_GROUP
+  } else {
+    libc::MCAST_LEAVE_SOURCE_GROUP
+  };
+  // SAFETY: a valid group_source_req on a live socket.
+  let rc = unsafe {
+    libc::setsockopt(
+      socket.as_raw_fd(),
+      libc::IPPROTO_IPV6,
+      name,
+      (&req as *const libc::group_source_req).cast(),
+      std::mem::size_of::<libc::group_source_req>() as libc::socklen_t,
+    )
+  };
+  if rc < 0 {
+    Err(io::Error::last_os_error())
+  } else {
+    Ok(())
+  }
+}
+
+fn write_storage(storage: &mut libc::sockaddr_storage, ip: IpAddr) {
+  let addr = SockAddr::from(SocketAddr::new(ip, 0));
+  // SAFETY: `addr` holds `addr.len()` valid bytes, at most a sockaddr_storage.
+  unsafe {
+    std::ptr::copy_nonoverlapping(
+      addr.as_ptr().cast::<u8>(),
+      (storage as *mut libc::sockaddr_storage).cast::<u8>(),
+      addr.len() as usize,
+    )
+  };
+}
