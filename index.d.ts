@@ -62,6 +62,30 @@ export interface Socket<Data = undefined> {
   readonly alpnProtocol: string | false | null
   /** Same as `end()`. */
   [Symbol.dispose](): void
+
+  // TLS introspection. TLS itself is not implemented yet: on these plain sockets the members
+  // answer as Bun's plain sockets do (null, undefined or false), and a `tls` option that asks
+  // for TLS throws (code ERR_BUN_SOCKETS_TLS_UNSUPPORTED) rather than fall back to plain TCP.
+  getAuthorizationError(): Error | null
+  getCipher(): { name: string; standardName: string; version: string } | undefined
+  getTLSVersion(): string | null
+  getPeerCertificate(detailed?: boolean): object | null
+  getCertificate(): object | null | undefined
+  getEphemeralKeyInfo(): object | null
+  getSharedSigalgs(): string[] | undefined
+  exportKeyingMaterial(length: number, label: string, context?: string | BufferSource): Buffer | undefined
+  isSessionReused(): boolean
+  getSession(): Buffer | undefined
+  setSession(session: string | Buffer | BufferSource): void
+  getServername(): string | undefined
+  setServername(name: string): void
+  getTLSTicket(): Buffer | undefined
+  getTLSFinishedMessage(): Buffer | undefined
+  getTLSPeerFinishedMessage(): Buffer | undefined
+  setVerifyMode(requestCert: boolean, rejectUnauthorized: boolean): void
+  renegotiate(): void
+  disableRenegotiation(): void
+  setMaxSendFragment(size: number): boolean
 }
 
 export interface TCPSocket extends Socket {}

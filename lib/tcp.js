@@ -109,6 +109,78 @@ class TCPSocket {
     return false
   }
 
+  // TLS introspection answers a plain socket gives, as in Bun.
+
+  getAuthorizationError() {
+    return null
+  }
+
+  getCipher() {
+    return undefined
+  }
+
+  getTLSVersion() {
+    return null
+  }
+
+  getPeerCertificate() {
+    return null
+  }
+
+  getCertificate() {
+    return undefined
+  }
+
+  getEphemeralKeyInfo() {
+    return null
+  }
+
+  getSharedSigalgs() {
+    return undefined
+  }
+
+  exportKeyingMaterial() {
+    return undefined
+  }
+
+  isSessionReused() {
+    return false
+  }
+
+  getSession() {
+    return undefined
+  }
+
+  setSession() {}
+
+  getServername() {
+    return undefined
+  }
+
+  setServername() {}
+
+  getTLSTicket() {
+    return undefined
+  }
+
+  getTLSFinishedMessage() {
+    return undefined
+  }
+
+  getTLSPeerFinishedMessage() {
+    return undefined
+  }
+
+  setVerifyMode() {}
+
+  renegotiate() {}
+
+  disableRenegotiation() {}
+
+  setMaxSendFragment() {
+    return false
+  }
+
   write(data, byteOffset, byteLength) {
     if (this[kState] !== OPEN) return -1
     const native = this[kNative]
