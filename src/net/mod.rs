@@ -7,6 +7,7 @@ pub mod addr;
 pub mod conn;
 pub mod listener;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 use std::sync::Arc;
