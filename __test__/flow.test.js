@@ -4,25 +4,13 @@
 
 const crypto = require('node:crypto')
 const { listen, connect } = require('bun')
-const { deferred, within, waitFor, sleep } = require('./helpers')
+const { deferred, within, waitFor, sleep, autoClose } = require('./helpers')
 
 const HOST = '127.0.0.1'
 const KiB = 1024
 const MiB = 1024 * KiB
 
-/** Everything a test opened, closed in afterEach even when the test failed. */
-let opened = []
-function track(handle) {
-  opened.push(handle)
-  return handle
-}
-afterEach(() => {
-  for (const handle of opened.reverse()) {
-    if (typeof handle.stop === 'function') handle.stop(true)
-    else handle.terminate()
-  }
-  opened = []
-})
+const track = autoClose()
 
 /** A listener on port 0; `accepted` resolves with its first accepted socket. */
 function listenOnce(handlers) {

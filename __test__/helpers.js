@@ -61,4 +61,87 @@ async function freePort(host = '127.0.0.1') {
   return port
 }
 
-module.exports = { onBun, deferred, within, waitFor, sleep, tempDir, hasIPv6, freePort }
+/**
+ * Runs fixtures from __test__/fixtures in child processes (`process.execPath`: node with the
+ * package under Jest, bun under `bun test`), and kills and reaps them after each test. `run`
+ * returns { child, exited, line, alive }: `exited` resolves with { code, signal, ms, stdout,
+ * stderr }, `line(text)` once stdout has a line starting with `text`.
+ */
+function fixtureRunner() {
+  const path = require('node:path')
+  const { spawn } = require('node:child_process')
+  let children = []
+  afterEach(async () => {
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    }
+    await Promise.all(children.map((child) => within(child.closed, 5000, 'child to be reaped').catch(() => {})))
+    children = []
+  })
+  function run(name, args = [], execArgv = []) {
+    const started = Date.now()
+    const child = spawn(process.execPath, [...execArgv, path.join(__dirname, 'fixtures', name), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    children.push(child)
+    let stdout = ''
+    let stderr = ''
+    let exitedAt = 0
+    const waiters = []
+    const hasLine = (text) => stdout.split('\n').some((l) => l.startsWith(text))
+    child.stdout.setEncoding('utf8')
+    child.stderr.setEncoding('utf8')
+    child.stdout.on('data', (text) => {
+      stdout += text
+      for (const w of waiters) if (hasLine(w.text)) w.resolve()
+    })
+    child.stderr.on('data', (text) => {
+      stderr += text
+    })
+    child.on('exit', () => {
+      exitedAt = Date.now()
+    })
+    child.closed = new Promise((resolve) => {
+      child.on('close', (code, signal) => resolve({ code, signal, ms: (exitedAt || Date.now()) - started, stdout, stderr }))
+    })
+    const line = (text) => {
+      const d = deferred()
+      waiters.push({ text, resolve: d.resolve })
+      if (hasLine(text)) d.resolve()
+      return within(d.promise, 10000, `"${text}" from ${name}`)
+    }
+    const alive = () => child.exitCode === null && child.signalCode === null
+    return { child, exited: child.closed, line, alive }
+  }
+  /** Asserts the child is still running after `ms`, then kills it. */
+  async function expectAliveAfter(proc, ms) {
+    const outcome = await Promise.race([proc.exited.then((r) => ({ exited: r })), sleep(ms).then(() => null)])
+    expect(outcome).toBeNull()
+    expect(proc.alive()).toBe(true)
+    proc.child.kill('SIGKILL')
+    const result = await within(proc.exited, 5000, 'killed child to exit')
+    expect(result.signal).toBe('SIGKILL')
+  }
+  return { run, expectAliveAfter }
+}
+
+/**
+ * Returns `track(handle)`: what it is given (listeners, TCP or UDP sockets) is closed after each
+ * test, even a failed one.
+ */
+function autoClose() {
+  const opened = []
+  afterEach(() => {
+    for (const handle of opened.splice(0).reverse()) {
+      if (typeof handle.stop === 'function') handle.stop(true)
+      else if (typeof handle.terminate === 'function') handle.terminate()
+      else handle.close()
+    }
+  })
+  return (handle) => {
+    opened.push(handle)
+    return handle
+  }
+}
+
+module.exports = { onBun, deferred, within, waitFor, sleep, tempDir, hasIPv6, freePort, fixtureRunner, autoClose }

@@ -3,73 +3,11 @@
 // child is `process.execPath`: node with the package under Jest, bun with real Bun under
 // `bun test`; each fixture picks its implementation the same way.
 
-const path = require('node:path')
-const { spawn } = require('node:child_process')
-const { within, sleep, deferred } = require('./helpers')
+const { within, fixtureRunner } = require('./helpers')
 
 const MB = 1000 * 1000
 
-let children = []
-afterEach(async () => {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  }
-  await Promise.all(children.map((child) => within(child.closed, 5000, 'child to be reaped').catch(() => {})))
-  children = []
-})
-
-/**
- * Starts a fixture. `exited` resolves with { code, signal, ms, stdout, stderr } once the child
- * has exited and its output is complete; `line(text)` resolves when stdout has a line starting
- * with `text`.
- */
-function run(name, args = [], execArgv = []) {
-  const started = Date.now()
-  const child = spawn(process.execPath, [...execArgv, path.join(__dirname, 'fixtures', name), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  children.push(child)
-  let stdout = ''
-  let stderr = ''
-  let exitedAt = 0
-  const waiters = []
-  child.stdout.setEncoding('utf8')
-  child.stderr.setEncoding('utf8')
-  child.stdout.on('data', (text) => {
-    stdout += text
-    for (const w of waiters) if (stdout.split('\n').some((l) => l.startsWith(w.text))) w.resolve()
-  })
-  child.stderr.on('data', (text) => {
-    stderr += text
-  })
-  child.on('exit', () => {
-    exitedAt = Date.now()
-  })
-  const closed = new Promise((resolve) => {
-    child.on('close', (code, signal) =>
-      resolve({ code, signal, ms: (exitedAt || Date.now()) - started, stdout, stderr }),
-    )
-  })
-  child.closed = closed
-  const line = (text) => {
-    const d = deferred()
-    waiters.push({ text, resolve: d.resolve })
-    if (stdout.split('\n').some((l) => l.startsWith(text))) d.resolve()
-    return within(d.promise, 10000, `"${text}" from ${name}`)
-  }
-  const alive = () => child.exitCode === null && child.signalCode === null
-  return { child, exited: closed, line, alive }
-}
-
-/** Asserts the child is still running `ms` after `since`, then kills it. */
-async function expectAliveAfter(proc, ms) {
-  const outcome = await Promise.race([proc.exited.then((r) => ({ exited: r })), sleep(ms).then(() => null)])
-  expect(outcome).toBeNull()
-  expect(proc.alive()).toBe(true)
-  proc.child.kill('SIGKILL')
-  const result = await within(proc.exited, 5000, 'killed child to exit')
-  expect(result.signal).toBe('SIGKILL')
-}
+const { run, expectAliveAfter } = fixtureRunner()
 
 describe('process liveness', () => {
   test('a process whose only listener is unref()ed exits by itself', async () => {

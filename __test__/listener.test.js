@@ -5,21 +5,11 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { listen, connect } = require('bun')
-const { deferred, within, sleep, tempDir, hasIPv6 } = require('./helpers')
+const { deferred, within, sleep, tempDir, hasIPv6, autoClose } = require('./helpers')
 
 // --- local helpers ------------------------------------------------------------------------
 
-const opened = []
-function track(handle) {
-  opened.push(handle)
-  return handle
-}
-afterEach(() => {
-  for (const handle of opened.splice(0).reverse()) {
-    if (typeof handle.stop === 'function') handle.stop(true)
-    else handle.terminate()
-  }
-})
+const track = autoClose()
 
 const noop = () => {}
 

@@ -5,22 +5,11 @@
 const path = require('node:path')
 const crypto = require('node:crypto')
 const { listen, connect } = require('bun')
-const { deferred, within, waitFor, sleep, tempDir, hasIPv6 } = require('./helpers')
+const { deferred, within, waitFor, sleep, tempDir, hasIPv6, autoClose } = require('./helpers')
 
 // --- local helpers ------------------------------------------------------------------------
 
-// Everything a test opens, closed in afterEach even when the test failed.
-const opened = []
-function track(handle) {
-  opened.push(handle)
-  return handle
-}
-afterEach(() => {
-  for (const handle of opened.splice(0).reverse()) {
-    if (typeof handle.stop === 'function') handle.stop(true)
-    else handle.terminate()
-  }
-})
+const track = autoClose()
 
 /**
  * A listener plus one connected client. `server`/`client` are handler objects (a no-op `data`

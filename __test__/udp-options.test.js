@@ -4,7 +4,7 @@
 // setters. Runs under Jest (bun → package) and `bun test` (real Bun).
 
 const { udpSocket } = require('bun')
-const { within, waitFor, sleep, hasIPv6 } = require('./helpers')
+const { within, waitFor, sleep, hasIPv6, autoClose } = require('./helpers')
 
 const V4 = '127.0.0.1'
 const V6 = '::1'
@@ -12,15 +12,12 @@ const test6 = hasIPv6() ? test : test.skip
 
 // --- local helpers ------------------------------------------------------------------------
 
-const opened = []
-afterEach(() => {
-  for (const socket of opened.splice(0).reverse()) socket.close()
-})
+const track = autoClose()
 
 /** A UDP socket bound to loopback on port 0, closed after the test. */
 async function open(options = {}) {
   const socket = await within(udpSocket({ hostname: V4, port: 0, ...options }), 2000, 'udpSocket')
-  opened.push(socket)
+  track(socket)
   return socket
 }
 

@@ -4,10 +4,8 @@
 // Runs under Jest (bun → package) and `bun test` (real Bun). Argument validation and socket
 // options are in udp-options.test.js.
 
-const path = require('node:path')
-const { spawn } = require('node:child_process')
 const { udpSocket } = require('bun')
-const { deferred, within, waitFor, sleep, hasIPv6 } = require('./helpers')
+const { deferred, within, waitFor, sleep, hasIPv6, fixtureRunner, autoClose } = require('./helpers')
 
 const V4 = '127.0.0.1'
 const V6 = '::1'
@@ -15,15 +13,12 @@ const test6 = hasIPv6() ? test : test.skip
 
 // --- local helpers ------------------------------------------------------------------------
 
-const opened = []
-afterEach(() => {
-  for (const socket of opened.splice(0).reverse()) socket.close()
-})
+const track = autoClose()
 
 /** A UDP socket bound to loopback on port 0, closed after the test. */
 async function open(options = {}) {
   const socket = await within(udpSocket({ hostname: V4, port: 0, ...options }), 2000, 'udpSocket')
-  opened.push(socket)
+  track(socket)
   return socket
 }
 
@@ -86,7 +81,7 @@ describe('properties', () => {
     const promise = udpSocket({ hostname: V4, port: 0 })
     expect(promise).toBeInstanceOf(Promise)
     const s = await within(promise, 2000, 'udpSocket')
-    opened.push(s)
+    track(s)
     expect(tag(s)).toBe('[object UDPSocket]')
     expect(s.hostname).toBe(V4)
     expect(typeof s.port).toBe('number')
@@ -659,54 +654,18 @@ test('10,000 datagrams sent with sendMany in paced batches of 64 all arrive, eac
 // --- process liveness ------------------------------------------------------------------------
 
 describe('process liveness', () => {
-  let children = []
-  afterEach(async () => {
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    }
-    await Promise.all(children.map((child) => within(child.closed, 5000, 'child to be reaped').catch(() => {})))
-    children = []
-  })
-
-  function run(name, args = []) {
-    const started = Date.now()
-    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', name), ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    children.push(child)
-    let stdout = ''
-    let stderr = ''
-    const firstLine = deferred()
-    child.stdout.setEncoding('utf8')
-    child.stderr.setEncoding('utf8')
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk
-      if (stdout.includes('\n')) firstLine.resolve()
-    })
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk
-    })
-    child.closed = new Promise((resolve) => {
-      child.on('close', (code, signal) => resolve({ code, signal, ms: Date.now() - started, stdout, stderr }))
-    })
-    return { child, exited: child.closed, firstLine: within(firstLine.promise, 10000, `output from ${name}`) }
-  }
-
-  async function expectAliveAfter(proc, ms) {
-    await proc.firstLine
-    const outcome = await Promise.race([proc.exited, sleep(ms).then(() => null)])
-    expect(outcome).toBeNull()
-    proc.child.kill('SIGKILL')
-    const result = await within(proc.exited, 5000, 'killed child to exit')
-    expect(result.signal).toBe('SIGKILL')
-  }
+  const { run, expectAliveAfter } = fixtureRunner()
 
   test('an open UDP socket keeps the process alive', async () => {
-    await expectAliveAfter(run('udp-ref.js'), 1500)
+    const proc = run('udp-ref.js')
+    await proc.line('bound')
+    await expectAliveAfter(proc, 1500)
   })
 
   test('unref() then ref() keeps the process alive', async () => {
-    await expectAliveAfter(run('udp-ref.js', ['unref-ref']), 1500)
+    const proc = run('udp-ref.js', ['unref-ref'])
+    await proc.line('bound')
+    await expectAliveAfter(proc, 1500)
   })
 
   test('an unref()ed UDP socket lets the process exit by itself', async () => {
