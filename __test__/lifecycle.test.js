@@ -46,6 +46,13 @@ describe('process liveness', () => {
     await expectAliveAfter(proc, 1500)
   })
 
+  test('connections accepted just as their listener stops do not keep the process alive', async () => {
+    const result = await within(run('exit-stop-race.js').exited, 10000, 'child exit')
+    expect(result.stderr).toBe('')
+    expect(result.stdout).toBe('done\n')
+    expect(result.code).toBe(0)
+  })
+
   test('listener.stop() lets the process exit', async () => {
     const result = await within(run('exit-stop.js').exited, 10000, 'child exit')
     expect(result.stderr).toBe('')

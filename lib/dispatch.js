@@ -28,6 +28,12 @@ function dispatch(id, kind, a, b) {
   if (!spinning) startSpin()
   const handle = handles.get(id)
   if (handle !== undefined) handle[kEvent](kind, a, b)
+  else if (kind === ACCEPT) {
+    // Accepted just before its listener stopped: nobody will ever see it, so it must not stay
+    // open (or keep the process alive).
+    a.close()
+    a.detach()
+  }
 }
 
 // While events flow, keep the JS thread polling instead of sleeping in epoll_wait: a pending
