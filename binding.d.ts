@@ -24,7 +24,6 @@ export declare class NativeListener {
 
 /** The native half of a connected socket. `lib/tcp.js` wraps it in Bun's `Socket`. */
 export declare class NativeSocket {
-  get id(): number
   /** Writes what the kernel takes now: the byte count, 0 while full, -1 once closed. */
   write(data: Uint8Array): number
   /** `write` for a string, encoded as UTF-8. */
@@ -44,7 +43,6 @@ export declare class NativeSocket {
   get bytesWritten(): number
   /** The OS descriptor; -1 once closed. */
   get fd(): number
-  get isUnix(): boolean
   localAddress(): AddressInfo | null
   remoteAddress(): AddressInfo | null
   /** Counts this socket as keeping the process alive (the default while it is open). */

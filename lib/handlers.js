@@ -32,17 +32,16 @@ function parseHandlers(socket) {
   if (socket === null || typeof socket !== 'object') {
     throw invalidArgType('SocketHandler must be an object')
   }
-  let binaryType = 'buffer'
-  if (socket.binaryType !== undefined) {
-    if (typeof socket.binaryType !== 'string') {
-      throw invalidArgType('SocketHandler.binaryType must be a string')
-    }
-    binaryType = Object.hasOwn(BINARY_TYPES, socket.binaryType) ? BINARY_TYPES[socket.binaryType] : undefined
-    if (binaryType === undefined) {
-      throw invalidArgType('SocketHandler.binaryType must be "arraybuffer", "buffer", or "uint8array"')
-    }
+  return { binaryType: parseBinaryType(socket.binaryType), ...readCallbacks(socket) }
+}
+
+function parseBinaryType(value) {
+  if (value === undefined) return 'buffer'
+  if (typeof value !== 'string') throw invalidArgType('SocketHandler.binaryType must be a string')
+  if (!Object.hasOwn(BINARY_TYPES, value)) {
+    throw invalidArgType('SocketHandler.binaryType must be "arraybuffer", "buffer", or "uint8array"')
   }
-  return { binaryType, ...readCallbacks(socket) }
+  return BINARY_TYPES[value]
 }
 
 function readCallbacks(socket) {
@@ -76,10 +75,7 @@ function parseOptions(options, what) {
     throw invalidArgType('SocketHandler must be an object')
   }
   const socket = options.socket
-  let binaryType = 'buffer'
-  if (socket.binaryType !== undefined) {
-    binaryType = parseHandlers({ binaryType: socket.binaryType, data() {} }).binaryType
-  }
+  const binaryType = parseBinaryType(socket.binaryType)
   const allowHalfOpen = optionalBoolean(options, 'allowHalfOpen')
   const exclusive = optionalBoolean(options, 'exclusive')
   let port

@@ -12,9 +12,7 @@ pub enum Syscall {
   Listen,
   Bind,
   Read,
-  Write,
   Getaddrinfo,
-  Accept,
   Send,
   Recv,
   Setsockopt,
@@ -27,9 +25,7 @@ impl Syscall {
       Syscall::Listen => "listen",
       Syscall::Bind => "bind",
       Syscall::Read => "read",
-      Syscall::Write => "write",
       Syscall::Getaddrinfo => "getaddrinfo",
-      Syscall::Accept => "accept",
       Syscall::Send => "send",
       Syscall::Recv => "recv",
       Syscall::Setsockopt => "setsockopt",
@@ -58,9 +54,6 @@ pub enum SocketError {
   /// The peer or its certificate was refused, or the TLS stream is corrupt.
   #[error("{message}")]
   Tls { code: &'static str, message: String },
-  /// Used after close.
-  #[error("Socket is closed")]
-  Closed,
 }
 
 impl SocketError {
@@ -104,7 +97,6 @@ impl SocketError {
   pub fn code(&self) -> &'static str {
     match self {
       SocketError::Os { code, .. } | SocketError::Tls { code, .. } => code,
-      SocketError::Closed => "ERR_SOCKET_CLOSED",
     }
   }
 }

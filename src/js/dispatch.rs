@@ -33,7 +33,7 @@ use crate::js::socket::NativeSocket;
 use std::net::SocketAddr;
 
 use crate::net::udp::{Batch, Udp};
-use crate::net::{Conn, Event, EventSink, HandleId, Listener};
+use crate::net::{Conn, Credit, Event, EventSink, HandleId, Listener};
 
 // Event kinds; `lib/dispatch.js` has the same table.
 const OPEN: u32 = 0;
@@ -239,33 +239,26 @@ impl Liveness {
   }
 }
 
+impl JsSink {
+  /// Queues `payload`; `credit` is released once the handler has returned.
+  fn call_with_credit(&self, id: HandleId, payload: Payload, credit: Credit) -> bool {
+    let release = move |_: Result<UnknownReturnValue>, _: Env| {
+      drop(credit);
+      Ok(())
+    };
+    let status =
+      self
+        .tsfn
+        .call_with_return_value((id, payload), ThreadsafeFunctionCallMode::NonBlocking, release);
+    status == Status::Ok
+  }
+}
+
 impl EventSink for JsSink {
   fn emit(&self, id: HandleId, event: Event) -> bool {
     let payload = match event {
-      Event::Data(chunk, credit) => {
-        let release = move |_: Result<UnknownReturnValue>, _: Env| {
-          drop(credit);
-          Ok(())
-        };
-        let status = self.tsfn.call_with_return_value(
-          (id, Payload::Data(chunk)),
-          ThreadsafeFunctionCallMode::NonBlocking,
-          release,
-        );
-        return status == Status::Ok;
-      }
-      Event::Datagrams(batch, credit) => {
-        let release = move |_: Result<UnknownReturnValue>, _: Env| {
-          drop(credit);
-          Ok(())
-        };
-        let status = self.tsfn.call_with_return_value(
-          (id, Payload::Datagrams(batch)),
-          ThreadsafeFunctionCallMode::NonBlocking,
-          release,
-        );
-        return status == Status::Ok;
-      }
+      Event::Data(chunk, credit) => return self.call_with_credit(id, Payload::Data(chunk), credit),
+      Event::Datagrams(batch, credit) => return self.call_with_credit(id, Payload::Datagrams(batch), credit),
       Event::Open(conn) => Payload::Open(conn),
       Event::Accept(conn) => Payload::Accept(conn),
       Event::Drain => Payload::Drain,

@@ -47,11 +47,6 @@ impl NativeSocket {
     }
   }
 
-  #[napi(getter)]
-  pub fn id(&self) -> u32 {
-    self.id
-  }
-
   /// Writes what the kernel takes now: the byte count, 0 while full, -1 once closed.
   #[napi]
   pub fn write(&self, data: &[u8]) -> i64 {
@@ -143,11 +138,6 @@ impl NativeSocket {
       .conn
       .as_ref()
       .map_or(-1, |conn| if conn.is_closed() { -1 } else { conn.fd() })
-  }
-
-  #[napi(getter)]
-  pub fn is_unix(&self) -> bool {
-    self.conn.as_ref().is_some_and(|conn| conn.is_unix())
   }
 
   #[napi]

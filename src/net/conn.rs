@@ -248,10 +248,6 @@ impl Conn {
     self.stream.sock().as_raw_fd()
   }
 
-  pub fn is_unix(&self) -> bool {
-    matches!(self.stream, Stream::Unix(_))
-  }
-
   fn request_drain(&self) {
     if !self.drain_requested.swap(true, Ordering::AcqRel) {
       self.signal(SIG_DRAIN);
