@@ -50,7 +50,26 @@ export declare class NativeSocket {
   unref(): void
   /** Lets go of the connection once `close` was reported, and stops counting it as alive. */
   detach(): void
+  /** Starts a client handshake (after `open` and the connect promise's callbacks). */
+  startTls(): void
+  /**
+   * STARTTLS: makes this plain connection a TLS one. False if it already was, or the name is
+   * not one a certificate can be checked against.
+   */
+  upgradeTls(config: NativeTlsConfig, serverName: string, sni: boolean): boolean
+  tlsInfo(): TlsInfo | null
+  /** The peer's chain in DER, leaf first. */
+  peerCertificates(): Array<Buffer> | null
+  /** RFC 5705 keying material; None before the handshake finished. */
+  exportKeyingMaterial(length: number, label: string, context?: Buffer | undefined | null): Buffer | null
+  /** A token naming this client connection's sessions, for `setSession` in this process. */
+  tlsSession(): Buffer | null
+  setTlsSession(token: Buffer): void
+  get isSecure(): boolean
 }
+
+/** A server or client configuration, shared by every socket made with the same options. */
+export declare class NativeTlsConfig {}
 
 /** The native half of a UDP socket. Datagrams arrive as batches on its id. */
 export declare class NativeUdpSocket {
@@ -89,8 +108,12 @@ export interface AddressInfo {
   port: number
 }
 
-/** Starts connecting; the socket's events arrive on the returned id (`open` or `connectError`). */
-export declare function connect(options: SocketOptions): number
+/**
+ * Starts connecting; the socket's events arrive on the returned id (`open` or `connectError`).
+ * With `tls`, the session verifies `server_name` and sends it as SNI when `sni`; -1 when that
+ * name cannot be used.
+ */
+export declare function connect(options: SocketOptions, tls?: NativeTlsConfig | undefined | null, serverName?: string | undefined | null, sni?: boolean | undefined | null): number
 
 /** What `lib/errors.js` needs to build an Error. */
 export interface ErrorInfo {
@@ -110,7 +133,7 @@ export declare function init(dispatch: (arg: Args) => unknown): void
  * Binds and listens now. Returns the listener, or the failure's description for
  * `lib/errors.js` to throw.
  */
-export declare function listen(options: SocketOptions): NativeListener | ErrorInfo
+export declare function listen(options: SocketOptions, tls?: NativeTlsConfig | undefined | null): NativeListener | ErrorInfo
 
 /** Where to listen or connect, as `lib/tcp.js` normalised it: `unix` wins over host and port. */
 export interface SocketOptions {
@@ -119,6 +142,31 @@ export interface SocketOptions {
   unix?: string
   exclusive?: boolean
   allowHalfOpen?: boolean
+}
+
+/** Builds the configuration for one side, or describes why it cannot be built. */
+export declare function tlsConfig(input: TlsInput, isServer: boolean): NativeTlsConfig | ErrorInfo
+
+/** What `getCipher()`, `getTLSVersion()`, `alpnProtocol`… read. */
+export interface TlsInfo {
+  version?: string
+  /** rustls' name of the suite ("TLS13_AES_128_GCM_SHA256"). */
+  cipher?: string
+  alpn?: string
+  resumed: boolean
+  group?: string
+  servername?: string
+  established: boolean
+}
+
+/** Bun's `tls` option in DER (see `TlsOptions`). */
+export interface TlsInput {
+  certs: Array<Buffer>
+  key?: Buffer
+  ca?: Array<Buffer>
+  rejectUnauthorized: boolean
+  requestCert: boolean
+  alpn: Array<Buffer>
 }
 
 /** Where to bind, and the peer of a connected socket, as `lib/udp.js` checked them. */

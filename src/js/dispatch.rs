@@ -32,6 +32,7 @@ use crate::js::errors::ErrorInfo;
 use crate::js::socket::NativeSocket;
 use std::net::SocketAddr;
 
+use crate::net::tls::HandshakeOutcome;
 use crate::net::udp::{Batch, Udp};
 use crate::net::{Conn, Credit, Event, EventSink, HandleId, Listener};
 
@@ -46,6 +47,7 @@ const ERROR: u32 = 6;
 const CONNECT_ERROR: u32 = 7;
 const TIMEOUT: u32 = 8;
 const DATAGRAMS: u32 = 9;
+const HANDSHAKE: u32 = 10;
 
 /// A JS value made in the callback, passed through as is.
 pub struct Raw(sys::napi_value);
@@ -67,6 +69,7 @@ enum Payload {
   ConnectError(SocketError),
   Timeout,
   Datagrams(Batch),
+  Handshake(HandshakeOutcome),
 }
 
 /// Per-environment state, kept as the environment's instance data.
@@ -267,6 +270,7 @@ impl EventSink for JsSink {
       Event::Error(err) => Payload::Error(err),
       Event::ConnectError(err) => Payload::ConnectError(err),
       Event::Timeout => Payload::Timeout,
+      Event::Handshake(outcome) => Payload::Handshake(outcome),
     };
     // Fails only once the environment is shutting down; the event is dropped with it.
     let status = self
@@ -320,6 +324,21 @@ fn to_args(env: &Env, live: &Liveness, (id, payload): (HandleId, Payload)) -> Re
       (CONNECT_ERROR, error(&err)?, undefined()?)
     }
     Payload::Timeout => (TIMEOUT, undefined()?, undefined()?),
+    Payload::Handshake(outcome) => {
+      // 0: failed, close follows; 1: succeeded; 2: succeeded, but the peer is refused and
+      // close follows; 3: reported as failed, but the connection stays up.
+      let success = num(match (outcome.success, outcome.close) {
+        (false, true) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
+        (false, false) => 3,
+      })?;
+      let b = match &outcome.error {
+        Some(err) => error(err)?,
+        None => undefined()?,
+      };
+      (HANDSHAKE, success, b)
+    }
     Payload::Datagrams(batch) => {
       let (payloads, meta) = datagrams_to_js(raw_env, batch)?;
       (DATAGRAMS, Raw(payloads), Raw(meta))

@@ -10,6 +10,7 @@ use crate::js::dispatch::EnvCtx;
 use crate::js::errors::ErrorInfo;
 use crate::js::options::SocketOptions;
 use crate::js::socket::AddressInfo;
+use crate::js::tls::NativeTlsConfig;
 use crate::net::{next_id, Listener};
 
 /// The native half of a listener. Accepted sockets arrive as `accept` events on its id.
@@ -22,10 +23,15 @@ pub struct NativeListener {
 /// Binds and listens now. Returns the listener, or the failure's description for
 /// `lib/errors.js` to throw.
 #[napi]
-pub fn listen(env: Env, options: SocketOptions) -> Result<Either<NativeListener, ErrorInfo>> {
+pub fn listen(
+  env: Env,
+  options: SocketOptions,
+  tls: Option<&NativeTlsConfig>,
+) -> Result<Either<NativeListener, ErrorInfo>> {
   let ctx = EnvCtx::of(&env)?;
   let id = next_id();
-  match Listener::bind(id, ctx.sink(), &options.listen_config()) {
+  let server = tls.and_then(NativeTlsConfig::server);
+  match Listener::bind(id, ctx.sink(), &options.listen_config(), server) {
     Ok(listener) => {
       ctx.hold(id);
       ctx.own_listener(id, &listener);

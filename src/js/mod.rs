@@ -5,4 +5,5 @@ pub mod errors;
 pub mod listener;
 pub mod options;
 pub mod socket;
+pub mod tls;
 pub mod udp;

@@ -8,6 +8,7 @@ use napi_derive::napi;
 
 use crate::js::dispatch::EnvCtx;
 use crate::js::options::SocketOptions;
+use crate::js::tls::NativeTlsConfig;
 use crate::net::{next_id, Conn};
 
 /// The native half of a connected socket. `lib/tcp.js` wraps it in Bun's `Socket`.
@@ -29,13 +30,31 @@ pub struct AddressInfo {
 }
 
 /// Starts connecting; the socket's events arrive on the returned id (`open` or `connectError`).
+/// With `tls`, the session verifies `server_name` and sends it as SNI when `sni`; -1 when that
+/// name cannot be used.
 #[napi]
-pub fn connect(env: Env, options: SocketOptions) -> Result<u32> {
+pub fn connect(
+  env: Env,
+  options: SocketOptions,
+  tls: Option<&NativeTlsConfig>,
+  server_name: Option<String>,
+  sni: Option<bool>,
+) -> Result<i64> {
   let ctx = EnvCtx::of(&env)?;
+  let secure = match tls {
+    Some(config) => {
+      let name = server_name.unwrap_or_else(|| "localhost".to_owned());
+      match config.client_session(&name, sni.unwrap_or(true)) {
+        Some(secure) => Some(secure),
+        None => return Ok(-1),
+      }
+    }
+    None => None,
+  };
   let id = next_id();
   ctx.hold(id);
-  Conn::connect(id, ctx.sink(), options.target());
-  Ok(id)
+  Conn::connect(id, ctx.sink(), options.target(), secure);
+  Ok(i64::from(id))
 }
 
 #[napi]
@@ -124,6 +143,10 @@ impl NativeSocket {
       .conn
       .as_ref()
       .is_some_and(|conn| conn.set_keep_alive(on, delay))
+  }
+
+  pub(crate) fn conn(&self) -> Option<&Arc<Conn>> {
+    self.conn.as_ref()
   }
 
   #[napi(getter)]

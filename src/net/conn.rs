@@ -3,13 +3,15 @@
 //!
 //! The task is the only code that reads or closes; the JS thread writes without blocking and
 //! signals the task through `signals` + `wake` for everything else. Nothing here blocks.
+//! A TLS connection adds a `Secure` session that both lock: JS to encrypt and send, the task
+//! to receive and handshake.
 
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use socket2::SockRef;
@@ -19,6 +21,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::error::{ErrorTarget, SocketError, Syscall};
+use crate::net::secure::{Secure, Written};
+use crate::net::tls::HandshakeOutcome;
 use crate::net::{Credit, Creditor, Event, HandleId, Reporter};
 
 /// Chunks of one socket in flight to JS at once. Four kept throughput at the unbounded figure
@@ -37,6 +41,7 @@ const SIG_RESUME: u32 = 1 << 4;
 const SIG_DRAIN: u32 = 1 << 5;
 const SIG_TIMEOUT: u32 = 1 << 6;
 const SIG_SHUTDOWN_WRITE: u32 = 1 << 7;
+const SIG_START_TLS: u32 = 1 << 8;
 
 // `state` bits, readable from any thread.
 const WRITE_CLOSED: u8 = 1;
@@ -62,6 +67,8 @@ pub struct Conn {
   bytes_written: AtomicU64,
   /// Idle timeout in milliseconds; 0 = none.
   timeout_ms: AtomicU64,
+  /// Set once, at connect or by `upgradeTLS`.
+  secure: OnceLock<Box<Secure>>,
 }
 
 /// What `write` reports, as Bun does: bytes taken, or -1 once closed.
@@ -79,15 +86,25 @@ impl Conn {
       drain_requested: AtomicBool::new(false),
       bytes_written: AtomicU64::new(0),
       timeout_ms: AtomicU64::new(0),
+      secure: OnceLock::new(),
     })
   }
 
   /// Connects on the I/O thread, then reports `Open` (and starts reading) or `ConnectError`.
-  pub fn connect(id: HandleId, sink: Arc<dyn crate::net::EventSink>, target: crate::net::Target) {
+  /// A TLS client session waits for `start_tls`.
+  pub fn connect(
+    id: HandleId,
+    sink: Arc<dyn crate::net::EventSink>,
+    target: crate::net::Target,
+    secure: Option<Secure>,
+  ) {
     crate::runtime::handle().spawn(async move {
       match crate::net::tcp::connect(&target).await {
         Ok(stream) => {
           let conn = Conn::new(id, sink, stream);
+          if let Some(secure) = secure {
+            conn.set_secure(secure);
+          }
           // Nobody to report to (the environment ended): let the connection drop.
           if conn.emit(Event::Open(conn.clone())) {
             conn.start();
@@ -102,6 +119,21 @@ impl Conn {
 
   pub fn id(&self) -> HandleId {
     self.reporter.id
+  }
+
+  /// Makes this a TLS connection (once; false if it already was). A server session starts
+  /// with the next bytes read, a client one on `start_tls`.
+  pub fn set_secure(&self, secure: Secure) -> bool {
+    self.secure.set(Box::new(secure)).is_ok()
+  }
+
+  pub fn secure(&self) -> Option<&Secure> {
+    self.secure.get().map(|secure| &**secure)
+  }
+
+  /// Starts a client handshake.
+  pub fn start_tls(&self) {
+    self.signal(SIG_START_TLS);
   }
 
   /// Starts the connection's task. Call after `Open`/`Accept` is queued, so no chunk can reach
@@ -125,6 +157,9 @@ impl Conn {
     if data.is_empty() {
       return 0;
     }
+    if let Some(secure) = self.secure() {
+      return self.write_secure(secure, data);
+    }
     match self.stream.try_write(data) {
       Ok(n) => {
         self.bytes_written.fetch_add(n as u64, Ordering::Relaxed);
@@ -139,6 +174,26 @@ impl Conn {
       }
       // EPIPE/ECONNRESET: the read side reports the failure.
       Err(_) => WRITE_CLOSED_RESULT,
+    }
+  }
+
+  /// Plaintext counts, as Bun reports them: the whole chunk, or 0 while earlier records wait
+  /// for the kernel (or before the handshake finished, when Bun drops the bytes).
+  fn write_secure(&self, secure: &Secure, data: &[u8]) -> i64 {
+    match secure.write(data, self.fd()) {
+      Written::Taken { pending } => {
+        self.bytes_written.fetch_add(data.len() as u64, Ordering::Relaxed);
+        if pending {
+          self.request_drain();
+        }
+        data.len() as i64
+      }
+      Written::Full => {
+        self.request_drain();
+        0
+      }
+      Written::NotReady => 0,
+      Written::Closed => WRITE_CLOSED_RESULT,
     }
   }
 
@@ -186,6 +241,9 @@ impl Conn {
       return;
     }
     self.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
+    if let Some(secure) = self.secure().filter(|secure| secure.is_established()) {
+      secure.close_notify(self.fd());
+    }
     let _ = self.stream.sock().shutdown(std::net::Shutdown::Write);
     self.signal(SIG_SHUTDOWN_WRITE);
   }
@@ -390,6 +448,8 @@ struct TaskState {
   /// We sent FIN.
   write_done: bool,
   want_drain: bool,
+  /// TLS records (handshake, alerts) wait for the kernel.
+  tls_backlog: bool,
   deadline: Option<Instant>,
   /// Closing by `terminate()`: no FIN, the close resets.
   reset: bool,
@@ -410,6 +470,7 @@ async fn run(conn: Arc<Conn>) {
     read_done: false,
     write_done: false,
     want_drain: false,
+    tls_backlog: false,
     deadline: None,
     reset: false,
     end_after_drain: false,
@@ -419,7 +480,10 @@ async fn run(conn: Arc<Conn>) {
     if let Step::Finish(err) = apply_signals(&conn, &mut st) {
       break err;
     }
-    let can_read = !st.paused && !st.read_done && conn.in_flight.load(Ordering::Acquire) < CREDIT;
+    let can_read = !st.paused
+      && !st.read_done
+      && conn.in_flight.load(Ordering::Acquire) < CREDIT
+      && !conn.secure().is_some_and(Secure::is_pending);
     let deadline = st.deadline;
     let step = tokio::select! {
       biased;
@@ -428,15 +492,7 @@ async fn run(conn: Arc<Conn>) {
         Ok(()) => read_available(&conn, &mut st),
         Err(err) => Step::Finish(Some(SocketError::os(Syscall::Read, &err, ErrorTarget::default()))),
       },
-      ready = drained(&conn.stream), if st.want_drain => {
-        st.want_drain = false;
-        conn.drain_requested.store(false, Ordering::Release);
-        match ready {
-          Ok(()) if st.end_after_drain => Step::Finish(None),
-          Ok(()) => { conn.emit(Event::Drain); Step::Continue }
-          Err(_) => Step::Continue,
-        }
-      },
+      ready = drained(&conn.stream), if st.want_drain || st.tls_backlog => on_writable(&conn, &mut st, ready),
       _ = sleep_until(deadline), if deadline.is_some() => {
         st.deadline = None;
         conn.emit(Event::Timeout);
@@ -471,6 +527,20 @@ fn apply_signals(conn: &Conn, st: &mut TaskState) -> Step {
   if sig & SIG_DRAIN != 0 {
     st.want_drain = true;
   }
+  if sig & SIG_START_TLS != 0 {
+    if let Some(secure) = conn.secure() {
+      if let Err(err) = secure.start() {
+        conn.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
+        conn.emit(Event::Handshake(HandshakeOutcome {
+          success: false,
+          error: Some(err),
+          close: true,
+        }));
+        return Step::Finish(None);
+      }
+      st.tls_backlog = !secure.flush(conn.fd());
+    }
+  }
   if sig & SIG_END != 0 {
     if !st.want_drain && !conn.drain_requested.load(Ordering::Acquire) {
       return Step::Finish(None);
@@ -501,6 +571,14 @@ fn read_available(conn: &Arc<Conn>, st: &mut TaskState) -> Step {
     });
     match read {
       Ok((chunk, _)) if chunk.is_empty() => return on_eof(conn, st),
+      Ok((chunk, drained)) if conn.secure.get().is_some() => {
+        if let Step::Finish(err) = on_records(conn, st, &chunk) {
+          return Step::Finish(err);
+        }
+        if drained {
+          return Step::Continue;
+        }
+      }
       Ok((chunk, drained)) => {
         conn.in_flight.fetch_add(1, Ordering::AcqRel);
         if !conn.emit(Event::Data(chunk, Credit::new(conn.clone()))) {
@@ -519,9 +597,98 @@ fn read_available(conn: &Arc<Conn>, st: &mut TaskState) -> Step {
   Step::Continue
 }
 
+/// TLS records arrived: report the handshake's end, then the plaintext they carried, then a
+/// failure or the peer's close_notify.
+fn on_records(conn: &Arc<Conn>, st: &mut TaskState, records: &[u8]) -> Step {
+  let Some(secure) = conn.secure() else {
+    return Step::Continue;
+  };
+  let was_handshaking = secure.is_handshaking();
+  let mut plain = Vec::new();
+  let fed = secure.feed(records, &mut plain);
+  if !secure.flush(conn.fd()) {
+    st.tls_backlog = true;
+  }
+  if let Some(outcome) = fed.handshake {
+    let close = outcome.close;
+    if close {
+      // Bun's socket is already closed inside that `handshake` callback.
+      conn.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
+    }
+    conn.emit(Event::Handshake(outcome));
+    if close {
+      return Step::Finish(None);
+    }
+  }
+  if !plain.is_empty() {
+    conn.in_flight.fetch_add(1, Ordering::AcqRel);
+    if !conn.emit(Event::Data(plain, Credit::new(conn.clone()))) {
+      conn.state.fetch_or(SILENT, Ordering::AcqRel);
+      return Step::Finish(None);
+    }
+  }
+  if let Some(err) = fed.failure {
+    conn.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
+    if was_handshaking {
+      conn.emit(Event::Handshake(HandshakeOutcome {
+        success: false,
+        error: Some(err),
+        close: true,
+      }));
+    } else {
+      conn.emit(Event::Error(err));
+    }
+    return Step::Finish(None);
+  }
+  if fed.closed {
+    return on_eof(conn, st);
+  }
+  Step::Continue
+}
+
+/// The socket takes writes again: send waiting TLS records, then report `drain` (or close,
+/// for an `end()` that waited) once nothing is left.
+fn on_writable(conn: &Conn, st: &mut TaskState, ready: io::Result<()>) -> Step {
+  if ready.is_ok() {
+    if let Some(secure) = conn.secure() {
+      if !secure.flush(conn.fd()) {
+        return Step::Continue;
+      }
+    }
+  }
+  st.tls_backlog = false;
+  if !st.want_drain {
+    return Step::Continue;
+  }
+  st.want_drain = false;
+  conn.drain_requested.store(false, Ordering::Release);
+  match ready {
+    Ok(()) if st.end_after_drain => Step::Finish(None),
+    Ok(()) => {
+      conn.emit(Event::Drain);
+      Step::Continue
+    }
+    Err(_) => Step::Continue,
+  }
+}
+
 /// The peer sent FIN. Report `end`; without `allowHalfOpen` the JS side closes after the
-/// handler ran (writes made inside it still go out). Already half-closed: close now.
+/// handler ran (writes made inside it still go out). Already half-closed: close now. A TLS
+/// handshake cut short fails instead.
 fn on_eof(conn: &Conn, st: &mut TaskState) -> Step {
+  if let Some(secure) = conn
+    .secure()
+    .filter(|secure| secure.is_handshaking() || secure.is_pending())
+  {
+    secure.fail();
+    conn.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
+    conn.emit(Event::Handshake(HandshakeOutcome {
+      success: false,
+      error: Some(crate::net::tls::disconnected_error()),
+      close: true,
+    }));
+    return Step::Finish(None);
+  }
   st.read_done = true;
   if st.quiet_eof {
     return Step::Finish(None);
@@ -552,6 +719,14 @@ async fn drained(stream: &Stream) -> io::Result<()> {
 fn finish(conn: &Conn, err: Option<SocketError>, reset: bool) {
   let state = conn.state.fetch_or(WRITE_CLOSED | CLOSED, Ordering::AcqRel);
   if !reset {
+    if let Some(secure) = conn.secure() {
+      if secure.is_established() {
+        secure.close_notify(conn.fd());
+      } else {
+        // A failed handshake's alert.
+        secure.flush(conn.fd());
+      }
+    }
     let _ = conn.stream.sock().shutdown(std::net::Shutdown::Write);
   }
   // A read failure reaches only `close(socket, error)`, as in Bun.

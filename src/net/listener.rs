@@ -16,7 +16,9 @@ use tokio::sync::Notify;
 
 use crate::error::SocketError;
 use crate::net::conn::{Conn, Stream};
+use crate::net::secure::Secure;
 use crate::net::tcp::{self, BoundListener, ListenConfig};
+use crate::net::tls::ServerTls;
 use crate::net::{next_id, Event, EventSink, Reporter, Target};
 
 /// Pause after the process ran out of descriptors, instead of spinning on accept.
@@ -28,6 +30,8 @@ pub struct Listener {
   stopped: Notify,
   local: Option<SocketAddr>,
   unix_path: Option<PathBuf>,
+  /// Accepted connections speak TLS with this.
+  tls: Option<Arc<ServerTls>>,
 }
 
 enum Acceptor {
@@ -41,6 +45,7 @@ impl Listener {
     id: crate::net::HandleId,
     sink: Arc<dyn EventSink>,
     config: &ListenConfig,
+    tls: Option<Arc<ServerTls>>,
   ) -> Result<Arc<Listener>, SocketError> {
     let bound = tcp::bind(config)?;
     let _runtime = crate::runtime::handle().enter();
@@ -69,6 +74,7 @@ impl Listener {
       stopped: Notify::new(),
       local,
       unix_path,
+      tls,
     });
     crate::runtime::handle().spawn(run(listener.clone()));
     Ok(listener)
@@ -139,6 +145,13 @@ async fn run(listener: Arc<Listener>) {
       None => return,
       Some(Ok(stream)) => {
         let conn = Conn::new(next_id(), listener.reporter.sink.clone(), stream);
+        if let Some(tls) = &listener.tls {
+          match Secure::server(tls.clone()) {
+            Ok(secure) => conn.set_secure(secure),
+            // Cannot happen with a config that built; the connection just closes.
+            Err(_) => continue,
+          };
+        }
         if !listener.reporter.emit(Event::Accept(conn.clone())) {
           return;
         }

@@ -6,6 +6,7 @@
 pub mod addr;
 pub mod conn;
 pub mod listener;
+pub mod secure;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -66,6 +67,8 @@ pub enum Event {
   Timeout,
   /// UDP: datagrams from one receive call, with the credit they hold.
   Datagrams(udp::Batch, Credit),
+  /// A TLS handshake ended (or failed, then `Close` follows).
+  Handshake(tls::HandshakeOutcome),
 }
 
 /// Where events go: to JS in the addon, to a channel in tests.

@@ -35,7 +35,7 @@ fn listen(sink: &Arc<dyn EventSink>) -> (Arc<Listener>, u16) {
     },
     exclusive: false,
   };
-  let listener = Listener::bind(next_id(), sink.clone(), &config).unwrap();
+  let listener = Listener::bind(next_id(), sink.clone(), &config, None).unwrap();
   let port = listener.local_addr().unwrap().port();
   (listener, port)
 }
@@ -54,6 +54,7 @@ fn pair() -> Pair {
       host: "127.0.0.1".into(),
       port,
     },
+    None,
   );
   let (mut server, mut client) = (None, None);
   while server.is_none() || client.is_none() {
@@ -202,6 +203,7 @@ fn connect_to_a_closed_port_reports_econnrefused() {
       host: "127.0.0.1".into(),
       port,
     },
+    None,
   );
   match next(&rx).1 {
     Event::ConnectError(err) => assert_eq!(err.code(), "ECONNREFUSED"),
@@ -220,7 +222,7 @@ fn a_taken_port_reports_eaddrinuse() {
     },
     exclusive: false,
   };
-  let err = Listener::bind(next_id(), sink, &config)
+  let err = Listener::bind(next_id(), sink, &config, None)
     .err()
     .expect("second bind must fail");
   assert_eq!(err.code(), "EADDRINUSE");
@@ -237,8 +239,8 @@ fn unix_sockets_connect_and_unlink_on_stop() {
     target: Target::Unix(path.clone()),
     exclusive: false,
   };
-  let listener = Listener::bind(next_id(), sink.clone(), &config).unwrap();
-  Conn::connect(next_id(), sink, Target::Unix(path.clone()));
+  let listener = Listener::bind(next_id(), sink.clone(), &config, None).unwrap();
+  Conn::connect(next_id(), sink, Target::Unix(path.clone()), None);
   let mut client = None;
   let mut accepted = false;
   while client.is_none() || !accepted {
@@ -267,6 +269,7 @@ fn name(event: &Event) -> &'static str {
     Event::ConnectError(_) => "connectError",
     Event::Timeout => "timeout",
     Event::Datagrams(..) => "datagrams",
+    Event::Handshake(_) => "handshake",
   }
 }
 
@@ -351,5 +354,266 @@ mod udp {
       }
     }
     udp.close();
+  }
+}
+
+mod tls {
+  use std::path::Path;
+
+  use rustls::pki_types::pem::PemObject;
+  use rustls::pki_types::{CertificateDer, ServerName};
+
+  use super::*;
+  use crate::net::secure::Secure;
+  use crate::net::tls::{ClientTls, HandshakeOutcome, ServerTls, TlsOptions};
+
+  fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+      .join("__test__/fixtures/certs")
+      .join(name);
+    std::fs::read(path).expect("fixture certificate")
+  }
+
+  fn certs(name: &str) -> Vec<Vec<u8>> {
+    CertificateDer::pem_slice_iter(&fixture(name))
+      .map(|cert| cert.unwrap().to_vec())
+      .collect()
+  }
+
+  fn key(name: &str) -> Vec<u8> {
+    rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(&fixture(name))
+      .unwrap()
+      .secret_pkcs8_der()
+      .to_vec()
+  }
+
+  fn server_tls(cert: &str) -> Arc<ServerTls> {
+    let options = TlsOptions {
+      certs: certs(&format!("{cert}.pem")),
+      key: Some(key(&format!("{cert}-key.pem"))),
+      reject_unauthorized: true,
+      ..TlsOptions::default()
+    };
+    Arc::new(ServerTls::new(&options).unwrap())
+  }
+
+  fn client_options(reject_unauthorized: bool) -> TlsOptions {
+    TlsOptions {
+      ca: Some(certs("ca.pem")),
+      reject_unauthorized,
+      ..TlsOptions::default()
+    }
+  }
+
+  struct Tls {
+    server: Arc<Conn>,
+    client: Arc<Conn>,
+    rx: Events,
+    _listener: Arc<Listener>,
+    client_id: HandleId,
+  }
+
+  /// A TLS pair whose client handshake is started; events of both ends on `rx`.
+  fn tls_pair(server: &Arc<ServerTls>, client: &Arc<ClientTls>, session: Option<&[u8]>) -> Tls {
+    let (sink, rx) = sink();
+    let config = ListenConfig {
+      target: Target::Tcp {
+        host: "127.0.0.1".into(),
+        port: 0,
+      },
+      exclusive: false,
+    };
+    let listener = Listener::bind(next_id(), sink.clone(), &config, Some(server.clone())).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let name = ServerName::try_from("localhost").unwrap();
+    let client_id = next_id();
+    Conn::connect(
+      client_id,
+      sink,
+      Target::Tcp {
+        host: "127.0.0.1".into(),
+        port,
+      },
+      Some(Secure::client(client.clone(), name, true)),
+    );
+    let (mut server_conn, mut client_conn) = (None, None);
+    while server_conn.is_none() || client_conn.is_none() {
+      match next(&rx).1 {
+        Event::Accept(conn) => {
+          conn.start();
+          server_conn = Some(conn);
+        }
+        Event::Open(conn) => {
+          if let Some(token) = session {
+            conn.secure().unwrap().set_session(token);
+          }
+          conn.start();
+          conn.start_tls();
+          client_conn = Some(conn);
+        }
+        other => panic!("unexpected {}", name_of(&other)),
+      }
+    }
+    Tls {
+      server: server_conn.unwrap(),
+      client: client_conn.unwrap(),
+      rx,
+      _listener: listener,
+      client_id,
+    }
+  }
+
+  fn name_of(event: &Event) -> &'static str {
+    super::name(event)
+  }
+
+  /// The handshake outcome of each end: (client, server).
+  fn outcomes(pair: &Tls) -> (HandshakeOutcome, HandshakeOutcome) {
+    let (mut client, mut server) = (None, None);
+    while client.is_none() || server.is_none() {
+      let (id, event) = next(&pair.rx);
+      match event {
+        Event::Handshake(outcome) if id == pair.client_id => client = Some(outcome),
+        Event::Handshake(outcome) => server = Some(outcome),
+        _ => {}
+      }
+    }
+    (client.unwrap(), server.unwrap())
+  }
+
+  fn code(outcome: &HandshakeOutcome) -> Option<&'static str> {
+    outcome.error.as_ref().map(|err| err.code())
+  }
+
+  #[test]
+  fn handshake_then_data_both_ways() {
+    let client = Arc::new(ClientTls::new(&client_options(true)).unwrap());
+    let pair = tls_pair(&server_tls("server"), &client, None);
+    assert_eq!(
+      pair.client.write(b"early"),
+      0,
+      "writes before the handshake are refused"
+    );
+    let (c, s) = outcomes(&pair);
+    assert!(c.success && c.error.is_none());
+    // No client certificate was asked for: Bun's verdict on the server.
+    assert!(s.success);
+    assert_eq!(code(&s), Some("UNABLE_TO_GET_ISSUER_CERT"));
+    let big = vec![7u8; 300_000];
+    assert_eq!(pair.client.write(&big), big.len() as i64);
+    assert_eq!(pair.server.write(b"pong"), 4);
+    let (mut to_server, mut to_client) = (0, Vec::new());
+    while to_server < big.len() || to_client.len() < 4 {
+      let (id, event) = next(&pair.rx);
+      match event {
+        Event::Data(chunk, _) if id == pair.client_id => to_client.extend_from_slice(&chunk),
+        Event::Data(chunk, _) => {
+          assert!(chunk.iter().all(|b| *b == 7));
+          to_server += chunk.len();
+        }
+        _ => {}
+      }
+    }
+    assert_eq!(to_server, big.len());
+    assert_eq!(to_client, b"pong");
+    let info = pair.client.secure().unwrap().info().unwrap();
+    assert_eq!(info.version, Some("TLSv1.3"));
+    assert!(info.cipher.unwrap().starts_with("TLS13_"));
+    let ours = pair
+      .client
+      .secure()
+      .unwrap()
+      .export_keying_material(32, b"label", None);
+    let theirs = pair
+      .server
+      .secure()
+      .unwrap()
+      .export_keying_material(32, b"label", None);
+    assert!(ours.is_some() && ours == theirs);
+  }
+
+  #[test]
+  fn refused_certificates_carry_node_codes() {
+    let strict = Arc::new(ClientTls::new(&client_options(true)).unwrap());
+    let lenient = Arc::new(ClientTls::new(&client_options(false)).unwrap());
+    for (cert, expected) in [
+      ("self-signed", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"),
+      ("wrong-name", "ERR_TLS_CERT_ALTNAME_INVALID"),
+      ("expired", "CERT_HAS_EXPIRED"),
+    ] {
+      let pair = tls_pair(&server_tls(cert), &strict, None);
+      let (c, s) = outcomes(&pair);
+      assert!(!c.success && c.close, "{cert} must be refused");
+      assert_eq!(code(&c), Some(expected), "{cert}");
+      // Bun's client hangs up without an alert: the server sees a reset.
+      assert!(!s.success);
+      assert_eq!(code(&s), Some("ECONNRESET"), "{cert}");
+
+      let pair = tls_pair(&server_tls(cert), &lenient, None);
+      let (c, _) = outcomes(&pair);
+      assert!(!c.close, "{cert}: rejectUnauthorized false keeps the connection");
+      assert_eq!(code(&c), Some(expected), "{cert}");
+      // Bun reports a hostname mismatch as unsuccessful even then.
+      assert_eq!(c.success, cert != "wrong-name", "{cert}");
+    }
+  }
+
+  #[test]
+  fn a_session_token_resumes_a_later_connection() {
+    let client = Arc::new(ClientTls::new(&client_options(true)).unwrap());
+    let server = server_tls("server");
+    let first = tls_pair(&server, &client, None);
+    outcomes(&first);
+    // TLS 1.3 tickets follow the handshake; wait for the server's first data to be sure.
+    assert_eq!(first.server.write(b"x"), 1);
+    while !matches!(next(&first.rx), (id, Event::Data(..)) if id == first.client_id) {}
+    let token = first.client.secure().unwrap().session_token().unwrap();
+    let second = tls_pair(&server, &client, Some(&token));
+    outcomes(&second);
+    assert!(second.client.secure().unwrap().info().unwrap().resumed);
+    assert!(second.server.secure().unwrap().info().unwrap().resumed);
+    let fresh = tls_pair(&server, &client, Some(b"garbage"));
+    outcomes(&fresh);
+    assert!(!fresh.client.secure().unwrap().info().unwrap().resumed);
+  }
+
+  #[test]
+  fn a_plain_peer_fails_the_handshake_with_eproto() {
+    let (sink, rx) = sink();
+    let (listener, port) = listen(&sink);
+    let client = Arc::new(ClientTls::new(&client_options(true)).unwrap());
+    let client_id = next_id();
+    Conn::connect(
+      client_id,
+      sink,
+      Target::Tcp {
+        host: "127.0.0.1".into(),
+        port,
+      },
+      Some(Secure::client(
+        client,
+        ServerName::try_from("localhost").unwrap(),
+        true,
+      )),
+    );
+    let mut outcome = None;
+    while outcome.is_none() {
+      match next(&rx).1 {
+        Event::Accept(conn) => {
+          conn.start();
+          assert_eq!(conn.write(b"HELLO plain\r\n"), 13);
+        }
+        Event::Open(conn) => {
+          conn.start();
+          conn.start_tls();
+        }
+        Event::Handshake(result) => outcome = Some(result),
+        _ => {}
+      }
+    }
+    let outcome = outcome.unwrap();
+    assert!(!outcome.success);
+    assert_eq!(code(&outcome), Some("EPROTO"));
+    listener.stop();
   }
 }

@@ -1,121 +1,246 @@
-//! rustls configurations for Bun's `tls` options, and the names Node gives TLS failures.
+//! rustls configurations for Bun's `tls` options, the checks behind `authorized`, and the names
+//! Node and Bun give TLS failures.
 //!
-//! Runs on the JS thread (configs are built when `listen`/`connect` is called, so bad options
-//! throw there) and is used by the I/O thread's handshakes. Not wired to sockets yet.
+//! `lib/tls-options.js` has already read, decrypted and checked every PEM input with Node's
+//! crypto, so configs are built from DER here. Certificates are verified in the handshake only
+//! when a failure must stop it (`rejectUnauthorized`); otherwise the verdict is computed once the
+//! handshake is done, for `authorized` and `getAuthorizationError()`.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::ring::default_provider;
-use rustls::pki_types::pem::PemObject;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{
-  CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
+  AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, Error,
+  RootCertStore, ServerConfig, SignatureScheme,
 };
 
 use crate::error::SocketError;
 
-/// Bun's `tls` option, with every PEM input already read into bytes by the JS layer.
+/// Bun's `tls` option in DER, as `lib/tls-options.js` normalised it.
 #[derive(Default, Clone)]
 pub struct TlsOptions {
-  pub key: Vec<Vec<u8>>,
-  pub cert: Vec<Vec<u8>>,
-  pub ca: Vec<Vec<u8>>,
-  pub passphrase: Option<String>,
-  pub server_name: Option<String>,
+  /// Our chain, leaf first; empty when none was given.
+  pub certs: Vec<Vec<u8>>,
+  /// PKCS#8, already decrypted.
+  pub key: Option<Vec<u8>>,
+  /// Trusted roots; `None` trusts the bundled webpki roots.
+  pub ca: Option<Vec<Vec<u8>>>,
   pub reject_unauthorized: bool,
   pub request_cert: bool,
+  /// Protocol names, most preferred first.
   pub alpn: Vec<Vec<u8>>,
 }
 
-/// What the client's verifier concluded about the server's certificate: kept even when the
-/// connection goes on (`rejectUnauthorized: false`), for `authorized` and
-/// `getAuthorizationError()`.
-#[derive(Default)]
-pub struct Verdict {
-  error: Mutex<Option<SocketError>>,
+/// A listener's TLS setup.
+pub struct ServerTls {
+  pub config: Arc<ServerConfig>,
+  /// Checks client certificates after the handshake; `None` without a usable `ca`.
+  client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+  request_cert: bool,
+  reject_unauthorized: bool,
 }
 
-impl Verdict {
-  pub fn error(&self) -> Option<SocketError> {
-    self.error.lock().unwrap_or_else(|p| p.into_inner()).clone()
-  }
-
-  fn record(&self, err: SocketError) {
-    *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
-  }
+/// A client's TLS setup, shared by every connection made with the same options.
+pub struct ClientTls {
+  /// Cloned per connection, which gets its own session store.
+  pub config: Arc<ClientConfig>,
+  verifier: Arc<WebPkiServerVerifier>,
+  reject_unauthorized: bool,
 }
 
-/// A server config: our chain and key, optionally asking clients for certificates.
-pub fn server_config(options: &TlsOptions) -> Result<Arc<ServerConfig>, SocketError> {
-  let chain = certificates(&options.cert, "cert")?;
-  let key = private_key(&options.key, options.passphrase.as_deref())?;
-  let builder = ServerConfig::builder_with_provider(Arc::new(default_provider()))
-    .with_safe_default_protocol_versions()
-    .map_err(|err| invalid("ERR_SSL_NO_PROTOCOLS", &err))?;
-  let builder = if options.request_cert {
-    let roots = Arc::new(roots(&options.ca)?);
-    let verifier = rustls::server::WebPkiClientVerifier::builder(roots);
-    let verifier = if options.reject_unauthorized {
-      verifier
-    } else {
-      verifier.allow_unauthenticated()
+/// How a handshake ended, as Bun reports it to `handshake(socket, success, authorizationError)`.
+pub struct HandshakeOutcome {
+  pub success: bool,
+  pub error: Option<SocketError>,
+  /// The peer's certificate was refused after a handshake rustls let through: close now.
+  pub close: bool,
+}
+
+impl ServerTls {
+  pub fn new(options: &TlsOptions) -> Result<ServerTls, SocketError> {
+    let provider = Arc::new(default_provider());
+    let roots = match &options.ca {
+      Some(ca) if !ca.is_empty() => Some(Arc::new(roots(ca)?)),
+      _ => None,
     };
-    builder.with_client_cert_verifier(verifier.build().map_err(|err| invalid("ERR_SSL_CA", &err))?)
-  } else {
-    builder.with_no_client_auth()
-  };
-  let mut config = builder
-    .with_single_cert(chain, key)
-    .map_err(|err| invalid("ERR_OSSL_X509_KEY_VALUES_MISMATCH", &err))?;
-  config.alpn_protocols = options.alpn.clone();
-  Ok(Arc::new(config))
-}
+    let client_verifier = match &roots {
+      Some(roots) => WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .build()
+        .ok(),
+      None => None,
+    };
+    let hints = roots.as_ref().map(|roots| roots.subjects()).unwrap_or_default();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+      .with_safe_default_protocol_versions()
+      .map_err(config_error)?;
+    let builder = if options.request_cert {
+      builder.with_client_cert_verifier(Arc::new(AcceptingClientVerifier {
+        algorithms: provider.signature_verification_algorithms,
+        hints,
+        mandatory: options.reject_unauthorized,
+      }))
+    } else {
+      builder.with_no_client_auth()
+    };
+    let mut config = match (&options.key, options.certs.is_empty()) {
+      (Some(key), false) => builder
+        .with_single_cert(chain(&options.certs), pkcs8(key))
+        .map_err(config_error)?,
+      // Bun listens without a certificate and fails each handshake.
+      _ => builder.with_cert_resolver(Arc::new(NoCertificate)),
+    };
+    config.alpn_protocols = options.alpn.clone();
+    Ok(ServerTls {
+      config: Arc::new(config),
+      client_verifier,
+      request_cert: options.request_cert,
+      reject_unauthorized: options.reject_unauthorized,
+    })
+  }
 
-/// A client config whose verifier records its verdict instead of failing when
-/// `rejectUnauthorized` is false. Trust: `ca` when given, else the bundled webpki roots.
-pub fn client_config(options: &TlsOptions) -> Result<(Arc<ClientConfig>, Arc<Verdict>), SocketError> {
-  let provider = Arc::new(default_provider());
-  let roots = if options.ca.is_empty() {
-    RootCertStore {
-      roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+  /// Bun's verdict on a finished server handshake. Without `requestCert` (or without a client
+  /// certificate) it reports UNABLE_TO_GET_ISSUER_CERT; a refused certificate still counts as a
+  /// successful handshake, after which the socket closes when `rejectUnauthorized` is set.
+  pub fn outcome(&self, peer: Option<&[CertificateDer<'static>]>) -> HandshakeOutcome {
+    let error = match peer {
+      Some([leaf, rest @ ..]) if self.request_cert => match &self.client_verifier {
+        Some(verifier) => verifier
+          .verify_client_cert(leaf, rest, UnixTime::now())
+          .err()
+          .map(|err| certificate_error(&err)),
+        None => Some(tls_error("SELF_SIGNED_CERT_IN_CHAIN")),
+      },
+      _ => Some(tls_error("UNABLE_TO_GET_ISSUER_CERT")),
+    };
+    let close = self.request_cert && self.reject_unauthorized && error.is_some();
+    HandshakeOutcome {
+      success: true,
+      error,
+      close,
     }
-  } else {
-    roots(&options.ca)?
-  };
-  let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-    .build()
-    .map_err(|err| invalid("ERR_SSL_CA", &err))?;
-  let verdict = Arc::new(Verdict::default());
-  let verifier = Arc::new(RecordingVerifier {
-    inner,
-    verdict: verdict.clone(),
-    reject: options.reject_unauthorized,
-  });
-  let builder = ClientConfig::builder_with_provider(provider)
-    .with_safe_default_protocol_versions()
-    .map_err(|err| invalid("ERR_SSL_NO_PROTOCOLS", &err))?
-    .dangerous()
-    .with_custom_certificate_verifier(verifier);
-  let mut config = if options.cert.is_empty() {
-    builder.with_no_client_auth()
-  } else {
-    let chain = certificates(&options.cert, "cert")?;
-    let key = private_key(&options.key, options.passphrase.as_deref())?;
-    builder
-      .with_client_auth_cert(chain, key)
-      .map_err(|err| invalid("ERR_OSSL_X509_KEY_VALUES_MISMATCH", &err))?
-  };
-  config.alpn_protocols = options.alpn.clone();
-  Ok((Arc::new(config), verdict))
+  }
 }
 
-/// The code Node (and Bun) give a refused certificate.
-pub fn certificate_code(err: &rustls::Error) -> &'static str {
+impl ClientTls {
+  pub fn new(options: &TlsOptions) -> Result<ClientTls, SocketError> {
+    let provider = Arc::new(default_provider());
+    let roots = match &options.ca {
+      Some(ca) => roots(ca)?,
+      None => RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+      },
+    };
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+      .build()
+      .map_err(|_| tls_error("ERR_BORINGSSL"))?;
+    let in_handshake: Arc<dyn ServerCertVerifier> = if options.reject_unauthorized {
+      verifier.clone()
+    } else {
+      Arc::new(AcceptingServerVerifier {
+        algorithms: provider.signature_verification_algorithms,
+      })
+    };
+    let builder = ClientConfig::builder_with_provider(provider)
+      .with_safe_default_protocol_versions()
+      .map_err(config_error)?
+      .dangerous()
+      .with_custom_certificate_verifier(in_handshake);
+    let mut config = match (&options.key, options.certs.is_empty()) {
+      (Some(key), false) => builder
+        .with_client_auth_cert(chain(&options.certs), pkcs8(key))
+        .map_err(config_error)?,
+      _ => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = options.alpn.clone();
+    Ok(ClientTls {
+      config: Arc::new(config),
+      verifier,
+      reject_unauthorized: options.reject_unauthorized,
+    })
+  }
+
+  /// Bun's verdict on a finished client handshake. With `rejectUnauthorized` the handshake
+  /// itself verified the server; otherwise verify now, for `authorized`. Bun reports a
+  /// hostname mismatch as an unsuccessful handshake even when the connection stays up.
+  pub fn outcome(&self, peer: Option<&[CertificateDer<'static>]>, name: &ServerName<'_>) -> HandshakeOutcome {
+    let error = if self.reject_unauthorized {
+      None
+    } else {
+      match peer {
+        Some([leaf, rest @ ..]) => self
+          .verifier
+          .verify_server_cert(leaf, rest, name, &[], UnixTime::now())
+          .err()
+          .map(|err| certificate_error(&err)),
+        _ => Some(tls_error("UNABLE_TO_GET_ISSUER_CERT")),
+      }
+    };
+    let success = !matches!(
+      &error,
+      Some(SocketError::Tls {
+        code: "ERR_TLS_CERT_ALTNAME_INVALID",
+        ..
+      })
+    );
+    HandshakeOutcome {
+      success,
+      error,
+      close: false,
+    }
+  }
+}
+
+/// A handshake that failed, named as Bun names it: certificate failures by their X.509 code,
+/// everything else `EPROTO` with BoringSSL's reason.
+pub fn handshake_error(err: &Error) -> SocketError {
   match err {
-    rustls::Error::InvalidCertificate(cert) => match cert {
+    Error::InvalidCertificate(_) => certificate_error(err),
+    _ => protocol_error(err),
+  }
+}
+
+/// A failure on an established connection (or an alert after our side finished): `EPROTO`.
+pub fn protocol_error(err: &Error) -> SocketError {
+  let (reason, name) = match err {
+    Error::AlertReceived(alert) => (1000 + u32::from(u8::from(*alert)), alert_name(*alert)),
+    Error::NoApplicationProtocol => (0x133, "NO_APPLICATION_PROTOCOL".to_owned()),
+    Error::NoCertificatesPresented => (0xc0, "PEER_DID_NOT_RETURN_A_CERTIFICATE".to_owned()),
+    Error::InvalidMessage(_)
+    | Error::InappropriateMessage { .. }
+    | Error::InappropriateHandshakeMessage { .. } => (0xf7, "WRONG_VERSION_NUMBER".to_owned()),
+    Error::DecryptError => (0x8b, "DECRYPTION_FAILED_OR_BAD_RECORD_MAC".to_owned()),
+    Error::General(text) if text.contains("no server certificate") => (0xae, "NO_CERTIFICATE_SET".to_owned()),
+    _ => (0x410, "SSLV3_ALERT_HANDSHAKE_FAILURE".to_owned()),
+  };
+  SocketError::Tls {
+    code: "EPROTO",
+    message: format!(
+      "error:{:08x}:SSL routines:OPENSSL_internal:{name}",
+      0x1000_0000 | reason
+    ),
+  }
+}
+
+/// The peer closed before the handshake finished.
+pub fn disconnected_error() -> SocketError {
+  SocketError::Tls {
+    code: "ECONNRESET",
+    message: "Client network socket disconnected before secure TLS connection was established".to_owned(),
+  }
+}
+
+/// A certificate failure with Node's (and Bun's) code and wording.
+fn certificate_error(err: &Error) -> SocketError {
+  let code = match err {
+    Error::InvalidCertificate(cert) => match cert {
       // Bun reports a self-signed or unknown issuer this way (Node: DEPTH_ZERO_SELF_SIGNED_CERT
       // for a self-signed leaf).
       CertificateError::UnknownIssuer => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
@@ -126,47 +251,112 @@ pub fn certificate_code(err: &rustls::Error) -> &'static str {
       CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => "CERT_NOT_YET_VALID",
       CertificateError::Revoked => "CERT_REVOKED",
       CertificateError::BadSignature => "CERT_SIGNATURE_FAILURE",
+      CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => "INVALID_PURPOSE",
       _ => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
     },
-    rustls::Error::NoApplicationProtocol => "EPROTO",
-    _ => "EPROTO",
+    _ => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  };
+  tls_error(code)
+}
+
+/// An error with a certificate code and OpenSSL's wording of it. `lib/` words the hostname
+/// mismatch itself, from the certificate.
+pub fn tls_error(code: &'static str) -> SocketError {
+  let message = match code {
+    "UNABLE_TO_VERIFY_LEAF_SIGNATURE" => "unable to verify the first certificate",
+    "UNABLE_TO_GET_ISSUER_CERT" => "unable to get issuer certificate",
+    "CERT_HAS_EXPIRED" => "certificate has expired",
+    "CERT_NOT_YET_VALID" => "certificate is not yet valid",
+    "CERT_REVOKED" => "certificate revoked",
+    "CERT_SIGNATURE_FAILURE" => "certificate signature failure",
+    "INVALID_PURPOSE" => "unsupported certificate purpose",
+    "SELF_SIGNED_CERT_IN_CHAIN" => "self signed certificate in certificate chain",
+    "ERR_TLS_CERT_ALTNAME_INVALID" => "Hostname/IP does not match certificate's altnames",
+    "ERR_BORINGSSL" => "Invalid CA",
+    _ => "TLS configuration failed",
+  };
+  SocketError::Tls {
+    code,
+    message: message.to_owned(),
   }
 }
 
-/// Wraps webpki's verifier: records why a certificate was refused, and refuses it only when
-/// `rejectUnauthorized` is true.
-struct RecordingVerifier {
-  inner: Arc<WebPkiServerVerifier>,
-  verdict: Arc<Verdict>,
-  reject: bool,
+/// BoringSSL's name of an alert ("TLSV1_ALERT_CERTIFICATE_REQUIRED").
+fn alert_name(alert: AlertDescription) -> String {
+  let sslv3 = matches!(
+    alert,
+    AlertDescription::UnexpectedMessage
+      | AlertDescription::BadRecordMac
+      | AlertDescription::DecompressionFailure
+      | AlertDescription::HandshakeFailure
+      | AlertDescription::NoCertificate
+      | AlertDescription::BadCertificate
+      | AlertDescription::UnsupportedCertificate
+      | AlertDescription::CertificateRevoked
+      | AlertDescription::CertificateExpired
+      | AlertDescription::CertificateUnknown
+      | AlertDescription::IllegalParameter
+  );
+  let name = screaming_snake(&format!("{alert:?}"));
+  format!("{}_ALERT_{name}", if sslv3 { "SSLV3" } else { "TLSV1" })
 }
 
-impl ServerCertVerifier for RecordingVerifier {
+fn screaming_snake(camel: &str) -> String {
+  let mut out = String::with_capacity(camel.len() + 4);
+  for (i, ch) in camel.chars().enumerate() {
+    if ch.is_ascii_uppercase() && i > 0 {
+      out.push('_');
+    }
+    out.push(ch.to_ascii_uppercase());
+  }
+  out
+}
+
+fn config_error(err: impl fmt::Display) -> SocketError {
+  SocketError::Tls {
+    code: "ERR_SSL_CONFIG",
+    message: err.to_string(),
+  }
+}
+
+fn chain(certs: &[Vec<u8>]) -> Vec<CertificateDer<'static>> {
+  certs
+    .iter()
+    .map(|der| CertificateDer::from(der.clone()))
+    .collect()
+}
+
+fn pkcs8(key: &[u8]) -> PrivateKeyDer<'static> {
+  PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec()))
+}
+
+fn roots(ca: &[Vec<u8>]) -> Result<RootCertStore, SocketError> {
+  let mut store = RootCertStore::empty();
+  for der in ca {
+    store
+      .add(CertificateDer::from(der.clone()))
+      .map_err(|_| tls_error("ERR_BORINGSSL"))?;
+  }
+  Ok(store)
+}
+
+/// Lets any server certificate through (`rejectUnauthorized: false`); signatures are still
+/// checked, so the peer must hold the certificate's key.
+#[derive(Debug)]
+struct AcceptingServerVerifier {
+  algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AcceptingServerVerifier {
   fn verify_server_cert(
     &self,
-    end_entity: &CertificateDer<'_>,
-    intermediates: &[CertificateDer<'_>],
-    server_name: &ServerName<'_>,
-    ocsp: &[u8],
-    now: UnixTime,
-  ) -> Result<ServerCertVerified, rustls::Error> {
-    match self
-      .inner
-      .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-    {
-      Ok(verified) => Ok(verified),
-      Err(err) => {
-        self.verdict.record(SocketError::Tls {
-          code: certificate_code(&err),
-          message: err.to_string(),
-        });
-        if self.reject {
-          Err(err)
-        } else {
-          Ok(ServerCertVerified::assertion())
-        }
-      }
-    }
+    _end_entity: &CertificateDer<'_>,
+    _intermediates: &[CertificateDer<'_>],
+    _server_name: &ServerName<'_>,
+    _ocsp: &[u8],
+    _now: UnixTime,
+  ) -> Result<ServerCertVerified, Error> {
+    Ok(ServerCertVerified::assertion())
   }
 
   fn verify_tls12_signature(
@@ -174,8 +364,8 @@ impl ServerCertVerifier for RecordingVerifier {
     message: &[u8],
     cert: &CertificateDer<'_>,
     dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, rustls::Error> {
-    self.inner.verify_tls12_signature(message, cert, dss)
+  ) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls12_signature(message, cert, dss, &self.algorithms)
   }
 
   fn verify_tls13_signature(
@@ -183,216 +373,71 @@ impl ServerCertVerifier for RecordingVerifier {
     message: &[u8],
     cert: &CertificateDer<'_>,
     dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, rustls::Error> {
-    self.inner.verify_tls13_signature(message, cert, dss)
+  ) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls13_signature(message, cert, dss, &self.algorithms)
   }
 
   fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-    self.inner.supported_verify_schemes()
+    self.algorithms.supported_schemes()
   }
 }
 
-impl fmt::Debug for RecordingVerifier {
-  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    f.debug_struct("RecordingVerifier")
-      .field("reject", &self.reject)
-      .finish()
+/// Asks for a client certificate and lets any through; `ServerTls::outcome` judges it after
+/// the handshake, as Bun does. A missing certificate fails the handshake when `mandatory`.
+#[derive(Debug)]
+struct AcceptingClientVerifier {
+  algorithms: WebPkiSupportedAlgorithms,
+  hints: Vec<DistinguishedName>,
+  mandatory: bool,
+}
+
+impl ClientCertVerifier for AcceptingClientVerifier {
+  fn client_auth_mandatory(&self) -> bool {
+    self.mandatory
+  }
+
+  fn root_hint_subjects(&self) -> &[DistinguishedName] {
+    &self.hints
+  }
+
+  fn verify_client_cert(
+    &self,
+    _end_entity: &CertificateDer<'_>,
+    _intermediates: &[CertificateDer<'_>],
+    _now: UnixTime,
+  ) -> Result<ClientCertVerified, Error> {
+    Ok(ClientCertVerified::assertion())
+  }
+
+  fn verify_tls12_signature(
+    &self,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+  ) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls12_signature(message, cert, dss, &self.algorithms)
+  }
+
+  fn verify_tls13_signature(
+    &self,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+  ) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls13_signature(message, cert, dss, &self.algorithms)
+  }
+
+  fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+    self.algorithms.supported_schemes()
   }
 }
 
-fn certificates(pems: &[Vec<u8>], what: &str) -> Result<Vec<CertificateDer<'static>>, SocketError> {
-  let mut out = Vec::new();
-  for pem in pems {
-    for cert in CertificateDer::pem_slice_iter(pem) {
-      out.push(cert.map_err(|err| invalid("ERR_OSSL_PEM_NO_START_LINE", &format!("{what}: {err}")))?);
-    }
-  }
-  if out.is_empty() {
-    return Err(invalid(
-      "ERR_OSSL_PEM_NO_START_LINE",
-      &format!("no certificate found in {what}"),
-    ));
-  }
-  Ok(out)
-}
+/// A listener given no certificate: every handshake fails.
+#[derive(Debug)]
+struct NoCertificate;
 
-fn roots(pems: &[Vec<u8>]) -> Result<RootCertStore, SocketError> {
-  let mut store = RootCertStore::empty();
-  for cert in certificates(pems, "ca")? {
-    store.add(cert).map_err(|err| invalid("ERR_SSL_CA", &err))?;
-  }
-  Ok(store)
-}
-
-/// The first private key in `pems`; an encrypted PKCS#8 key needs `passphrase`.
-fn private_key(pems: &[Vec<u8>], passphrase: Option<&str>) -> Result<PrivateKeyDer<'static>, SocketError> {
-  for pem in pems {
-    let text = String::from_utf8_lossy(pem);
-    if text.contains("BEGIN ENCRYPTED PRIVATE KEY") {
-      let (_, document) = pkcs8::SecretDocument::from_pem(text.trim())
-        .map_err(|err| invalid("ERR_OSSL_PEM_BAD_BASE64_DECODE", &err))?;
-      let encrypted = pkcs8::EncryptedPrivateKeyInfo::try_from(document.as_bytes())
-        .map_err(|err| invalid("ERR_OSSL_PEM_BAD_BASE64_DECODE", &err))?;
-      let plain = encrypted
-        .decrypt(passphrase.unwrap_or_default())
-        .map_err(|_| invalid("ERR_OSSL_BAD_DECRYPT", &"bad decrypt"))?;
-      return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        plain.as_bytes().to_vec(),
-      )));
-    }
-    if let Ok(key) = PrivateKeyDer::from_pem_slice(pem) {
-      return Ok(key);
-    }
-  }
-  Err(invalid(
-    "ERR_OSSL_PEM_NO_START_LINE",
-    &"no private key found in key",
-  ))
-}
-
-fn invalid(code: &'static str, err: &dyn fmt::Display) -> SocketError {
-  SocketError::Tls {
-    code,
-    message: err.to_string(),
-  }
-}
-
-#[cfg(test)]
-mod tests {
-  use std::path::Path;
-
-  use tokio::io::{AsyncReadExt, AsyncWriteExt};
-  use tokio::net::{TcpListener, TcpStream};
-  use tokio_rustls::{TlsAcceptor, TlsConnector};
-
-  use super::*;
-
-  fn pem(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-      .join("__test__/fixtures/certs")
-      .join(name);
-    std::fs::read(path).expect("fixture certificate")
-  }
-
-  fn server(cert: &str, key: &str) -> TlsOptions {
-    TlsOptions {
-      cert: vec![pem(cert)],
-      key: vec![pem(key)],
-      ..TlsOptions::default()
-    }
-  }
-
-  fn client(reject_unauthorized: bool) -> TlsOptions {
-    TlsOptions {
-      ca: vec![pem("ca.pem")],
-      reject_unauthorized,
-      ..TlsOptions::default()
-    }
-  }
-
-  /// One handshake over loopback and a byte each way; the client's outcome and verdict.
-  async fn handshake(
-    server: &TlsOptions,
-    client: &TlsOptions,
-  ) -> (Result<(), rustls::Error>, Option<SocketError>) {
-    let acceptor = TlsAcceptor::from(server_config(server).unwrap());
-    let (config, verdict) = client_config(client).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let served = tokio::spawn(async move {
-      let (tcp, _) = listener.accept().await.unwrap();
-      if let Ok(mut tls) = acceptor.accept(tcp).await {
-        let mut byte = [0u8; 1];
-        if tls.read_exact(&mut byte).await.is_ok() {
-          let _ = tls.write_all(&byte).await;
-          let _ = tls.flush().await;
-        }
-      }
-    });
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let outcome = match TlsConnector::from(config).connect(name, tcp).await {
-      Ok(mut tls) => {
-        tls.write_all(b"x").await.unwrap();
-        let mut byte = [0u8; 1];
-        tls.read_exact(&mut byte).await.unwrap();
-        assert_eq!(&byte, b"x");
-        Ok(())
-      }
-      Err(err) => Err(
-        err
-          .into_inner()
-          .and_then(|e| e.downcast::<rustls::Error>().ok())
-          .map_or(rustls::Error::General("io".into()), |e| *e),
-      ),
-    };
-    let _ = served.await;
-    (outcome, verdict.error())
-  }
-
-  #[tokio::test]
-  async fn a_certificate_from_the_trusted_ca_is_authorized() {
-    let (outcome, verdict) = handshake(&server("server.pem", "server-key.pem"), &client(true)).await;
-    assert!(outcome.is_ok());
-    assert!(verdict.is_none());
-    let (outcome, _) = handshake(&server("server-rsa.pem", "server-rsa-key.pem"), &client(true)).await;
-    assert!(outcome.is_ok());
-  }
-
-  #[tokio::test]
-  async fn refused_certificates_carry_node_codes() {
-    for (cert, key, code) in [
-      (
-        "self-signed.pem",
-        "self-signed-key.pem",
-        "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-      ),
-      (
-        "wrong-name.pem",
-        "wrong-name-key.pem",
-        "ERR_TLS_CERT_ALTNAME_INVALID",
-      ),
-      ("expired.pem", "expired-key.pem", "CERT_HAS_EXPIRED"),
-    ] {
-      let (outcome, verdict) = handshake(&server(cert, key), &client(true)).await;
-      assert!(outcome.is_err(), "{cert} must be refused");
-      assert_eq!(verdict.map(|e| e.code()), Some(code), "{cert}");
-      // rejectUnauthorized: false goes on, and still knows why the certificate is bad.
-      let (outcome, verdict) = handshake(&server(cert, key), &client(false)).await;
-      assert!(outcome.is_ok(), "{cert} with rejectUnauthorized false");
-      assert_eq!(verdict.map(|e| e.code()), Some(code), "{cert}");
-    }
-  }
-
-  #[tokio::test]
-  async fn an_encrypted_key_opens_with_its_passphrase() {
-    let mut options = server("server.pem", "server-key-encrypted.pem");
-    options.passphrase = Some("secret".into());
-    let (outcome, _) = handshake(&options, &client(true)).await;
-    assert!(outcome.is_ok());
-    options.passphrase = Some("wrong".into());
-    assert_eq!(
-      server_config(&options).err().map(|e| e.code()),
-      Some("ERR_OSSL_BAD_DECRYPT")
-    );
-  }
-
-  #[test]
-  fn bad_inputs_are_refused_with_a_code() {
-    let mismatch = server("server.pem", "client-key.pem");
-    assert_eq!(
-      server_config(&mismatch).err().map(|e| e.code()),
-      Some("ERR_OSSL_X509_KEY_VALUES_MISMATCH")
-    );
-    let garbage = TlsOptions {
-      ca: vec![b"not a certificate".to_vec()],
-      ..TlsOptions::default()
-    };
-    assert!(client_config(&garbage).is_err());
-    let no_key = TlsOptions {
-      cert: vec![pem("server.pem")],
-      ..TlsOptions::default()
-    };
-    assert!(server_config(&no_key).is_err());
+impl ResolvesServerCert for NoCertificate {
+  fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+    None
   }
 }

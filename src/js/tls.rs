@@ -1,0 +1,182 @@
+//! `NativeTlsConfig`: rustls configurations built from the options `lib/tls-options.js`
+//! checked, and the TLS members of `NativeSocket`.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Buffer, Either};
+use napi_derive::napi;
+use rustls::pki_types::ServerName;
+
+use crate::js::errors::ErrorInfo;
+use crate::js::socket::NativeSocket;
+use crate::net::secure::Secure;
+use crate::net::tls::{ClientTls, ServerTls, TlsOptions};
+
+/// Bun's `tls` option in DER (see `TlsOptions`).
+#[napi(object)]
+pub struct TlsInput {
+  pub certs: Vec<Buffer>,
+  pub key: Option<Buffer>,
+  pub ca: Option<Vec<Buffer>>,
+  pub reject_unauthorized: bool,
+  pub request_cert: bool,
+  pub alpn: Vec<Buffer>,
+}
+
+/// A server or client configuration, shared by every socket made with the same options.
+#[napi]
+pub struct NativeTlsConfig {
+  server: Option<Arc<ServerTls>>,
+  client: Option<Arc<ClientTls>>,
+}
+
+/// Builds the configuration for one side, or describes why it cannot be built.
+#[napi]
+pub fn tls_config(input: TlsInput, is_server: bool) -> Either<NativeTlsConfig, ErrorInfo> {
+  let options = TlsOptions {
+    certs: input.certs.iter().map(|der| der.to_vec()).collect(),
+    key: input.key.map(|der| der.to_vec()),
+    ca: input.ca.map(|list| list.iter().map(|der| der.to_vec()).collect()),
+    reject_unauthorized: input.reject_unauthorized,
+    request_cert: input.request_cert,
+    alpn: input.alpn.iter().map(|name| name.to_vec()).collect(),
+  };
+  let built = if is_server {
+    ServerTls::new(&options).map(|tls| NativeTlsConfig {
+      server: Some(Arc::new(tls)),
+      client: None,
+    })
+  } else {
+    ClientTls::new(&options).map(|tls| NativeTlsConfig {
+      server: None,
+      client: Some(Arc::new(tls)),
+    })
+  };
+  match built {
+    Ok(config) => Either::A(config),
+    Err(err) => Either::B(ErrorInfo::from(&err)),
+  }
+}
+
+impl NativeTlsConfig {
+  pub(crate) fn server(&self) -> Option<Arc<ServerTls>> {
+    self.server.clone()
+  }
+
+  /// A client session for `name` (verified against, and sent as SNI when `sni`).
+  pub(crate) fn client_session(&self, name: &str, sni: bool) -> Option<Secure> {
+    let tls = self.client.clone()?;
+    let name = ServerName::try_from(name.to_owned()).ok()?;
+    Some(Secure::client(tls, name, sni))
+  }
+}
+
+/// What `getCipher()`, `getTLSVersion()`, `alpnProtocol`… read.
+#[napi(object)]
+pub struct TlsInfo {
+  pub version: Option<String>,
+  /// rustls' name of the suite ("TLS13_AES_128_GCM_SHA256").
+  pub cipher: Option<String>,
+  pub alpn: Option<String>,
+  pub resumed: bool,
+  pub group: Option<String>,
+  pub servername: Option<String>,
+  pub established: bool,
+}
+
+#[napi]
+impl NativeSocket {
+  /// Starts a client handshake (after `open` and the connect promise's callbacks).
+  #[napi]
+  pub fn start_tls(&self) {
+    if let Some(conn) = self.conn() {
+      conn.start_tls();
+    }
+  }
+
+  /// STARTTLS: makes this plain connection a TLS one. False if it already was, or the name is
+  /// not one a certificate can be checked against.
+  #[napi]
+  pub fn upgrade_tls(&self, config: &NativeTlsConfig, server_name: String, sni: bool) -> bool {
+    let Some(conn) = self.conn() else {
+      return false;
+    };
+    let secure = match config.server() {
+      Some(server) => match Secure::server(server) {
+        Ok(secure) => secure,
+        Err(_) => return false,
+      },
+      None => match config.client_session(&server_name, sni) {
+        Some(secure) => secure,
+        None => return false,
+      },
+    };
+    conn.set_secure(secure)
+  }
+
+  #[napi]
+  pub fn tls_info(&self) -> Option<TlsInfo> {
+    let secure = self.conn()?.secure()?;
+    let established = secure.is_established();
+    let info = secure.info();
+    Some(match info {
+      Some(info) => TlsInfo {
+        version: info.version.map(str::to_owned),
+        cipher: info.cipher.map(str::to_owned),
+        alpn: info.alpn.map(|name| String::from_utf8_lossy(&name).into_owned()),
+        resumed: info.resumed,
+        group: info.group,
+        servername: info.servername,
+        established,
+      },
+      None => TlsInfo {
+        version: None,
+        cipher: None,
+        alpn: None,
+        resumed: false,
+        group: None,
+        servername: None,
+        established,
+      },
+    })
+  }
+
+  /// The peer's chain in DER, leaf first.
+  #[napi]
+  pub fn peer_certificates(&self) -> Option<Vec<Buffer>> {
+    let certs = self.conn()?.secure()?.peer_certificates()?;
+    Some(certs.into_iter().map(Buffer::from).collect())
+  }
+
+  /// RFC 5705 keying material; None before the handshake finished.
+  #[napi]
+  pub fn export_keying_material(
+    &self,
+    length: u32,
+    label: String,
+    context: Option<Buffer>,
+  ) -> Option<Buffer> {
+    let secure = self.conn()?.secure()?;
+    secure
+      .export_keying_material(length as usize, label.as_bytes(), context.as_deref())
+      .map(Buffer::from)
+  }
+
+  /// A token naming this client connection's sessions, for `setSession` in this process.
+  #[napi]
+  pub fn tls_session(&self) -> Option<Buffer> {
+    self.conn()?.secure()?.session_token().map(Buffer::from)
+  }
+
+  #[napi]
+  pub fn set_tls_session(&self, token: Buffer) {
+    if let Some(secure) = self.conn().and_then(|conn| conn.secure()) {
+      secure.set_session(&token);
+    }
+  }
+
+  #[napi(getter)]
+  pub fn is_secure(&self) -> bool {
+    self.conn().is_some_and(|conn| conn.secure().is_some())
+  }
+}

@@ -1,0 +1,494 @@
+//! The TLS half of a connection: a rustls session behind a mutex, shared by the JS thread
+//! (writes, introspection) and the connection's task (reads, the handshake).
+//!
+//! A client session is created only when JS starts it (after `open` and the connect promise's
+//! callbacks ran), so that `setSession()` there still applies, as in Bun.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use rustls::client::{ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls13ClientSessionValue};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, Connection, HandshakeKind, NamedGroup, ProtocolVersion, ServerConnection};
+
+use crate::error::SocketError;
+use crate::net::tls::{self, ClientTls, HandshakeOutcome, ServerTls};
+
+// `phase` values.
+const PENDING: u8 = 0;
+const HANDSHAKING: u8 = 1;
+const ESTABLISHED: u8 = 2;
+const FAILED: u8 = 3;
+
+/// Which end we are, with what the verdict after the handshake needs.
+pub enum Role {
+  Server(Arc<ServerTls>),
+  Client {
+    tls: Arc<ClientTls>,
+    name: ServerName<'static>,
+    /// False for `serverName: ''`: verify against the host, send no SNI.
+    sni: bool,
+  },
+}
+
+pub struct Secure {
+  role: Role,
+  session: Mutex<Option<Connection>>,
+  phase: AtomicU8,
+  /// Client only: this connection's resumption state.
+  sessions: Option<Arc<ConnSessions>>,
+}
+
+/// What feeding received bytes produced, in the order to report it.
+#[derive(Default)]
+pub struct Fed {
+  pub handshake: Option<HandshakeOutcome>,
+  /// The session failed; `phase` tells whether during the handshake.
+  pub failure: Option<SocketError>,
+  /// The peer sent close_notify.
+  pub closed: bool,
+}
+
+/// What a write did.
+pub enum Written {
+  /// Taken whole; `pending` when records still wait for the kernel.
+  Taken {
+    pending: bool,
+  },
+  /// Earlier records still wait for the kernel: nothing taken.
+  Full,
+  /// Not before the handshake finished (Bun drops such writes).
+  NotReady,
+  Closed,
+}
+
+/// Introspection that needs no copying of certificates.
+pub struct Info {
+  pub version: Option<&'static str>,
+  pub cipher: Option<&'static str>,
+  pub alpn: Option<Vec<u8>>,
+  pub resumed: bool,
+  pub group: Option<String>,
+  pub servername: Option<String>,
+}
+
+impl Secure {
+  /// A server session, handshaking as soon as the client speaks.
+  pub fn server(tls: Arc<ServerTls>) -> Result<Secure, SocketError> {
+    let mut session = ServerConnection::new(tls.config.clone()).map_err(|err| tls::protocol_error(&err))?;
+    session.set_buffer_limit(None);
+    Ok(Secure {
+      role: Role::Server(tls),
+      session: Mutex::new(Some(Connection::Server(session))),
+      phase: AtomicU8::new(HANDSHAKING),
+      sessions: None,
+    })
+  }
+
+  /// A client session, waiting for `start`.
+  pub fn client(tls: Arc<ClientTls>, name: ServerName<'static>, sni: bool) -> Secure {
+    Secure {
+      role: Role::Client { tls, name, sni },
+      session: Mutex::new(None),
+      phase: AtomicU8::new(PENDING),
+      sessions: Some(Arc::new(ConnSessions::new())),
+    }
+  }
+
+  pub fn is_pending(&self) -> bool {
+    self.phase.load(Ordering::Acquire) == PENDING
+  }
+
+  pub fn is_handshaking(&self) -> bool {
+    self.phase.load(Ordering::Acquire) == HANDSHAKING
+  }
+
+  pub fn is_established(&self) -> bool {
+    self.phase.load(Ordering::Acquire) == ESTABLISHED
+  }
+
+  pub fn is_server(&self) -> bool {
+    matches!(self.role, Role::Server(_))
+  }
+
+  /// Client: creates the session (its ClientHello waits in the session for `flush`).
+  pub fn start(&self) -> Result<(), SocketError> {
+    let Role::Client { tls, name, sni } = &self.role else {
+      return Ok(());
+    };
+    if self.phase.load(Ordering::Acquire) != PENDING {
+      return Ok(());
+    }
+    let mut config = (*tls.config).clone();
+    config.enable_sni = *sni;
+    if let Some(sessions) = &self.sessions {
+      config.resumption = Resumption::store(sessions.clone());
+    }
+    let mut session =
+      ClientConnection::new(Arc::new(config), name.clone()).map_err(|err| tls::protocol_error(&err))?;
+    session.set_buffer_limit(None);
+    *self.lock() = Some(Connection::Client(session));
+    self.phase.store(HANDSHAKING, Ordering::Release);
+    Ok(())
+  }
+
+  /// Feeds received bytes; appends the plaintext they carried to `plain`.
+  pub fn feed(&self, mut data: &[u8], plain: &mut Vec<u8>) -> Fed {
+    let mut fed = Fed::default();
+    let mut guard = self.lock();
+    let Some(session) = guard.as_mut() else {
+      return fed;
+    };
+    let was_handshaking = session.is_handshaking();
+    plain.reserve(data.len());
+    while !data.is_empty() {
+      if let Err(err) = session.read_tls(&mut data) {
+        fed.failure = Some(SocketError::Tls {
+          code: "EPROTO",
+          message: err.to_string(),
+        });
+        break;
+      }
+      match session.process_new_packets() {
+        Ok(state) => {
+          if state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() {
+            match session.reader().read_to_end(plain) {
+              Ok(_) => fed.closed = true,
+              Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+              Err(_) => fed.closed = true,
+            }
+          }
+        }
+        Err(err) => {
+          fed.failure = Some(if session.is_handshaking() {
+            tls::handshake_error(&err)
+          } else {
+            tls::protocol_error(&err)
+          });
+          break;
+        }
+      }
+    }
+    if fed.failure.is_some() {
+      self.phase.store(FAILED, Ordering::Release);
+      if matches!(self.role, Role::Client { .. })
+        && was_handshaking
+        && fed.failure.as_ref().is_some_and(is_certificate_error)
+      {
+        // Bun's client hangs up on a refused certificate without an alert: drop ours.
+        *guard = None;
+      }
+    } else if was_handshaking && !session.is_handshaking() {
+      let peer = session.peer_certificates();
+      fed.handshake = Some(match &self.role {
+        Role::Server(tls) => tls.outcome(peer),
+        Role::Client { tls, name, .. } => tls.outcome(peer, name),
+      });
+      self.phase.store(ESTABLISHED, Ordering::Release);
+    }
+    fed
+  }
+
+  /// The handshake cannot finish (the peer closed): marks it failed.
+  pub fn fail(&self) {
+    self.phase.store(FAILED, Ordering::Release);
+  }
+
+  /// Writes pending records to `fd` without blocking; true once none are left.
+  pub fn flush(&self, fd: RawFd) -> bool {
+    match self.lock().as_mut() {
+      Some(session) => flush_session(session, fd),
+      None => true,
+    }
+  }
+
+  /// Encrypts `data` and sends what the kernel takes now; the rest waits for `flush`.
+  pub fn write(&self, data: &[u8], fd: RawFd) -> Written {
+    match self.phase.load(Ordering::Acquire) {
+      ESTABLISHED => {}
+      FAILED => return Written::Closed,
+      _ => return Written::NotReady,
+    }
+    let mut guard = self.lock();
+    let Some(session) = guard.as_mut() else {
+      return Written::NotReady;
+    };
+    if session.wants_write() && !flush_session(session, fd) {
+      return Written::Full;
+    }
+    if session.writer().write_all(data).is_err() {
+      return Written::Closed;
+    }
+    Written::Taken {
+      pending: !flush_session(session, fd),
+    }
+  }
+
+  /// Queues close_notify and sends it if the kernel takes it now.
+  pub fn close_notify(&self, fd: RawFd) {
+    if let Some(session) = self.lock().as_mut() {
+      session.send_close_notify();
+      flush_session(session, fd);
+    }
+  }
+
+  /// None before the session exists.
+  pub fn info(&self) -> Option<Info> {
+    let guard = self.lock();
+    let session = guard.as_ref()?;
+    let established = self.is_established();
+    let servername = match (session, &self.role) {
+      (Connection::Server(server), _) => server.server_name().map(str::to_owned),
+      (Connection::Client(_), Role::Client { name, sni: true, .. }) => Some(name.to_str().into_owned()),
+      _ => None,
+    };
+    Some(Info {
+      version: session
+        .protocol_version()
+        .filter(|_| established)
+        .map(|v| match v {
+          ProtocolVersion::TLSv1_3 => "TLSv1.3",
+          ProtocolVersion::TLSv1_2 => "TLSv1.2",
+          _ => "unknown",
+        }),
+      cipher: session
+        .negotiated_cipher_suite()
+        .filter(|_| established)
+        .and_then(|suite| suite.suite().as_str()),
+      alpn: session.alpn_protocol().map(<[u8]>::to_vec),
+      resumed: session.handshake_kind() == Some(HandshakeKind::Resumed),
+      group: session
+        .negotiated_key_exchange_group()
+        .map(|group| group_name(group.name())),
+      servername,
+    })
+  }
+
+  /// The peer's chain in DER, leaf first.
+  pub fn peer_certificates(&self) -> Option<Vec<Vec<u8>>> {
+    let guard = self.lock();
+    let certs = guard.as_ref()?.peer_certificates()?;
+    Some(certs.iter().map(|cert| cert.to_vec()).collect())
+  }
+
+  pub fn export_keying_material(
+    &self,
+    length: usize,
+    label: &[u8],
+    context: Option<&[u8]>,
+  ) -> Option<Vec<u8>> {
+    if !self.is_established() {
+      return None;
+    }
+    let guard = self.lock();
+    guard
+      .as_ref()?
+      .export_keying_material(vec![0; length], label, context)
+      .ok()
+  }
+
+  /// The token `getSession()` returns (client, after the handshake).
+  pub fn session_token(&self) -> Option<Vec<u8>> {
+    if !self.is_established() {
+      return None;
+    }
+    self.sessions.as_ref().map(|sessions| sessions.token())
+  }
+
+  /// Resumes from a token `session_token` gave, if the handshake has not started; anything
+  /// else is ignored, as Bun ignores a session it cannot use.
+  pub fn set_session(&self, token: &[u8]) {
+    if let (Some(sessions), true) = (&self.sessions, self.is_pending()) {
+      if let Some(id) = parse_token(token) {
+        sessions.seed.store(id, Ordering::Release);
+      }
+    }
+  }
+
+  fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
+    self
+      .session
+      .lock()
+      .unwrap_or_else(|poisoned| poisoned.into_inner())
+  }
+}
+
+fn is_certificate_error(err: &SocketError) -> bool {
+  !matches!(
+    err,
+    SocketError::Tls {
+      code: "EPROTO" | "ECONNRESET",
+      ..
+    }
+  )
+}
+
+/// `write_tls` until nothing is left or the kernel is full; a failed send counts as flushed
+/// (the read side reports the broken connection).
+fn flush_session(session: &mut Connection, fd: RawFd) -> bool {
+  let mut out = SocketWriter(fd);
+  while session.wants_write() {
+    match session.write_tls(&mut out) {
+      Ok(_) => {}
+      Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+      Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+      Err(_) => return true,
+    }
+  }
+  true
+}
+
+/// Non-blocking sends on a socket the connection owns.
+struct SocketWriter(RawFd);
+
+impl Write for SocketWriter {
+  fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    self.write_vectored(&[io::IoSlice::new(buf)])
+  }
+
+  fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: an all-zero msghdr is valid; the iovecs point into `bufs`, which outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+    // SAFETY: `msg` is valid for the call; the descriptor belongs to a live socket.
+    let n = unsafe { libc::sendmsg(self.0, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+    if n < 0 {
+      Err(io::Error::last_os_error())
+    } else {
+      Ok(n as usize)
+    }
+  }
+
+  fn flush(&mut self) -> io::Result<()> {
+    Ok(())
+  }
+}
+
+/// OpenSSL's names of the groups rustls offers.
+fn group_name(group: NamedGroup) -> String {
+  match group {
+    NamedGroup::X25519 => "X25519".to_owned(),
+    NamedGroup::secp256r1 => "prime256v1".to_owned(),
+    NamedGroup::secp384r1 => "secp384r1".to_owned(),
+    other => format!("{other:?}"),
+  }
+}
+
+// Client sessions. rustls cannot serialise a session, so `getSession()` hands out a token
+// naming the tickets kept here, in this process; `setSession(token)` resumes from them.
+
+const TOKEN_MAGIC: &[u8; 8] = b"bunsock\x01";
+/// Sessions kept at once; the oldest go first.
+const MAX_SESSIONS: usize = 1024;
+/// TLS 1.3 tickets kept per session (each resumes once).
+const MAX_TICKETS: usize = 8;
+
+#[derive(Default)]
+struct Stored {
+  tls13: VecDeque<Tls13ClientSessionValue>,
+  tls12: Option<Tls12ClientSessionValue>,
+  kx_hint: Option<NamedGroup>,
+}
+
+#[derive(Default)]
+struct Registry {
+  entries: HashMap<u64, Stored>,
+  order: VecDeque<u64>,
+}
+
+impl Registry {
+  fn entry(&mut self, id: u64) -> &mut Stored {
+    if !self.entries.contains_key(&id) {
+      if self.order.len() >= MAX_SESSIONS {
+        if let Some(oldest) = self.order.pop_front() {
+          self.entries.remove(&oldest);
+        }
+      }
+      self.order.push_back(id);
+    }
+    self.entries.entry(id).or_default()
+  }
+}
+
+fn registry() -> MutexGuard<'static, Registry> {
+  static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+  REGISTRY
+    .get_or_init(Mutex::default)
+    .lock()
+    .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// One client connection's session store: what it learns goes under `own`, what it resumes
+/// from comes from `seed`.
+#[derive(Debug)]
+pub struct ConnSessions {
+  own: u64,
+  seed: AtomicU64,
+}
+
+impl ConnSessions {
+  fn new() -> ConnSessions {
+    ConnSessions {
+      own: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+      seed: AtomicU64::new(0),
+    }
+  }
+
+  fn token(&self) -> Vec<u8> {
+    registry().entry(self.own);
+    let mut token = TOKEN_MAGIC.to_vec();
+    token.extend_from_slice(&self.own.to_le_bytes());
+    token
+  }
+
+  fn seed(&self) -> Option<u64> {
+    Some(self.seed.load(Ordering::Acquire)).filter(|id| *id != 0)
+  }
+}
+
+fn parse_token(token: &[u8]) -> Option<u64> {
+  let id = token.strip_prefix(TOKEN_MAGIC.as_slice())?;
+  Some(u64::from_le_bytes(id.try_into().ok()?))
+}
+
+impl ClientSessionStore for ConnSessions {
+  fn set_kx_hint(&self, _server_name: ServerName<'static>, group: NamedGroup) {
+    registry().entry(self.own).kx_hint = Some(group);
+  }
+
+  fn kx_hint(&self, _server_name: &ServerName<'_>) -> Option<NamedGroup> {
+    let seed = self.seed()?;
+    registry().entries.get(&seed)?.kx_hint
+  }
+
+  fn set_tls12_session(&self, _server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
+    registry().entry(self.own).tls12 = Some(value);
+  }
+
+  fn tls12_session(&self, _server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+    let seed = self.seed()?;
+    registry().entries.get(&seed)?.tls12.clone()
+  }
+
+  fn remove_tls12_session(&self, _server_name: &ServerName<'static>) {}
+
+  fn insert_tls13_ticket(&self, _server_name: ServerName<'static>, value: Tls13ClientSessionValue) {
+    let mut registry = registry();
+    let tickets = &mut registry.entry(self.own).tls13;
+    if tickets.len() >= MAX_TICKETS {
+      tickets.pop_front();
+    }
+    tickets.push_back(value);
+  }
+
+  fn take_tls13_ticket(&self, _server_name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+    let seed = self.seed()?;
+    registry().entries.get_mut(&seed)?.tls13.pop_front()
+  }
+}
