@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs bun-sockets and installs the tarball into a new empty project the way a user would:
 # no install scripts, no Rust toolchain on PATH. Then runs there the polyfill over loopback,
-# the ESM entry, and a Jest test that maps `bun` to the package (and must end by itself).
+# the ESM entry, the typings against bun-types under tsc --strict, and a Jest test that maps
+# `bun` to the package (and must end by itself).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
@@ -63,6 +64,19 @@ server.stop(true)
 console.log('esm import: ok')
 JS
 run timeout 20 node esm.mjs
+
+# The typings stand in for bun-types@1.4.4's (types-test/bun-types/). typescript and @types/node
+# at the versions the repo's own type check uses. udp.ts reads a copy of index.d.ts with the UDP
+# `error` handler spelled as bun-types declares it (the one intended difference; see compat.ts).
+bun_types=bun-types@1.4.4
+dev_version() { node -p "require('$root/package.json').devDependencies['$1']"; }
+run npm install --ignore-scripts --no-audit --no-fund --silent --no-save "$bun_types" \
+  "typescript@$(dev_version typescript)" "@types/node@$(dev_version @types/node)"
+cp "$root"/types-test/bun-types/{tsconfig.json,compat.ts,udp.ts} .
+mkdir patched
+sed 's/error?(this: /error?(socket: /' node_modules/bun-sockets/index.d.ts > patched/index.d.ts
+run npx tsc --strict --noEmit -p .
+echo "typings vs $bun_types: ok"
 
 # Jest through the `bun` mapping; the run must end by itself (no --forceExit).
 run npm install --no-audit --no-fund --silent --no-save jest@30
