@@ -5,13 +5,14 @@
 //   node bench/index.js --quick              smaller sizes, 1 round (smoke run)
 //   node bench/index.js throughput echo      only the named workloads
 //   node bench/index.js udp                  a group: udp-send and udp-sendmany
+//   node bench/index.js tls                  a group: tls-throughput and tls-handshakes
 //   node bench/index.js --rounds 5           more rounds
 //
-// Workloads: throughput, echo, pingpong, connrate, idle (TCP, against node:net), udp-send,
-// udp-sendmany (UDP, against node:dgram); see --help. Every measurement runs in
-// a fresh child process (bench/worker.js, bench/idle.js) that is killed after a time limit; the
-// implementations alternate round by round and the table shows each one's median. Everything
-// runs on 127.0.0.1. Progress goes to stderr, the Markdown table to stdout.
+// Workloads: throughput, echo, pingpong, connrate, idle (TCP, against node:net), tls-throughput,
+// tls-handshakes (TLS, against node:tls), udp-send, udp-sendmany (UDP, against node:dgram); see
+// --help. Every measurement runs in a fresh child process (bench/worker.js, bench/idle.js) that
+// is killed after a time limit; the implementations alternate round by round and the table
+// shows each one's median. Everything runs on 127.0.0.1. Progress goes to stderr, the Markdown table to stdout.
 
 const { spawn, execSync } = require('node:child_process')
 const os = require('node:os')
@@ -20,6 +21,7 @@ const path = require('node:path')
 const IMPLS = ['bun', 'node']
 const NAMES = { bun: 'bun-sockets', node: 'node:net' }
 const UDP_NAMES = { bun: 'bun-sockets', node: 'node:dgram' }
+const TLS_NAMES = { bun: 'bun-sockets', node: 'node:tls' }
 const MiB = 1024 * 1024
 
 // --- options -----------------------------------------------------------------------------------
@@ -159,6 +161,45 @@ const WORKLOADS = [
           timeout: 180_000,
         },
       ]
+    },
+  },
+  {
+    name: 'tls-throughput',
+    aliases: ['tlsbulk'],
+    group: 'tls',
+    rows: (q) => {
+      const bytes = q ? 64 * MiB : 256 * MiB
+      return [
+        {
+          label: `TLS one-way throughput, ${size(bytes)} in 64 KiB writes`,
+          unit: 'MiB/s',
+          ...HIGHER,
+          tls: true,
+          worker: 'tlsbulk',
+          params: { bytes, chunk: 64 * 1024 },
+          timeout: 120_000,
+        },
+      ]
+    },
+  },
+  {
+    name: 'tls-handshakes',
+    aliases: ['handshakes'],
+    group: 'tls',
+    rows: (q) => {
+      const seconds = q ? 0.5 : 2
+      const warmup = q ? 0.1 : 0.5
+      return [1, 16].map((inflight) => ({
+        label: `TLS full handshakes/s, ${inflight === 1 ? 'sequential' : `${inflight} in flight`} (${seconds} s)`,
+        unit: 'handshakes/s',
+        better: 'higher',
+        target: '≥ 3× node',
+        minRatio: 3,
+        tls: true,
+        worker: 'handshakes',
+        params: { inflight, seconds, warmup },
+        timeout: (seconds + warmup) * 1000 + 20_000,
+      }))
     },
   },
   ...['send', 'sendMany'].map((mode) => ({
@@ -368,7 +409,7 @@ function verdict(row, bun, node) {
 
 /** The table lines a row makes: one, or several read from the same measurements. */
 function linesOf(row) {
-  return row.lines ?? [{ key: 'value', label: row.label, unit: row.unit, better: row.better, target: row.target, limit: row.limit }]
+  return row.lines ?? [{ key: 'value', label: row.label, unit: row.unit, better: row.better, target: row.target, limit: row.limit, minRatio: row.minRatio }]
 }
 
 function gitCommit() {
@@ -391,7 +432,7 @@ function fdLimit() {
   }
 }
 
-const namesOf = (row) => (row.udp ? UDP_NAMES : NAMES)
+const namesOf = (row) => (row.udp ? UDP_NAMES : row.tls ? TLS_NAMES : NAMES)
 
 function readProc(file) {
   try {
@@ -436,9 +477,10 @@ async function main() {
   // --- report ---
   const out = []
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
-  const hasTcp = rows.some((r) => !r.udp)
+  const hasTcp = rows.some((r) => !r.udp && !r.tls)
   const hasUdp = rows.some((r) => r.udp)
-  const nodeName = [hasTcp && 'node:net', hasUdp && 'node:dgram'].filter(Boolean).join(' / ')
+  const hasTls = rows.some((r) => r.tls)
+  const nodeName = [hasTcp && 'node:net', hasTls && 'node:tls', hasUdp && 'node:dgram'].filter(Boolean).join(' / ')
   out.push(`### bun-sockets vs ${nodeName}`)
   out.push('')
   out.push(
@@ -522,7 +564,8 @@ async function main() {
         details.push(`- ${row.label}, ${UDP_NAMES[impl]}: ${rounds.join('; ') || 'none'}${errs}`)
         continue
       }
-      details.push(`- ${row.label}, ${NAMES[impl]}: ${vals.join(', ') || 'none'} ${row.unit}${extra}${errs}`)
+      const names = row.tls ? TLS_NAMES : NAMES
+      details.push(`- ${row.label}, ${names[impl]}: ${vals.join(', ') || 'none'} ${row.unit}${extra}${errs}`)
     }
   }
   out.push('')

@@ -580,6 +580,7 @@ const WORKLOADS = {
   pingpong: { bun: pingpongBun, node: pingpongNode },
   connrate: { bun: connrateBun, node: connrateNode },
   udp: { bun: udpBun, node: udpNode },
+  ...require('./tls'),
 }
 
 async function main() {

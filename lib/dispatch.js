@@ -19,6 +19,7 @@ const ERROR = 6
 const CONNECT_ERROR = 7
 const TIMEOUT = 8
 const DATAGRAMS = 9
+const HANDSHAKE = 10
 
 /** Live handles (sockets, listeners) by native id. */
 const handles = new Map()
@@ -127,5 +128,5 @@ module.exports = {
   callHandler,
   callData,
   reportHandlerError,
-  kinds: { OPEN, ACCEPT, DATA, DRAIN, END, CLOSE, ERROR, CONNECT_ERROR, TIMEOUT, DATAGRAMS },
+  kinds: { OPEN, ACCEPT, DATA, DRAIN, END, CLOSE, ERROR, CONNECT_ERROR, TIMEOUT, DATAGRAMS, HANDSHAKE },
 }

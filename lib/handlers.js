@@ -86,12 +86,6 @@ function parseOptions(options, what) {
   if (tls !== undefined && tls !== null && tls !== false && tls !== true && typeof tls !== 'object') {
     throw invalidArgType('TLSOptions must be an object')
   }
-  if (requestsTls(tls)) {
-    // Never fall back to plain TCP when the caller asked for TLS.
-    const err = new Error('bun-sockets does not implement TLS yet')
-    err.code = 'ERR_BUN_SOCKETS_TLS_UNSUPPORTED'
-    throw err
-  }
   let unix
   if (options.unix !== undefined && options.unix !== null) {
     if (typeof options.unix !== 'string') throw invalidArgType('SocketOptions.unix must be a string')
@@ -115,13 +109,6 @@ function parseOptions(options, what) {
       ? { unix, allowHalfOpen, exclusive }
       : { hostname, port, allowHalfOpen, exclusive },
   }
-}
-
-// Bun treats `tls: {}` (or only empty arrays) as plain TCP; anything else asks for TLS.
-function requestsTls(tls) {
-  if (tls === true) return true
-  if (tls === null || typeof tls !== 'object') return false
-  return Object.values(tls).some((value) => value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0))
 }
 
 function optionalBoolean(options, key) {

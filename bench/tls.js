@@ -1,0 +1,200 @@
+'use strict'
+// TLS workloads for bench/worker.js: bun-sockets against node:tls, both ends in this process,
+// with the test certificates (P-256 server key, TLS 1.3 on both).
+//
+// tlsbulk: the client sends `bytes` in `chunk`-byte writes after the handshake, honouring
+// backpressure; the server counts them. The clock runs from the first write to the last byte.
+// handshakes: full handshakes (no resumption) per second, `inflight` at once; each connection
+// closes as soon as its handshake completed. Counted over `seconds` after `warmup`.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const tls = require('node:tls')
+const { HOST, MiB, deferred, pattern, now } = require('./common')
+
+const certs = path.join(__dirname, '..', '__test__', 'fixtures', 'certs')
+const read = (name) => fs.readFileSync(path.join(certs, name), 'utf8')
+const SERVER = { key: read('server-key.pem'), cert: read('server.pem') }
+const CLIENT = { ca: read('ca.pem'), serverName: 'localhost' }
+
+const loadBun = () => require(path.join(__dirname, '..'))
+
+async function tlsBulkBun({ bytes, chunk }) {
+  const bun = loadBun()
+  const block = pattern(chunk)
+  const done = deferred()
+  let received = 0
+  const server = bun.listen({
+    hostname: HOST,
+    port: 0,
+    tls: SERVER,
+    socket: {
+      data(s, buf) {
+        received += buf.length
+        if (received >= bytes) done.resolve()
+      },
+      error() {},
+    },
+  })
+  let sent = 0
+  let t0 = 0
+  const pump = (s) => {
+    while (sent < bytes) {
+      const buf = bytes - sent >= chunk ? block : block.subarray(0, bytes - sent)
+      const n = s.write(buf)
+      if (n < 0) return done.reject(new Error('client socket closed while sending'))
+      // A TLS write takes the whole chunk or nothing.
+      if (n === 0) return
+      sent += n
+    }
+  }
+  const client = await bun.connect({
+    hostname: HOST,
+    port: server.port,
+    tls: CLIENT,
+    socket: {
+      handshake(s, ok, err) {
+        if (!ok) return done.reject(err)
+        t0 = now()
+        pump(s)
+      },
+      drain: pump,
+      data() {},
+      error(s, err) {
+        done.reject(err)
+      },
+    },
+  })
+  await done.promise
+  const ms = now() - t0
+  client.end()
+  server.stop(true)
+  if (received !== bytes) throw new Error(`received ${received} bytes, expected ${bytes}`)
+  return { value: bytes / MiB / (ms / 1000), ms }
+}
+
+async function tlsBulkNode({ bytes, chunk }) {
+  const block = pattern(chunk)
+  const done = deferred()
+  let received = 0
+  const server = tls.createServer({ key: SERVER.key, cert: SERVER.cert }, (s) => {
+    s.on('error', () => {})
+    s.on('data', (buf) => {
+      received += buf.length
+      if (received >= bytes) done.resolve()
+    })
+  })
+  await new Promise((resolve) => server.listen(0, HOST, resolve))
+  const connected = deferred()
+  const client = tls.connect(
+    { host: HOST, port: server.address().port, ca: CLIENT.ca, servername: CLIENT.serverName },
+    connected.resolve,
+  )
+  client.on('error', (err) => done.reject(err))
+  await connected.promise
+  let sent = 0
+  const pump = () => {
+    while (sent < bytes) {
+      const buf = bytes - sent >= chunk ? block : block.subarray(0, bytes - sent)
+      sent += buf.length
+      if (!client.write(buf)) return client.once('drain', pump)
+    }
+  }
+  const t0 = now()
+  pump()
+  await done.promise
+  const ms = now() - t0
+  client.destroy()
+  server.close()
+  if (received !== bytes) throw new Error(`received ${received} bytes, expected ${bytes}`)
+  return { value: bytes / MiB / (ms / 1000), ms }
+}
+
+/** Keeps `inflight` handshakes going; counts those completed within the window. */
+function handshakeLoop({ inflight, seconds, warmup }, startOne) {
+  const out = deferred()
+  let done = 0
+  let errors = 0
+  let firstError = null
+  let stopped = false
+  let active = 0
+  let c0 = 0
+  let t0 = 0
+  const finished = (err) => {
+    active--
+    if (err) {
+      errors++
+      firstError ??= err
+      if (errors > 100) {
+        stopped = true
+        out.reject(firstError)
+      }
+    } else done++
+    fill()
+  }
+  const fill = () => {
+    while (!stopped && active < inflight) {
+      active++
+      startOne(finished)
+    }
+  }
+  setTimeout(() => {
+    c0 = done
+    t0 = now()
+    setTimeout(() => {
+      stopped = true
+      const ms = now() - t0
+      const n = done - c0
+      out.resolve({ value: n / (ms / 1000), ms, handshakes: n, errors, firstError: firstError?.message })
+    }, seconds * 1000)
+  }, warmup * 1000)
+  fill()
+  return out.promise
+}
+
+async function handshakesBun(params) {
+  const bun = loadBun()
+  const server = bun.listen({ hostname: HOST, port: 0, tls: SERVER, socket: { data() {}, error() {} } })
+  const result = await handshakeLoop(params, (finished) => {
+    bun
+      .connect({
+        hostname: HOST,
+        port: server.port,
+        tls: CLIENT,
+        socket: {
+          handshake(s, ok, err) {
+            s.end()
+            finished(ok ? null : err)
+          },
+          data() {},
+          error() {},
+        },
+      })
+      .catch(finished)
+  })
+  server.stop(true)
+  return result
+}
+
+async function handshakesNode(params) {
+  const server = tls.createServer({ key: SERVER.key, cert: SERVER.cert }, (s) => {
+    s.on('error', () => {})
+    s.resume()
+  })
+  await new Promise((resolve) => server.listen(0, HOST, resolve))
+  const port = server.address().port
+  const result = await handshakeLoop(params, (finished) => {
+    const s = tls.connect({ host: HOST, port, ca: CLIENT.ca, servername: CLIENT.serverName }, () => {
+      s.end()
+      finished(null)
+    })
+    s.once('error', finished)
+  })
+  server.close()
+  return result
+}
+
+module.exports = {
+  tlsbulk: { bun: tlsBulkBun, node: tlsBulkNode },
+  handshakes: { bun: handshakesBun, node: handshakesNode },
+}

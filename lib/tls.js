@@ -1,0 +1,85 @@
+'use strict'
+// TLS pieces that need no socket: native configs cached per distinct options, the errors Bun
+// reports for handshakes, and the names Node gives ciphers and groups.
+
+const binding = require('./native')
+
+/** Native configs by side and options digest; bounded, oldest dropped first. */
+const configs = new Map()
+const MAX_CONFIGS = 64
+
+/**
+ * The native configuration for parsed options (see tls-options.js), built once per distinct
+ * options: sessions resume only between sockets that share one.
+ */
+function nativeConfig(parsed, isServer) {
+  const key = `${isServer ? 'S' : 'C'}:${parsed.cacheKey}`
+  let config = configs.get(key)
+  if (config !== undefined) return config
+  const result = binding.tlsConfig(
+    {
+      certs: parsed.certs,
+      key: parsed.key ?? undefined,
+      ca: parsed.ca ?? undefined,
+      rejectUnauthorized: parsed.rejectUnauthorized,
+      requestCert: parsed.requestCert,
+      alpn: parsed.alpn,
+    },
+    isServer,
+  )
+  if (!(result instanceof binding.NativeTlsConfig)) throw tlsError(result)
+  config = result
+  if (configs.size >= MAX_CONFIGS) configs.delete(configs.keys().next().value)
+  configs.set(key, config)
+  return config
+}
+
+/** A TLS failure as Bun reports it: a plain Error whose own keys are code and errno (0). */
+function tlsError(info) {
+  const err = new Error(info.message)
+  err.code = info.code
+  err.errno = 0
+  return err
+}
+
+/** Node's words for a hostname the certificate does not name. */
+function altnameError(host, subjectaltname) {
+  const names = subjectaltname === undefined ? '' : `: ${subjectaltname}`
+  return tlsError({
+    code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    message: `Hostname/IP does not match certificate's altnames: Host: ${host}. is not in the cert's altnames${names}`,
+  })
+}
+
+/** What getAuthorizationError() gives before the handshake, and on servers without a client certificate. */
+function noIssuerError() {
+  return tlsError({ code: 'UNABLE_TO_GET_ISSUER_CERT', message: 'unable to get issuer certificate' })
+}
+
+// rustls suite names → OpenSSL's (TLS 1.3 suites are spelled the same both ways there).
+const TLS12_NAMES = {
+  TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+  TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-ECDSA-CHACHA20-POLY1305',
+  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: 'ECDHE-RSA-AES128-GCM-SHA256',
+  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: 'ECDHE-RSA-AES256-GCM-SHA384',
+  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-RSA-CHACHA20-POLY1305',
+}
+
+/** getCipher() for a negotiated session. */
+function cipherInfo(info) {
+  if (info.cipher == null) return { name: null, standardName: null, version: null }
+  const standardName = info.cipher.replace(/^TLS13_/, 'TLS_')
+  const name = TLS12_NAMES[standardName] ?? standardName
+  return { name, standardName, version: info.version }
+}
+
+const GROUP_BITS = { X25519: 253, prime256v1: 256, secp384r1: 384 }
+
+/** getEphemeralKeyInfo() of a client; Bun gives {} on TLS 1.3. */
+function ephemeralKeyInfo(info) {
+  if (info.version !== 'TLSv1.2' || info.group == null) return {}
+  return { type: 'ECDH', name: info.group, size: GROUP_BITS[info.group] ?? 0 }
+}
+
+module.exports = { nativeConfig, tlsError, altnameError, noIssuerError, cipherInfo, ephemeralKeyInfo }
