@@ -3,6 +3,7 @@
 // normalises the handler object.
 
 const { invalidArgType, outOfRange } = require('./errors')
+const { checkTlsOptions, readTlsFiles } = require('./tls-options')
 
 // Bun's internal names, which its error messages use.
 const HANDLER_NAMES = [
@@ -62,7 +63,7 @@ function readCallbacks(socket) {
 
 /**
  * Validates listen()/connect() options. Returns { handlers, native, data, tls } where `native`
- * is what the binding takes.
+ * is what the binding takes and `tls` the checked TLS input (null without one).
  */
 function parseOptions(options, what) {
   if (options === null || typeof options !== 'object') {
@@ -77,15 +78,14 @@ function parseOptions(options, what) {
   const socket = options.socket
   const binaryType = parseBinaryType(socket.binaryType)
   const allowHalfOpen = optionalBoolean(options, 'allowHalfOpen')
-  const exclusive = optionalBoolean(options, 'exclusive')
   let port
   if (options.port !== undefined && options.port !== null) {
     port = parsePort(options.port)
   }
-  const tls = options.tls
-  if (tls !== undefined && tls !== null && tls !== false && tls !== true && typeof tls !== 'object') {
-    throw invalidArgType('TLSOptions must be an object')
-  }
+  // Bun checks the TLS options' types before `exclusive`, and reads their files after it.
+  const tls = checkTlsOptions(options.tls)
+  const exclusive = optionalBoolean(options, 'exclusive')
+  readTlsFiles(tls)
   let unix
   if (options.unix !== undefined && options.unix !== null) {
     if (typeof options.unix !== 'string') throw invalidArgType('SocketOptions.unix must be a string')

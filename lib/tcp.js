@@ -567,8 +567,8 @@ function handshaked(socket, outcome, info) {
 }
 
 /** Options of listen()/connect() for TLS: null for plain TCP, else what the native side takes. */
-function tlsSetup(options, native, isServer) {
-  const parsed = parseTlsOptions(options.tls, isServer)
+function tlsSetup(input, native, isServer) {
+  const parsed = parseTlsOptions(input, isServer)
   if (parsed === null) return null
   const config = tls.nativeConfig(parsed, isServer)
   const meta = { isServer, certificate: parsed.certs[0], ca: parsed.ca, servername: undefined, sni: false }
@@ -592,7 +592,7 @@ function upgrade(socket, options) {
   }
   const isServer = socket[kListener] !== undefined
   const hostname = socket.remoteAddress ?? 'localhost'
-  const setup = tlsSetup({ tls: options.tls }, { hostname, unix: undefined }, isServer)
+  const setup = tlsSetup(options.tls, { hostname, unix: undefined }, isServer)
   if (setup === null) throw new Error('Expected "tls" option')
   const native = socket[kNative]
   if (!native.upgradeTls(setup.config, setup.meta.servername ?? hostname, setup.meta.sni)) {
@@ -728,8 +728,8 @@ for (const symbol of disposeSymbols) {
 }
 
 function listen(options) {
-  const { handlers, data, native } = parseOptions(options, 'listen')
-  const secure = tlsSetup(options, native, true)
+  const { handlers, data, native, tls: tlsInput } = parseOptions(options, 'listen')
+  const secure = tlsSetup(tlsInput, native, true)
   const result = binding.listen(native, secure?.config)
   if (!(result instanceof binding.NativeListener)) {
     // Bun names the address as given ("123", not "0.0.0.123").
@@ -741,8 +741,8 @@ function listen(options) {
 }
 
 function connect(options) {
-  const { handlers, data, native } = parseOptions(options, 'connect')
-  const secure = tlsSetup(options, native, false)
+  const { handlers, data, native, tls: tlsInput } = parseOptions(options, 'connect')
+  const secure = tlsSetup(tlsInput, native, false)
   let resolve, reject
   const promise = new Promise((res, rej) => {
     resolve = res

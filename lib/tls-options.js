@@ -14,6 +14,7 @@ const fs = require('node:fs')
 const crypto = require('node:crypto')
 const { invalidArgType, outOfRange } = require('./errors')
 const ssl = require('./boringssl')
+const { checkCiphers } = require('./tls-ciphers')
 
 const FILE_TYPES = 'string, ArrayBuffer, Blob, array of <string, ArrayBuffer, or Blob>, or null'
 const U32_MAX = 4294967295
@@ -108,7 +109,9 @@ function fileList(value, field) {
   if (value === undefined || value === null) return null
   if (Array.isArray(value)) {
     for (const entry of value) {
-      if (!isFileEntry(entry)) throw invalidArgType(`element of TLSOptions.${field} must be of type string, ArrayBuffer, or Blob`)
+      if (!isFileEntry(entry)) {
+        throw invalidArgType(`element of TLSOptions.${field} must be of type string, ArrayBuffer, or Blob`)
+      }
     }
     return value.length === 0 ? null : value
   }
@@ -303,10 +306,10 @@ function parseTlsOptions(tls, isServer) {
 const certUnits = { strings: new Map(), bytes: new Map() }
 const keyUnits = { strings: new Map(), bytes: new Map() }
 const caUnits = { strings: new Map(), bytes: new Map() }
-const checked = { strings: new Map(), bytes: new Map() } // dhParams and ciphers that passed
-const identities = new Map() // several certificates or keys: their ids → the identity used
+const checked = { strings: new Map(), bytes: new Map() } // dhParams, ciphers and ALPN
+const identities = new Map() // several certificates or keys: their unit ids → the identity used
 const MAX_ENTRIES = 256
-let nextId = 1
+let nextId = 1 // unit ids, never reused
 
 function buildConfig(input) {
   const certs = input.certFile !== null ? [new FileText(readFile(input.certFile, false).text)] : input.cert ?? NONE
@@ -330,7 +333,7 @@ function buildConfig(input) {
     caList = input.ca.map((entry) => unit(caUnits, entry, '', parseCa))
   }
   if (input.dhParamsFile !== null) unit(checked, new FileText(readFile(input.dhParamsFile, false).text), 'dh', checkDh)
-  if (input.ciphers !== null) unit(checked, input.ciphers, 'ciphers', checkCiphers)
+  if (input.ciphers !== null) unit(checked, input.ciphers, 'ciphers', ciphersOk)
   const alpn = input.alpn === null ? NO_ALPN : unit(checked, input.alpn, 'alpn', alpnUnit)
   const reject = input.rejectUnauthorized ?? process.env.NODE_TLS_REJECT_UNAUTHORIZED !== '0'
   // Configs hang off the identity, then the CAs (null, the one unit, or their ids), the ALPN
@@ -376,13 +379,13 @@ function unit(cache, entry, extra, parse) {
     content = entry
   } else {
     map = cache.bytes
-    content = entry instanceof FileText ? entry.text : Buffer.from(entry.buffer ?? entry, entry.byteOffset ?? 0, entry.byteLength).toString('latin1')
+    content = entry instanceof FileText ? entry.text : viewBytes(entry).toString('latin1')
   }
   let byExtra = map.get(content)
   let found = byExtra?.get(extra)
   if (found !== undefined) return found
   const text = typeof entry === 'string' ? stringText(entry) : bytesText(Buffer.from(content, 'latin1'))
-  found = parse(text, entry)
+  found = parse(text)
   found.id = nextId++
   if (byExtra === undefined) byExtra = remember(map, content, new Map())
   byExtra.set(extra, found)
@@ -391,15 +394,11 @@ function unit(cache, entry, extra, parse) {
 
 /** A caller's string as the UTF-8 bytes Bun hands BoringSSL, as a byte string cut at NUL. */
 function stringText(text) {
-  // eslint-disable-next-line no-control-regex
   if (!/[^\x01-\x7f]/.test(text)) return text
   return bytesText(Buffer.from(text, 'utf8'))
 }
 
-function parseCert(text) {
-  const chain = ssl.parseCertificateChain(text)
-  return { x509: chain.x509, type: chain.type, ders: chain.ders }
-}
+const parseCert = (text) => ssl.parseCertificateChain(text)
 
 function parseKey(text, pass) {
   const key = ssl.parsePrivateKey(text, pass)
@@ -409,7 +408,7 @@ function parseKey(text, pass) {
 const parseCa = (text) => ({ ders: ssl.parseCaEntry(text) })
 const parseCaFile = (text) => ({ ders: ssl.parseCaFile(text) })
 const checkDh = (text) => (ssl.checkDhParams(text), {})
-const checkCiphers = (text) => (ssl.checkCiphers(text), {})
+const ciphersOk = (text) => (checkCiphers(text), {})
 
 /** Throws unless `key` fits `cert`; a pair that fits is remembered on the certificate's unit. */
 function checkPair(cert, key) {
@@ -461,14 +460,16 @@ function identityByType(certList, keyList) {
     if (offered.length > 0 && slot.key === null) ssl.throwOpenssl(['0b000074', 'KEY_VALUES_MISMATCH'])
   }
   const chosen = PREFERENCE.map((type) => slots.get(type)).find((slot) => slot?.key) ?? [...slots.values()].pop()
-  identity = chosen === undefined ? newIdentity(undefined, keyList[keyList.length - 1]) : newIdentity(chosen.cert, chosen.key ?? undefined)
+  identity = chosen === undefined
+    ? newIdentity(undefined, keyList[keyList.length - 1])
+    : newIdentity(chosen.cert, chosen.key ?? undefined)
   return remember(identities, id, identity)
 }
 
 // ---------------------------------------------------------------------------------------------
 // ALPN
 
-const NO_ALPN = { id: 0, wire: '', list: [], invalid: false }
+const NO_ALPN = { wire: '', list: [], invalid: false }
 
 function alpnUnit(text) {
   const wire = Buffer.from(text, 'latin1')
@@ -482,11 +483,8 @@ function alpnUnit(text) {
  * is empty, truncated or has an empty name gives [].
  */
 function alpnList(wire) {
-  let bytes
-  if (typeof wire === 'string') bytes = Buffer.from(wire, 'utf8')
-  else if (wire instanceof ArrayBuffer) bytes = Buffer.from(wire)
-  else if (ArrayBuffer.isView(wire)) bytes = Buffer.from(wire.buffer, wire.byteOffset, wire.byteLength)
-  else return []
+  if (typeof wire !== 'string' && !(wire instanceof ArrayBuffer) && !ArrayBuffer.isView(wire)) return []
+  let bytes = typeof wire === 'string' ? Buffer.from(wire, 'utf8') : viewBytes(wire)
   const nul = bytes.indexOf(0)
   if (nul !== -1) bytes = bytes.subarray(0, nul)
   const list = []
@@ -497,6 +495,12 @@ function alpnList(wire) {
     pos += 1 + len
   }
   return list
+}
+
+/** A Buffer over the bytes of an ArrayBuffer or any view (no copy). */
+function viewBytes(value) {
+  if (value instanceof ArrayBuffer) return Buffer.from(value)
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
 }
 
 function remember(map, key, value) {

@@ -24,6 +24,10 @@ function nativeConfig(parsed, isServer) {
       rejectUnauthorized: parsed.rejectUnauthorized,
       requestCert: parsed.requestCert,
       alpn: parsed.alpn,
+      alpnInvalid: parsed.alpnInvalid === true,
+      // SSL_OP_NO_TLSv1_3, SSL_OP_NO_TLSv1_2.
+      noTls13: ((parsed.secureOptions ?? 0) & 0x20000000) !== 0,
+      noTls12: ((parsed.secureOptions ?? 0) & 0x08000000) !== 0,
     },
     isServer,
   )

@@ -70,6 +70,7 @@ enum Payload {
   Timeout,
   Datagrams(Batch),
   Handshake(HandshakeOutcome),
+  Records(Vec<u8>),
 }
 
 /// Per-environment state, kept as the environment's instance data.
@@ -261,6 +262,7 @@ impl EventSink for JsSink {
   fn emit(&self, id: HandleId, event: Event) -> bool {
     let payload = match event {
       Event::Data(chunk, credit) => return self.call_with_credit(id, Payload::Data(chunk), credit),
+      Event::Records(chunk, credit) => return self.call_with_credit(id, Payload::Records(chunk), credit),
       Event::Datagrams(batch, credit) => return self.call_with_credit(id, Payload::Datagrams(batch), credit),
       Event::Open(conn) => Payload::Open(conn),
       Event::Accept(conn) => Payload::Accept(conn),
@@ -306,6 +308,12 @@ fn to_args(env: &Env, live: &Liveness, (id, payload): (HandleId, Payload)) -> Re
       (ACCEPT, native_socket(raw_env, conn)?, num(new_id)?)
     }
     Payload::Data(chunk) => (DATA, Raw(chunk_to_js(raw_env, chunk)?), undefined()?),
+    // SAFETY: as above.
+    Payload::Records(chunk) => (
+      DATA,
+      Raw(chunk_to_js(raw_env, chunk)?),
+      unsafe { bool::to_napi_value(raw_env, true) }.map(Raw)?,
+    ),
     Payload::Drain => (DRAIN, undefined()?, undefined()?),
     Payload::End => (END, undefined()?, undefined()?),
     Payload::Close(err) => {

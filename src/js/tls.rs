@@ -21,6 +21,9 @@ pub struct TlsInput {
   pub reject_unauthorized: bool,
   pub request_cert: bool,
   pub alpn: Vec<Buffer>,
+  pub alpn_invalid: Option<bool>,
+  pub no_tls13: Option<bool>,
+  pub no_tls12: Option<bool>,
 }
 
 /// A server or client configuration, shared by every socket made with the same options.
@@ -40,6 +43,9 @@ pub fn tls_config(input: TlsInput, is_server: bool) -> Either<NativeTlsConfig, E
     reject_unauthorized: input.reject_unauthorized,
     request_cert: input.request_cert,
     alpn: input.alpn.iter().map(|name| name.to_vec()).collect(),
+    alpn_invalid: input.alpn_invalid.unwrap_or(false),
+    no_tls13: input.no_tls13.unwrap_or(false),
+    no_tls12: input.no_tls12.unwrap_or(false),
   };
   let built = if is_server {
     ServerTls::new(&options).map(|tls| NativeTlsConfig {
@@ -111,6 +117,7 @@ impl NativeSocket {
         None => return false,
       },
     };
+    secure.set_tapped();
     conn.set_secure(secure)
   }
 

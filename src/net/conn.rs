@@ -604,6 +604,10 @@ fn on_records(conn: &Arc<Conn>, st: &mut TaskState, records: &[u8]) -> Step {
     return Step::Continue;
   };
   let was_handshaking = secure.is_handshaking();
+  if secure.is_tapped() {
+    conn.in_flight.fetch_add(1, Ordering::AcqRel);
+    conn.emit(Event::Records(records.to_vec(), Credit::new(conn.clone())));
+  }
   let mut plain = Vec::new();
   let fed = secure.feed(records, &mut plain);
   if !secure.flush(conn.fd()) {

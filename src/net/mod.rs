@@ -67,6 +67,8 @@ pub enum Event {
   Timeout,
   /// UDP: datagrams from one receive call, with the credit they hold.
   Datagrams(udp::Batch, Credit),
+  /// TLS records as read, for the `raw` socket `upgradeTLS` returns.
+  Records(Vec<u8>, Credit),
   /// A TLS handshake ended (or failed, then `Close` follows).
   Handshake(tls::HandshakeOutcome),
 }

@@ -40,6 +40,10 @@ pub struct Secure {
   phase: AtomicU8,
   /// Client only: this connection's resumption state.
   sessions: Option<Arc<ConnSessions>>,
+  /// The server certificate a strict client refused.
+  refused: Mutex<Option<Vec<u8>>>,
+  /// Made by `upgradeTLS`: the records also go to the `raw` socket, as in Bun.
+  tapped: std::sync::atomic::AtomicBool,
 }
 
 /// What feeding received bytes produced, in the order to report it.
@@ -85,6 +89,8 @@ impl Secure {
       session: Mutex::new(Some(Connection::Server(session))),
       phase: AtomicU8::new(HANDSHAKING),
       sessions: None,
+      refused: Mutex::new(None),
+      tapped: Default::default(),
     })
   }
 
@@ -95,6 +101,8 @@ impl Secure {
       session: Mutex::new(None),
       phase: AtomicU8::new(PENDING),
       sessions: Some(Arc::new(ConnSessions::new())),
+      refused: Mutex::new(None),
+      tapped: Default::default(),
     }
   }
 
@@ -112,6 +120,14 @@ impl Secure {
 
   pub fn is_server(&self) -> bool {
     matches!(self.role, Role::Server(_))
+  }
+
+  pub fn set_tapped(&self) {
+    self.tapped.store(true, Ordering::Release);
+  }
+
+  pub fn is_tapped(&self) -> bool {
+    self.tapped.load(Ordering::Acquire)
   }
 
   /// Client: creates the session (its ClientHello waits in the session for `flush`).
@@ -163,6 +179,9 @@ impl Secure {
           }
         }
         Err(err) => {
+          if let Some(leaf) = tls::refused_certificate(&err) {
+            *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(leaf);
+          }
           fed.failure = Some(if session.is_handshaking() {
             tls::handshake_error(&err)
           } else {
@@ -267,8 +286,11 @@ impl Secure {
     })
   }
 
-  /// The peer's chain in DER, leaf first.
+  /// The peer's chain in DER, leaf first; after a refused server certificate, that one.
   pub fn peer_certificates(&self) -> Option<Vec<Vec<u8>>> {
+    if let Some(leaf) = self.refused.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+      return Some(vec![leaf.clone()]);
+    }
     let guard = self.lock();
     let certs = guard.as_ref()?.peer_certificates()?;
     Some(certs.iter().map(|cert| cert.to_vec()).collect())

@@ -270,6 +270,7 @@ fn name(event: &Event) -> &'static str {
     Event::Timeout => "timeout",
     Event::Datagrams(..) => "datagrams",
     Event::Handshake(_) => "handshake",
+    Event::Records(..) => "records",
   }
 }
 

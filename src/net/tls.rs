@@ -37,13 +37,35 @@ pub struct TlsOptions {
   pub request_cert: bool,
   /// Protocol names, most preferred first.
   pub alpn: Vec<Vec<u8>>,
+  /// A server given a malformed list refuses every client that offers ALPN, as Bun does.
+  pub alpn_invalid: bool,
+  /// `secureOptions` SSL_OP_NO_TLSv1_3 / SSL_OP_NO_TLSv1_2.
+  pub no_tls13: bool,
+  pub no_tls12: bool,
 }
+
+/// Protocol versions left by `secureOptions`; none left is a configuration error.
+fn versions(options: &TlsOptions) -> Vec<&'static rustls::SupportedProtocolVersion> {
+  let mut out = Vec::with_capacity(2);
+  if !options.no_tls13 {
+    out.push(&rustls::version::TLS13);
+  }
+  if !options.no_tls12 {
+    out.push(&rustls::version::TLS12);
+  }
+  out
+}
+
+/// A name no client asks for: a server with it alone agrees on no protocol.
+const NO_PROTOCOL: &[u8] = b"\0bun-sockets: invalid ALPNProtocols\0";
 
 /// A listener's TLS setup.
 pub struct ServerTls {
   pub config: Arc<ServerConfig>,
   /// Checks client certificates after the handshake; `None` without a usable `ca`.
   client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+  /// The same roots, to tell an untrusted certificate from one issued for another purpose.
+  issuer_check: Option<Arc<WebPkiServerVerifier>>,
   request_cert: bool,
   reject_unauthorized: bool,
 }
@@ -52,7 +74,7 @@ pub struct ServerTls {
 pub struct ClientTls {
   /// Cloned per connection, which gets its own session store.
   pub config: Arc<ClientConfig>,
-  verifier: Arc<WebPkiServerVerifier>,
+  verifier: Arc<dyn ServerCertVerifier>,
   reject_unauthorized: bool,
 }
 
@@ -77,9 +99,15 @@ impl ServerTls {
         .ok(),
       None => None,
     };
+    let issuer_check = match &roots {
+      Some(roots) => WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .build()
+        .ok(),
+      None => None,
+    };
     let hints = roots.as_ref().map(|roots| roots.subjects()).unwrap_or_default();
     let builder = ServerConfig::builder_with_provider(provider.clone())
-      .with_safe_default_protocol_versions()
+      .with_protocol_versions(&versions(options))
       .map_err(config_error)?;
     let builder = if options.request_cert {
       builder.with_client_cert_verifier(Arc::new(AcceptingClientVerifier {
@@ -97,10 +125,15 @@ impl ServerTls {
       // Bun listens without a certificate and fails each handshake.
       _ => builder.with_cert_resolver(Arc::new(NoCertificate)),
     };
-    config.alpn_protocols = options.alpn.clone();
+    config.alpn_protocols = if options.alpn_invalid {
+      vec![NO_PROTOCOL.to_vec()]
+    } else {
+      options.alpn.clone()
+    };
     Ok(ServerTls {
       config: Arc::new(config),
       client_verifier,
+      issuer_check,
       request_cert: options.request_cert,
       reject_unauthorized: options.reject_unauthorized,
     })
@@ -115,7 +148,7 @@ impl ServerTls {
         Some(verifier) => verifier
           .verify_client_cert(leaf, rest, UnixTime::now())
           .err()
-          .map(|err| certificate_error(&err)),
+          .map(|err| self.client_certificate_error(err, leaf, rest)),
         None => Some(tls_error("SELF_SIGNED_CERT_IN_CHAIN")),
       },
       _ => Some(tls_error("UNABLE_TO_GET_ISSUER_CERT")),
@@ -129,6 +162,32 @@ impl ServerTls {
   }
 }
 
+impl ServerTls {
+  /// OpenSSL reports an untrusted issuer before a wrong purpose; webpki the other way round.
+  fn client_certificate_error(
+    &self,
+    err: Error,
+    leaf: &CertificateDer<'_>,
+    rest: &[CertificateDer<'_>],
+  ) -> SocketError {
+    let wrong_purpose = matches!(
+      err,
+      Error::InvalidCertificate(
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. }
+      )
+    );
+    if let (true, Some(check)) = (wrong_purpose, &self.issuer_check) {
+      let any_name = ServerName::try_from("invalid.invalid").expect("a valid DNS name");
+      if let Err(chain @ Error::InvalidCertificate(CertificateError::UnknownIssuer)) =
+        check.verify_server_cert(leaf, rest, &any_name, &[], UnixTime::now())
+      {
+        return certificate_error(&chain);
+      }
+    }
+    certificate_error(&err)
+  }
+}
+
 impl ClientTls {
   pub fn new(options: &TlsOptions) -> Result<ClientTls, SocketError> {
     let provider = Arc::new(default_provider());
@@ -138,18 +197,27 @@ impl ClientTls {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
       },
     };
-    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-      .build()
-      .map_err(|_| tls_error("ERR_BORINGSSL"))?;
+    // A `ca` without certificates trusts nothing, as in Bun.
+    let verifier: Arc<dyn ServerCertVerifier> = if roots.is_empty() {
+      Arc::new(TrustNothing {
+        algorithms: provider.signature_verification_algorithms,
+      })
+    } else {
+      WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|_| tls_error("ERR_BORINGSSL"))?
+    };
     let in_handshake: Arc<dyn ServerCertVerifier> = if options.reject_unauthorized {
-      verifier.clone()
+      Arc::new(StrictServerVerifier {
+        inner: verifier.clone(),
+      })
     } else {
       Arc::new(AcceptingServerVerifier {
         algorithms: provider.signature_verification_algorithms,
       })
     };
     let builder = ClientConfig::builder_with_provider(provider)
-      .with_safe_default_protocol_versions()
+      .with_protocol_versions(&versions(options))
       .map_err(config_error)?
       .dangerous()
       .with_custom_certificate_verifier(in_handshake);
@@ -202,8 +270,128 @@ impl ClientTls {
 /// everything else `EPROTO` with BoringSSL's reason.
 pub fn handshake_error(err: &Error) -> SocketError {
   match err {
+    Error::InvalidCertificate(CertificateError::Other(other)) => match other.0.downcast_ref::<Refused>() {
+      Some(refused) => certificate_error(&refused.error),
+      None => certificate_error(err),
+    },
     Error::InvalidCertificate(_) => certificate_error(err),
     _ => protocol_error(err),
+  }
+}
+
+/// The certificate a strict client refused, for the message that quotes its names.
+pub fn refused_certificate(err: &Error) -> Option<Vec<u8>> {
+  match err {
+    Error::InvalidCertificate(CertificateError::Other(other)) => other
+      .0
+      .downcast_ref::<Refused>()
+      .map(|refused| refused.leaf.clone()),
+    _ => None,
+  }
+}
+
+/// Why a server certificate was refused, and the certificate.
+#[derive(Debug)]
+struct Refused {
+  error: Error,
+  leaf: Vec<u8>,
+}
+
+impl fmt::Display for Refused {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    self.error.fmt(f)
+  }
+}
+
+impl std::error::Error for Refused {}
+
+/// The verifier of a client whose `ca` held no certificate: every issuer is unknown.
+#[derive(Debug)]
+struct TrustNothing {
+  algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for TrustNothing {
+  fn verify_server_cert(
+    &self,
+    _end_entity: &CertificateDer<'_>,
+    _intermediates: &[CertificateDer<'_>],
+    _server_name: &ServerName<'_>,
+    _ocsp: &[u8],
+    _now: UnixTime,
+  ) -> Result<ServerCertVerified, Error> {
+    Err(Error::InvalidCertificate(CertificateError::UnknownIssuer))
+  }
+
+  fn verify_tls12_signature(
+    &self,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+  ) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls12_signature(message, cert, dss, &self.algorithms)
+  }
+
+  fn verify_tls13_signature(
+    &self,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+  ) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls13_signature(message, cert, dss, &self.algorithms)
+  }
+
+  fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+    self.algorithms.supported_schemes()
+  }
+}
+
+/// webpki's verifier, keeping the refused certificate in the error.
+#[derive(Debug)]
+struct StrictServerVerifier {
+  inner: Arc<dyn ServerCertVerifier>,
+}
+
+impl ServerCertVerifier for StrictServerVerifier {
+  fn verify_server_cert(
+    &self,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    server_name: &ServerName<'_>,
+    ocsp: &[u8],
+    now: UnixTime,
+  ) -> Result<ServerCertVerified, Error> {
+    self
+      .inner
+      .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+      .map_err(|error| {
+        Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(Refused {
+          error,
+          leaf: end_entity.to_vec(),
+        }))))
+      })
+  }
+
+  fn verify_tls12_signature(
+    &self,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+  ) -> Result<HandshakeSignatureValid, Error> {
+    self.inner.verify_tls12_signature(message, cert, dss)
+  }
+
+  fn verify_tls13_signature(
+    &self,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+  ) -> Result<HandshakeSignatureValid, Error> {
+    self.inner.verify_tls13_signature(message, cert, dss)
+  }
+
+  fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+    self.inner.supported_verify_schemes()
   }
 }
 
