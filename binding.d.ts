@@ -167,6 +167,9 @@ export interface TlsInput {
   rejectUnauthorized: boolean
   requestCert: boolean
   alpn: Array<Buffer>
+  alpnInvalid?: boolean
+  noTls13?: boolean
+  noTls12?: boolean
 }
 
 /** Where to bind, and the peer of a connected socket, as `lib/udp.js` checked them. */
