@@ -1,0 +1,293 @@
+'use strict'
+// Bun's TLSSocket: TCPSocket plus the TLS members, answered from the native rustls session, the
+// `handshake` event, and upgradeTLS.
+
+const { handles, kHandlers, callHandler, reportHandlerError } = require('./dispatch')
+const { parseHandlers } = require('./handlers')
+const { invalidArgType } = require('./errors')
+const { toBytes } = require('./write')
+const tls = require('./tls')
+const { parseTlsOptions } = require('./tls-options')
+const { TCPSocket, internals } = require('./tcp')
+
+const { kNative, kId, kState, kData, kListener, kAllowHalfOpen, kSockets, kTls, OPEN, CLOSED, callOpen } = internals
+
+/** A TLS socket: Bun's TLS introspection over the native session. */
+class TLSSocket extends TCPSocket {
+  constructor(id, handlers, data, allowHalfOpen, listener, meta) {
+    super(id, handlers, data, allowHalfOpen, listener)
+    this[kTls] = {
+      meta,
+      started: false,
+      established: false,
+      authorized: false,
+      // undefined until the handshake ended.
+      authError: undefined,
+      info: null,
+      deferOpen: false,
+      raw: null,
+    }
+  }
+
+  get authorized() {
+    return this[kTls].authorized
+  }
+
+  get alpnProtocol() {
+    if (this[kState] !== OPEN) return false
+    return tlsInfo(this)?.alpn ?? false
+  }
+
+  getAuthorizationError() {
+    const state = this[kTls]
+    return state.authError === undefined ? tls.noIssuerError() : state.authError
+  }
+
+  getCipher() {
+    if (this[kState] === CLOSED) return undefined
+    return tls.cipherInfo(tlsInfo(this) ?? {})
+  }
+
+  getTLSVersion() {
+    if (this[kState] === CLOSED) return null
+    // Bun answers TLS 1.2 until the handshake decided.
+    return tlsInfo(this)?.version ?? 'TLSv1.2'
+  }
+
+  /** Bun's argument is `abbreviated`: false gives the chain, linked by `issuerCertificate`. */
+  getPeerCertificate(abbreviated) {
+    if (arguments.length > 0 && typeof abbreviated !== 'boolean') throw new Error('Expected abbreviated to be a boolean')
+    const der = peerCertificate(this)
+    if (der === undefined) return undefined
+    if (abbreviated !== false) return x509().legacyCertificate(der)
+    return x509().detailedCertificate(this[kNative].peerCertificates(), this[kTls].meta.ca ?? [])
+  }
+
+  getPeerX509Certificate() {
+    const der = peerCertificate(this)
+    return der === undefined ? undefined : x509().x509Certificate(der)
+  }
+
+  getCertificate() {
+    const der = ownCertificate(this)
+    return der === undefined ? undefined : x509().legacyCertificate(der)
+  }
+
+  getX509Certificate() {
+    const der = ownCertificate(this)
+    return der === undefined ? undefined : x509().x509Certificate(der)
+  }
+
+  getEphemeralKeyInfo() {
+    if (this[kState] === CLOSED || this[kTls].meta.isServer) return null
+    return tls.ephemeralKeyInfo(tlsInfo(this) ?? {})
+  }
+
+  getSharedSigalgs() {
+    return this[kState] === CLOSED ? null : []
+  }
+
+  exportKeyingMaterial(length, label, context) {
+    if (this[kState] === CLOSED) return undefined
+    if (length === undefined || label === undefined) throw new Error('Expected length and label to be provided')
+    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
+      throw invalidArgType(`The "length" argument must be of type number. Received ${typeof length}`)
+    }
+    if (typeof label !== 'string') throw invalidArgType(`The "label" argument must be of type string. Received ${typeof label}`)
+    if (!this[kTls].established) throw new Error('OpenSSL HANDSHAKE_NOT_COMPLETE via OPENSSL_internal SSL routines')
+    const ctx = context === undefined ? undefined : Buffer.from(typeof context === 'string' ? Buffer.from(context) : toBytes(context))
+    return this[kNative].exportKeyingMaterial(length, label, ctx) ?? undefined
+  }
+
+  isSessionReused() {
+    if (this[kState] === CLOSED) return false
+    return tlsInfo(this)?.resumed ?? false
+  }
+
+  getSession() {
+    if (this[kState] === CLOSED || !this[kTls].established) return undefined
+    return this[kNative].tlsSession() ?? undefined
+  }
+
+  setSession(session) {
+    if (typeof session === 'string') return
+    if (!ArrayBuffer.isView(session) && !(session instanceof ArrayBuffer)) {
+      throw new Error('Expected session to be a string, Buffer or TypedArray')
+    }
+    if (this[kState] !== OPEN) return
+    this[kNative].setTlsSession(Buffer.from(toBytes(session)))
+  }
+
+  getServername() {
+    if (this[kState] === CLOSED) return undefined
+    const { meta } = this[kTls]
+    if (!meta.isServer) return meta.sni ? meta.servername : undefined
+    return tlsInfo(this)?.servername ?? undefined
+  }
+
+  setServername(name) {
+    if (this[kTls].meta.isServer) throw new Error('Cannot issue SNI from a TLS server-side socket')
+    if (this[kTls].started) throw new Error('Already started.')
+  }
+
+  getTLSTicket() {
+    return undefined
+  }
+
+  getTLSFinishedMessage() {
+    return undefined
+  }
+
+  getTLSPeerFinishedMessage() {
+    return undefined
+  }
+
+  setVerifyMode() {}
+
+  renegotiate() {
+    // rustls never renegotiates; Bun's BoringSSL throws this.
+    if (this[kState] === OPEN) throw new Error('OpenSSL function should not have been called via OPENSSL_internal SSL routines')
+  }
+
+  disableRenegotiation() {}
+
+  setMaxSendFragment(size) {
+    if (this[kState] === CLOSED) return false
+    return typeof size === 'number' && size >= 512 && size <= 16384
+  }
+
+  upgradeTLS() {
+    if (arguments.length === 0) throw new Error('Expected 1 arguments')
+    return undefined
+  }
+
+  get [Symbol.toStringTag]() {
+    return 'TLSSocket'
+  }
+}
+
+let x509Module = null
+function x509() {
+  return (x509Module ??= require('./x509'))
+}
+
+/** The native session's state, kept once the handshake ended. */
+function tlsInfo(socket) {
+  const state = socket[kTls]
+  if (state.info !== null) return state.info
+  const native = socket[kNative]
+  if (native === null || socket[kState] === CLOSED) return null
+  const info = native.tlsInfo()
+  if (info !== null && state.established) state.info = info
+  return info
+}
+
+function peerCertificate(socket) {
+  if (socket[kState] === CLOSED || socket[kNative] === null) return undefined
+  const state = socket[kTls]
+  if (state.peer === undefined) {
+    if (!state.established) return undefined
+    state.peer = socket[kNative].peerCertificates()?.[0] ?? null
+  }
+  return state.peer ?? undefined
+}
+
+function ownCertificate(socket) {
+  if (socket[kState] === CLOSED) return undefined
+  return socket[kTls].meta.certificate
+}
+
+/**
+ * The handshake ended. `outcome`: 0 failed (close follows), 1 succeeded, 2 succeeded but the
+ * peer is refused (close follows), 3 reported as failed while the connection stays up (Bun's
+ * hostname mismatch with rejectUnauthorized false).
+ */
+function handshaked(socket, outcome, info) {
+  const state = socket[kTls]
+  if (state === undefined || socket[kState] !== OPEN) return
+  const success = outcome === 1 || outcome === 2
+  state.established = outcome !== 0
+  let err = info === undefined ? null : tls.tlsError(info)
+  if (err !== null && err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    // After a refused certificate the native side still has it, for Node's message.
+    const peer = socket[kNative].peerCertificates()?.[0]
+    err = tls.altnameError(state.meta.servername, peer == null ? undefined : x509().legacyCertificate(peer).subjectaltname)
+  }
+  state.authError = err
+  state.authorized = outcome === 1 && err === null
+  if (state.raw !== null) state.raw[kTls].authError = err
+  const handlers = socket[kHandlers]
+  if (handlers.handshake !== undefined) {
+    try {
+      handlers.handshake.call(socket, socket, success, err)
+    } catch (thrown) {
+      reportHandlerError(socket, thrown)
+    }
+  } else if (state.deferOpen) {
+    state.deferOpen = false
+    callOpen(socket)
+  }
+  // Bun reports the socket writable right after the handshake.
+  if ((outcome === 1 || outcome === 3) && socket[kState] === OPEN) callHandler(socket, 'drain')
+}
+
+/** Options of listen()/connect() for TLS: null for plain TCP, else what the native side takes. */
+function tlsSetup(input, native, isServer) {
+  const parsed = parseTlsOptions(input, isServer)
+  if (parsed === null) return null
+  const config = tls.nativeConfig(parsed, isServer)
+  const meta = { isServer, certificate: parsed.certs[0], ca: parsed.ca, servername: undefined, sni: false }
+  if (!isServer) {
+    const host = native.unix === undefined ? native.hostname : 'localhost'
+    const named = parsed.serverName !== undefined && parsed.serverName !== ''
+    meta.servername = named ? parsed.serverName : host
+    meta.sni = parsed.serverName !== ''
+  }
+  return { config, meta }
+}
+
+function upgrade(socket, options) {
+  if (options === null || typeof options !== 'object' || options.socket === undefined || options.socket === null) {
+    throw new Error('Expected "socket" option')
+  }
+  const handlers = parseHandlers(options.socket)
+  if (socket[kTls] !== undefined) return undefined
+  if (socket[kState] !== OPEN || socket[kNative] === null) {
+    throw invalidArgType('upgradeTLS requires an established socket')
+  }
+  const isServer = socket[kListener] !== undefined
+  const hostname = socket.remoteAddress ?? 'localhost'
+  const setup = tlsSetup(options.tls, { hostname, unix: undefined }, isServer)
+  if (setup === null) throw new Error('Expected "tls" option')
+  const native = socket[kNative]
+  if (!native.upgradeTls(setup.config, setup.meta.servername ?? hostname, setup.meta.sni)) {
+    throw invalidArgType('upgradeTLS requires an established socket')
+  }
+  const id = socket[kId]
+  const listener = socket[kListener]
+  const raw = new TLSSocket(id, socket[kHandlers], socket[kData], socket[kAllowHalfOpen], listener, setup.meta)
+  const upgraded = new TLSSocket(id, handlers, options.data, socket[kAllowHalfOpen], listener, setup.meta)
+  for (const next of [raw, upgraded]) {
+    next[kNative] = native
+    next[kState] = OPEN
+  }
+  upgraded[kTls].raw = raw
+  // The original is dead without a `close`.
+  socket[kState] = CLOSED
+  socket[kNative] = null
+  socket[kListener] = undefined
+  handles.set(id, upgraded)
+  if (listener !== undefined) {
+    listener[kSockets].delete(socket)
+    listener[kSockets].add(upgraded)
+  }
+  if (handlers.handshake !== undefined) callOpen(upgraded)
+  else upgraded[kTls].deferOpen = true
+  if (!isServer) {
+    upgraded[kTls].started = true
+    native.startTls()
+  }
+  return [raw, upgraded]
+}
+
+module.exports = { TLSSocket, handshaked, tlsSetup, upgrade, tlsError: tls.tlsError }
