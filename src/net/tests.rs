@@ -617,4 +617,68 @@ mod tls {
     assert_eq!(code(&outcome), Some("EPROTO"));
     listener.stop();
   }
+
+  /// The reference async rustls client (tokio-rustls) against a listener of ours.
+  #[test]
+  fn a_tokio_rustls_client_talks_to_our_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (sink, rx) = sink();
+    let config = ListenConfig {
+      target: Target::Tcp {
+        host: "127.0.0.1".into(),
+        port: 0,
+      },
+      exclusive: false,
+    };
+    let listener = Listener::bind(next_id(), sink, &config, Some(server_tls("server"))).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs("ca.pem") {
+      roots.add(CertificateDer::from(cert)).unwrap();
+    }
+    let client =
+      rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // On a thread of its own: nothing drives a runtime while this thread waits for events.
+    let talk = std::thread::spawn(move || {
+      let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+      runtime.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+          .connect(name, tcp)
+          .await
+          .unwrap();
+        tls.write_all(b"ping").await.unwrap();
+        let mut reply = [0u8; 4];
+        tls.read_exact(&mut reply).await.unwrap();
+        reply
+      })
+    });
+    let mut server = None;
+    loop {
+      match next(&rx).1 {
+        Event::Accept(conn) => {
+          conn.start();
+          server = Some(conn);
+        }
+        Event::Handshake(outcome) => assert!(outcome.success),
+        Event::Data(chunk, _) => {
+          assert_eq!(chunk, b"ping");
+          assert_eq!(server.as_ref().unwrap().write(b"pong"), 4);
+          break;
+        }
+        other => panic!("unexpected {}", name_of(&other)),
+      }
+    }
+    assert_eq!(&talk.join().unwrap(), b"pong");
+    listener.stop();
+  }
 }
