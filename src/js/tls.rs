@@ -70,10 +70,10 @@ impl NativeTlsConfig {
   }
 
   /// A client session for `name` (verified against, and sent as SNI when `sni`).
-  pub(crate) fn client_session(&self, name: &str, sni: bool) -> Option<Secure> {
+  pub(crate) fn client_session(&self, name: &str, sni: bool) -> Option<Box<Secure>> {
     let tls = self.client.clone()?;
     let name = ServerName::try_from(name.to_owned()).ok()?;
-    Some(Secure::client(tls, name, sni))
+    Some(Box::new(Secure::client(tls, name, sni)))
   }
 }
 
@@ -109,7 +109,7 @@ impl NativeSocket {
     };
     let secure = match config.server() {
       Some(server) => match Secure::server(server) {
-        Ok(secure) => secure,
+        Ok(secure) => Box::new(secure),
         Err(_) => return false,
       },
       None => match config.client_session(&server_name, sni) {

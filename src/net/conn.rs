@@ -96,7 +96,8 @@ impl Conn {
     id: HandleId,
     sink: Arc<dyn crate::net::EventSink>,
     target: crate::net::Target,
-    secure: Option<Secure>,
+    // Boxed: a session is large, and inline it would enlarge every connect task.
+    secure: Option<Box<Secure>>,
   ) {
     crate::runtime::handle().spawn(async move {
       match crate::net::tcp::connect(&target).await {
@@ -123,8 +124,8 @@ impl Conn {
 
   /// Makes this a TLS connection (once; false if it already was). A server session starts
   /// with the next bytes read, a client one on `start_tls`.
-  pub fn set_secure(&self, secure: Secure) -> bool {
-    self.secure.set(Box::new(secure)).is_ok()
+  pub fn set_secure(&self, secure: Box<Secure>) -> bool {
+    self.secure.set(secure).is_ok()
   }
 
   pub fn secure(&self) -> Option<&Secure> {

@@ -147,7 +147,7 @@ async fn run(listener: Arc<Listener>) {
         let conn = Conn::new(next_id(), listener.reporter.sink.clone(), stream);
         if let Some(tls) = &listener.tls {
           match Secure::server(tls.clone()) {
-            Ok(secure) => conn.set_secure(secure),
+            Ok(secure) => conn.set_secure(Box::new(secure)),
             // Cannot happen with a config that built; the connection just closes.
             Err(_) => continue,
           };

@@ -435,7 +435,7 @@ mod tls {
         host: "127.0.0.1".into(),
         port,
       },
-      Some(Secure::client(client.clone(), name, true)),
+      Some(Box::new(Secure::client(client.clone(), name, true))),
     );
     let (mut server_conn, mut client_conn) = (None, None);
     while server_conn.is_none() || client_conn.is_none() {
@@ -591,11 +591,11 @@ mod tls {
         host: "127.0.0.1".into(),
         port,
       },
-      Some(Secure::client(
+      Some(Box::new(Secure::client(
         client,
         ServerName::try_from("localhost").unwrap(),
         true,
-      )),
+      ))),
     );
     let mut outcome = None;
     while outcome.is_none() {
