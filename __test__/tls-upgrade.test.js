@@ -279,6 +279,22 @@ describe('STARTTLS on both sides', () => {
   })
 })
 
+test('raw.end() closes the connection: both local sockets and the peer get close', async () => {
+  const S = tlsSide()
+  const C = tlsSide()
+  const { client } = await starttls({ server: S, client: C })
+  await within(Promise.all([S.until('handshake true'), C.until('handshake true')]), 5000, 'handshakes')
+  const [raw, upgraded] = client.result
+  let rawClosed = false
+  raw.reload({ socket: { data() {}, close: () => (rawClosed = true) } })
+  raw.end()
+  await within(Promise.all([S.closed.promise, C.closed.promise]), 5000, 'close on both ends')
+  await waitFor(() => rawClosed, 5000, 'raw close')
+  expect(raw.readyState).toBe(-1)
+  expect(upgraded.readyState).toBe(-1)
+  expect(upgraded.write('x')).toBe(-1)
+})
+
 // --- validation ------------------------------------------------------------------------------------
 
 test('upgradeTLS validation: errors thrown at the call, the original stays usable', async () => {

@@ -543,6 +543,9 @@ function ended(socket) {
 }
 
 function closed(socket, err) {
+  // upgradeTLS's `raw` shares its connection with the TLS socket: both close, raw first.
+  const partner = socket[kTls]?.partner
+  if (partner != null && partner[kState] !== CLOSED) return closed(partner, err)
   socket[kState] = CLOSED
   handles.delete(socket[kId])
   const native = socket[kNative]

@@ -25,7 +25,11 @@ class TLSSocket extends TCPSocket {
       authError: undefined,
       info: null,
       deferOpen: false,
+      // DER of the peer's certificate once read; null when it sent none.
+      peer: undefined,
+      // upgradeTLS: the TLS socket's `raw` twin, and the raw socket's TLS twin.
       raw: null,
+      partner: null,
     }
   }
 
@@ -272,6 +276,7 @@ function upgrade(socket, options) {
     next[kState] = OPEN
   }
   upgraded[kTls].raw = raw
+  raw[kTls].partner = upgraded
   // The original is dead without a `close`.
   socket[kState] = CLOSED
   socket[kNative] = null
