@@ -81,6 +81,16 @@ describe('memory', () => {
     expect(report.peakRss).toBeLessThan(150 * MB)
   }, 60000)
 
+  test('over TLS too: a slow consumer keeps memory bounded while a client floods 128 MiB', async () => {
+    const total = 128 * 1024 * 1024
+    const result = await within(run('exit-slow-consumer.js', [String(total), 'tls']).exited, 55000, 'slow consumer')
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    const report = JSON.parse(result.stdout)
+    expect(report.received).toBe(total)
+    expect(report.peakRss).toBeLessThan(150 * MB)
+  }, 60000)
+
   test('opening and closing 2,000 connections one after another does not leak', async () => {
     const result = await within(run('exit-leak.js', ['2000'], ['--expose-gc']).exited, 55000, 'leak check')
     expect(result.stderr).toBe('')
