@@ -65,7 +65,6 @@ export declare class NativeSocket {
   /** A token naming this client connection's sessions, for `setSession` in this process. */
   tlsSession(): Buffer | null
   setTlsSession(token: Buffer): void
-  get isSecure(): boolean
 }
 
 /** A server or client configuration, shared by every socket made with the same options. */

@@ -181,9 +181,4 @@ impl NativeSocket {
       secure.set_session(&token);
     }
   }
-
-  #[napi(getter)]
-  pub fn is_secure(&self) -> bool {
-    self.conn().is_some_and(|conn| conn.secure().is_some())
-  }
 }

@@ -118,10 +118,6 @@ impl Secure {
     self.phase.load(Ordering::Acquire) == ESTABLISHED
   }
 
-  pub fn is_server(&self) -> bool {
-    matches!(self.role, Role::Server(_))
-  }
-
   pub fn set_tapped(&self) {
     self.tapped.store(true, Ordering::Release);
   }
