@@ -1,7 +1,8 @@
 'use strict'
 // bun-sockets: Bun.listen, Bun.connect and Bun.udpSocket for Node.js.
 
-const { listen, connect } = require('./lib/tcp')
+const { connect } = require('./lib/tcp')
+const { listen } = require('./lib/listener')
 const { udpSocket } = require('./lib/udp')
 const { ArrayBufferSink } = require('./lib/sink')
 
