@@ -531,13 +531,7 @@ fn apply_signals(conn: &Conn, st: &mut TaskState) -> Step {
   if sig & SIG_START_TLS != 0 {
     if let Some(secure) = conn.secure() {
       if let Err(err) = secure.start() {
-        conn.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
-        conn.emit(Event::Handshake(HandshakeOutcome {
-          success: false,
-          error: Some(err),
-          close: true,
-        }));
-        return Step::Finish(None);
+        return handshake_failed(conn, err);
       }
       st.tls_backlog = !secure.flush(conn.fd());
     }
@@ -565,22 +559,28 @@ fn apply_signals(conn: &Conn, st: &mut TaskState) -> Step {
 /// Reads until the socket is drained or the credit is spent.
 fn read_available(conn: &Arc<Conn>, st: &mut TaskState) -> Step {
   while conn.in_flight.load(Ordering::Acquire) < CREDIT {
+    // Checked per read: upgradeTLS can make the connection secure between two reads.
+    let secure = conn.secure().is_some();
+    // TLS records go to rustls straight from the scratch buffer; plain bytes become the chunk.
     let read = SCRATCH.with(|scratch| {
       let mut scratch = scratch.borrow_mut();
       let (n, drained) = conn.stream.read_chunk(&mut scratch)?;
-      Ok::<_, io::Error>((scratch[..n].to_vec(), drained))
+      let got = match n {
+        0 => Got::Eof,
+        _ if secure => Got::Step(on_records(conn, st, &scratch[..n])),
+        _ => Got::Chunk(scratch[..n].to_vec()),
+      };
+      Ok::<_, io::Error>((got, drained))
     });
     match read {
-      Ok((chunk, _)) if chunk.is_empty() => return on_eof(conn, st),
-      Ok((chunk, drained)) if conn.secure.get().is_some() => {
-        if let Step::Finish(err) = on_records(conn, st, &chunk) {
-          return Step::Finish(err);
-        }
+      Ok((Got::Eof, _)) => return on_eof(conn, st),
+      Ok((Got::Step(Step::Finish(err)), _)) => return Step::Finish(err),
+      Ok((Got::Step(Step::Continue), drained)) => {
         if drained {
           return Step::Continue;
         }
       }
-      Ok((chunk, drained)) => {
+      Ok((Got::Chunk(chunk), drained)) => {
         conn.in_flight.fetch_add(1, Ordering::AcqRel);
         if !conn.emit(Event::Data(chunk, Credit::new(conn.clone()))) {
           conn.state.fetch_or(SILENT, Ordering::AcqRel);
@@ -598,6 +598,14 @@ fn read_available(conn: &Arc<Conn>, st: &mut TaskState) -> Step {
   Step::Continue
 }
 
+/// What one read gave.
+enum Got {
+  Eof,
+  Chunk(Vec<u8>),
+  /// TLS records, already handled.
+  Step(Step),
+}
+
 /// TLS records arrived: report the handshake's end, then the plaintext they carried, then a
 /// failure or the peer's close_notify.
 fn on_records(conn: &Arc<Conn>, st: &mut TaskState, records: &[u8]) -> Step {
@@ -610,10 +618,8 @@ fn on_records(conn: &Arc<Conn>, st: &mut TaskState, records: &[u8]) -> Step {
     conn.emit(Event::Records(records.to_vec(), Credit::new(conn.clone())));
   }
   let mut plain = Vec::new();
-  let fed = secure.feed(records, &mut plain);
-  if !secure.flush(conn.fd()) {
-    st.tls_backlog = true;
-  }
+  let fed = secure.feed(records, &mut plain, conn.fd());
+  st.tls_backlog |= fed.backlog;
   if let Some(outcome) = fed.handshake {
     let close = outcome.close;
     if close {
@@ -633,22 +639,30 @@ fn on_records(conn: &Arc<Conn>, st: &mut TaskState, records: &[u8]) -> Step {
     }
   }
   if let Some(err) = fed.failure {
-    conn.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
     if was_handshaking {
-      conn.emit(Event::Handshake(HandshakeOutcome {
-        success: false,
-        error: Some(err),
-        close: true,
-      }));
-    } else {
-      conn.emit(Event::Error(err));
+      return handshake_failed(conn, err);
     }
+    // An established session failed: `error`, then `close`, as in Bun.
+    conn.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
+    conn.emit(Event::Error(err));
     return Step::Finish(None);
   }
   if fed.closed {
     return on_eof(conn, st);
   }
   Step::Continue
+}
+
+/// Reports a failed handshake, then closes: already closed for writes inside the handler, as
+/// in Bun.
+fn handshake_failed(conn: &Conn, err: SocketError) -> Step {
+  conn.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
+  conn.emit(Event::Handshake(HandshakeOutcome {
+    success: false,
+    error: Some(err),
+    close: true,
+  }));
+  Step::Finish(None)
 }
 
 /// The socket takes writes again: send waiting TLS records, then report `drain` (or close,
@@ -686,13 +700,7 @@ fn on_eof(conn: &Conn, st: &mut TaskState) -> Step {
     .filter(|secure| secure.is_handshaking() || secure.is_pending())
   {
     secure.fail();
-    conn.state.fetch_or(WRITE_CLOSED, Ordering::AcqRel);
-    conn.emit(Event::Handshake(HandshakeOutcome {
-      success: false,
-      error: Some(crate::net::tls::disconnected_error()),
-      close: true,
-    }));
-    return Step::Finish(None);
+    return handshake_failed(conn, crate::net::tls::disconnected_error());
   }
   st.read_done = true;
   if st.quiet_eof {

@@ -54,6 +54,8 @@ pub struct Fed {
   pub failure: Option<SocketError>,
   /// The peer sent close_notify.
   pub closed: bool,
+  /// Records to send wait for the kernel.
+  pub backlog: bool,
 }
 
 /// What a write did.
@@ -147,8 +149,9 @@ impl Secure {
     Ok(())
   }
 
-  /// Feeds received bytes; appends the plaintext they carried to `plain`.
-  pub fn feed(&self, mut data: &[u8], plain: &mut Vec<u8>) -> Fed {
+  /// Feeds received bytes, appends the plaintext they carried to `plain`, and sends on `fd`
+  /// what the session has to answer.
+  pub fn feed(&self, mut data: &[u8], plain: &mut Vec<u8>, fd: RawFd) -> Fed {
     let mut fed = Fed::default();
     let mut guard = self.lock();
     let Some(session) = guard.as_mut() else {
@@ -204,6 +207,8 @@ impl Secure {
       });
       self.phase.store(ESTABLISHED, Ordering::Release);
     }
+    // Handshake messages and alerts the records called for, sent under the same lock.
+    fed.backlog = guard.as_mut().is_some_and(|session| !flush_session(session, fd));
     fed
   }
 

@@ -28,16 +28,28 @@ fn next(rx: &Receiver<(HandleId, Event)>) -> (HandleId, Event) {
 }
 
 fn listen(sink: &Arc<dyn EventSink>) -> (Arc<Listener>, u16) {
+  listen_tls(sink, None)
+}
+
+/// A listener on 127.0.0.1 with a free port, speaking TLS with `tls`.
+fn listen_tls(
+  sink: &Arc<dyn EventSink>,
+  tls: Option<Arc<crate::net::tls::ServerTls>>,
+) -> (Arc<Listener>, u16) {
   let config = ListenConfig {
-    target: Target::Tcp {
-      host: "127.0.0.1".into(),
-      port: 0,
-    },
+    target: loopback(0),
     exclusive: false,
   };
-  let listener = Listener::bind(next_id(), sink.clone(), &config, None).unwrap();
+  let listener = Listener::bind(next_id(), sink.clone(), &config, tls).unwrap();
   let port = listener.local_addr().unwrap().port();
   (listener, port)
+}
+
+fn loopback(port: u16) -> Target {
+  Target::Tcp {
+    host: "127.0.0.1".into(),
+    port,
+  }
 }
 
 type Events = Receiver<(HandleId, Event)>;
@@ -47,15 +59,7 @@ type Pair = (Arc<Conn>, Arc<Conn>, Events, Arc<Listener>);
 fn pair() -> Pair {
   let (sink, rx) = sink();
   let (listener, port) = listen(&sink);
-  Conn::connect(
-    next_id(),
-    sink,
-    Target::Tcp {
-      host: "127.0.0.1".into(),
-      port,
-    },
-    None,
-  );
+  Conn::connect(next_id(), sink, loopback(port), None);
   let (mut server, mut client) = (None, None);
   while server.is_none() || client.is_none() {
     match next(&rx).1 {
@@ -196,15 +200,7 @@ fn connect_to_a_closed_port_reports_econnrefused() {
   let (sink, rx) = sink();
   let (listener, port) = listen(&sink);
   listener.stop();
-  Conn::connect(
-    next_id(),
-    sink,
-    Target::Tcp {
-      host: "127.0.0.1".into(),
-      port,
-    },
-    None,
-  );
+  Conn::connect(next_id(), sink, loopback(port), None);
   match next(&rx).1 {
     Event::ConnectError(err) => assert_eq!(err.code(), "ECONNREFUSED"),
     other => panic!("expected connect error, got {}", name(&other)),
@@ -216,10 +212,7 @@ fn a_taken_port_reports_eaddrinuse() {
   let (sink, _rx) = sink();
   let (listener, port) = listen(&sink);
   let config = ListenConfig {
-    target: Target::Tcp {
-      host: "127.0.0.1".into(),
-      port,
-    },
+    target: loopback(port),
     exclusive: false,
   };
   let err = Listener::bind(next_id(), sink, &config, None)
@@ -417,24 +410,13 @@ mod tls {
   /// A TLS pair whose client handshake is started; events of both ends on `rx`.
   fn tls_pair(server: &Arc<ServerTls>, client: &Arc<ClientTls>, session: Option<&[u8]>) -> Tls {
     let (sink, rx) = sink();
-    let config = ListenConfig {
-      target: Target::Tcp {
-        host: "127.0.0.1".into(),
-        port: 0,
-      },
-      exclusive: false,
-    };
-    let listener = Listener::bind(next_id(), sink.clone(), &config, Some(server.clone())).unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, port) = listen_tls(&sink, Some(server.clone()));
     let name = ServerName::try_from("localhost").unwrap();
     let client_id = next_id();
     Conn::connect(
       client_id,
       sink,
-      Target::Tcp {
-        host: "127.0.0.1".into(),
-        port,
-      },
+      loopback(port),
       Some(Box::new(Secure::client(client.clone(), name, true))),
     );
     let (mut server_conn, mut client_conn) = (None, None);
@@ -587,10 +569,7 @@ mod tls {
     Conn::connect(
       client_id,
       sink,
-      Target::Tcp {
-        host: "127.0.0.1".into(),
-        port,
-      },
+      loopback(port),
       Some(Box::new(Secure::client(
         client,
         ServerName::try_from("localhost").unwrap(),
@@ -624,15 +603,7 @@ mod tls {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let (sink, rx) = sink();
-    let config = ListenConfig {
-      target: Target::Tcp {
-        host: "127.0.0.1".into(),
-        port: 0,
-      },
-      exclusive: false,
-    };
-    let listener = Listener::bind(next_id(), sink, &config, Some(server_tls("server"))).unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, port) = listen_tls(&sink, Some(server_tls("server")));
     let mut roots = rustls::RootCertStore::empty();
     for cert in certs("ca.pem") {
       roots.add(CertificateDer::from(cert)).unwrap();

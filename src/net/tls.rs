@@ -160,9 +160,7 @@ impl ServerTls {
       close,
     }
   }
-}
 
-impl ServerTls {
   /// OpenSSL reports an untrusted issuer before a wrong purpose; webpki the other way round.
   fn client_certificate_error(
     &self,
@@ -197,10 +195,12 @@ impl ClientTls {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
       },
     };
+    let algorithms = provider.signature_verification_algorithms;
     // A `ca` without certificates trusts nothing, as in Bun.
     let verifier: Arc<dyn ServerCertVerifier> = if roots.is_empty() {
-      Arc::new(TrustNothing {
-        algorithms: provider.signature_verification_algorithms,
+      Arc::new(SignaturesOnly {
+        algorithms,
+        trust: false,
       })
     } else {
       WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -212,8 +212,9 @@ impl ClientTls {
         inner: verifier.clone(),
       })
     } else {
-      Arc::new(AcceptingServerVerifier {
-        algorithms: provider.signature_verification_algorithms,
+      Arc::new(SignaturesOnly {
+        algorithms,
+        trust: true,
       })
     };
     let builder = ClientConfig::builder_with_provider(provider)
@@ -304,47 +305,6 @@ impl fmt::Display for Refused {
 }
 
 impl std::error::Error for Refused {}
-
-/// The verifier of a client whose `ca` held no certificate: every issuer is unknown.
-#[derive(Debug)]
-struct TrustNothing {
-  algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for TrustNothing {
-  fn verify_server_cert(
-    &self,
-    _end_entity: &CertificateDer<'_>,
-    _intermediates: &[CertificateDer<'_>],
-    _server_name: &ServerName<'_>,
-    _ocsp: &[u8],
-    _now: UnixTime,
-  ) -> Result<ServerCertVerified, Error> {
-    Err(Error::InvalidCertificate(CertificateError::UnknownIssuer))
-  }
-
-  fn verify_tls12_signature(
-    &self,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, Error> {
-    verify_tls12_signature(message, cert, dss, &self.algorithms)
-  }
-
-  fn verify_tls13_signature(
-    &self,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, Error> {
-    verify_tls13_signature(message, cert, dss, &self.algorithms)
-  }
-
-  fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-    self.algorithms.supported_schemes()
-  }
-}
 
 /// webpki's verifier, keeping the refused certificate in the error.
 #[derive(Debug)]
@@ -528,14 +488,43 @@ fn roots(ca: &[Vec<u8>]) -> Result<RootCertStore, SocketError> {
   Ok(store)
 }
 
-/// Lets any server certificate through (`rejectUnauthorized: false`); signatures are still
-/// checked, so the peer must hold the certificate's key.
-#[derive(Debug)]
-struct AcceptingServerVerifier {
-  algorithms: WebPkiSupportedAlgorithms,
+/// The signature checks of a verifier that trusts certificates by other means: the peer must
+/// still hold the certificate's key.
+macro_rules! check_signatures {
+  () => {
+    fn verify_tls12_signature(
+      &self,
+      message: &[u8],
+      cert: &CertificateDer<'_>,
+      dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+      verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+      &self,
+      message: &[u8],
+      cert: &CertificateDer<'_>,
+      dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+      verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+      self.algorithms.supported_schemes()
+    }
+  };
 }
 
-impl ServerCertVerifier for AcceptingServerVerifier {
+/// A server certificate verifier that checks signatures only: `trust` lets every certificate
+/// through (`rejectUnauthorized: false`), otherwise none is (a `ca` without certificates).
+#[derive(Debug)]
+struct SignaturesOnly {
+  algorithms: WebPkiSupportedAlgorithms,
+  trust: bool,
+}
+
+impl ServerCertVerifier for SignaturesOnly {
   fn verify_server_cert(
     &self,
     _end_entity: &CertificateDer<'_>,
@@ -544,30 +533,14 @@ impl ServerCertVerifier for AcceptingServerVerifier {
     _ocsp: &[u8],
     _now: UnixTime,
   ) -> Result<ServerCertVerified, Error> {
-    Ok(ServerCertVerified::assertion())
+    if self.trust {
+      Ok(ServerCertVerified::assertion())
+    } else {
+      Err(Error::InvalidCertificate(CertificateError::UnknownIssuer))
+    }
   }
 
-  fn verify_tls12_signature(
-    &self,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, Error> {
-    verify_tls12_signature(message, cert, dss, &self.algorithms)
-  }
-
-  fn verify_tls13_signature(
-    &self,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, Error> {
-    verify_tls13_signature(message, cert, dss, &self.algorithms)
-  }
-
-  fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-    self.algorithms.supported_schemes()
-  }
+  check_signatures!();
 }
 
 /// Asks for a client certificate and lets any through; `ServerTls::outcome` judges it after
@@ -597,27 +570,7 @@ impl ClientCertVerifier for AcceptingClientVerifier {
     Ok(ClientCertVerified::assertion())
   }
 
-  fn verify_tls12_signature(
-    &self,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, Error> {
-    verify_tls12_signature(message, cert, dss, &self.algorithms)
-  }
-
-  fn verify_tls13_signature(
-    &self,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, Error> {
-    verify_tls13_signature(message, cert, dss, &self.algorithms)
-  }
-
-  fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-    self.algorithms.supported_schemes()
-  }
+  check_signatures!();
 }
 
 /// A listener given no certificate: every handshake fails.
