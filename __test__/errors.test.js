@@ -5,27 +5,11 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { listen, connect } = require('bun')
-const { deferred, within, waitFor, tempDir, hasIPv6, freePort, autoClose } = require('./helpers')
+const { deferred, within, waitFor, tempDir, hasIPv6, freePort, autoClose, thrown } = require('./helpers')
 
 // --- local helpers ------------------------------------------------------------------------
 
 const track = autoClose()
-
-/**
- * The error `fn` throws synchronously. Fails the test if it returns instead, after closing
- * whatever it opened.
- */
-function thrown(fn) {
-  let result
-  try {
-    result = fn()
-  } catch (err) {
-    return err
-  }
-  if (result && typeof result.stop === 'function') result.stop(true)
-  if (result && typeof result.then === 'function') result.then((s) => s.terminate(), () => {})
-  throw new Error(`expected a synchronous throw, got ${Object.prototype.toString.call(result)}`)
-}
 
 /** Asserts class, code and exact message of a thrown error. */
 function expectError(err, Class, code, message) {

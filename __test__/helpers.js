@@ -144,4 +144,48 @@ function autoClose() {
   }
 }
 
-module.exports = { onBun, deferred, within, waitFor, sleep, tempDir, hasIPv6, freePort, fixtureRunner, autoClose }
+/** The error `fn` throws synchronously, or undefined after closing whatever it opened. */
+function thrown(fn) {
+  let result
+  try {
+    result = fn()
+  } catch (err) {
+    return err
+  }
+  if (result && typeof result.stop === 'function') result.stop(true)
+  // A TCP socket terminates; a UDP socket has only close().
+  if (result && typeof result.then === 'function') result.then((s) => (s.terminate ?? s.close).call(s), () => {})
+  return undefined
+}
+
+/** Writes `buf` through `socket.write`, resuming from `drain`; `done` resolves once all went out. */
+function sender(buf, chunkSize = 64 * 1024) {
+  let offset = 0
+  const done = deferred()
+  const pump = (socket) => {
+    while (offset < buf.length) {
+      const chunk = buf.subarray(offset, offset + chunkSize)
+      const n = socket.write(chunk)
+      if (n < 0) return done.reject(new Error(`write returned ${n} at offset ${offset}`))
+      offset += n
+      if (n < chunk.length) return // the rest goes on `drain`
+    }
+    done.resolve()
+  }
+  return { pump, done: done.promise }
+}
+
+module.exports = {
+  onBun,
+  deferred,
+  within,
+  waitFor,
+  sleep,
+  tempDir,
+  hasIPv6,
+  freePort,
+  fixtureRunner,
+  autoClose,
+  thrown,
+  sender,
+}

@@ -6,7 +6,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { listen, connect } = require('bun')
-const { onBun, tempDir } = require('./helpers')
+const { onBun, tempDir, thrown } = require('./helpers')
 
 const CERTS = path.join(__dirname, 'fixtures', 'certs')
 const pem = (name) => fs.readFileSync(path.join(CERTS, `${name}.pem`), 'utf8')
@@ -33,19 +33,6 @@ beforeAll(() => {
   fs.writeFileSync(empty, '')
 })
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-
-/** The error `fn` throws synchronously; fails (after closing what it opened) if it returns. */
-function thrown(fn) {
-  let result
-  try {
-    result = fn()
-  } catch (err) {
-    return err
-  }
-  if (result && typeof result.stop === 'function') result.stop(true)
-  if (result && typeof result.then === 'function') result.then((s) => s.terminate(), () => {})
-  throw new Error(`expected a synchronous throw, got ${Object.prototype.toString.call(result)}`)
-}
 
 const listenWith = (tls, extra = {}) =>
   thrown(() => listen({ hostname: '127.0.0.1', port: 0, tls, socket: { data() {} }, ...extra }))

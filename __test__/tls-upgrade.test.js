@@ -9,7 +9,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const crypto = require('node:crypto')
 const { listen, connect } = require('bun')
-const { deferred, within, waitFor, autoClose } = require('./helpers')
+const { deferred, within, waitFor, autoClose, thrown, sender } = require('./helpers')
 
 // --- certificates -----------------------------------------------------------------------------
 
@@ -72,23 +72,6 @@ function tlsSide({ handshake = true, ...hooks } = {}) {
   s.bytes = () => Buffer.concat(s.chunks)
   s.until = (entry, ms = 5000) => waitFor(() => s.events.includes(entry), ms, `"${entry}" in [${s.events}]`)
   return s
-}
-
-/** Writes `buf` through `socket.write`, resuming from `drain`; `done` resolves once all went out. */
-function sender(buf, chunkSize = 16 * 1024) {
-  let offset = 0
-  const done = deferred()
-  const pump = (socket) => {
-    while (offset < buf.length) {
-      const chunk = buf.subarray(offset, offset + chunkSize)
-      const n = socket.write(chunk)
-      if (n < 0) return done.reject(new Error(`write returned ${n} at offset ${offset}`))
-      offset += n
-      if (n < chunk.length) return // the rest goes on `drain`
-    }
-    done.resolve()
-  }
-  return { pump, done: done.promise }
 }
 
 /**
@@ -162,16 +145,6 @@ async function starttls({ server, client, serverData = { who: 'server' }, client
   return { listener, server: s, client: c, tapped }
 }
 
-/** The error `fn` throws synchronously, or undefined. */
-function thrown(fn) {
-  try {
-    fn()
-  } catch (err) {
-    return err
-  }
-  return undefined
-}
-
 // --- STARTTLS --------------------------------------------------------------------------------------
 
 describe('STARTTLS on both sides', () => {
@@ -197,7 +170,7 @@ describe('STARTTLS on both sides', () => {
 
   test('the tls socket gets the new data and handlers; 64 KiB round-trip; TLS 1.3; peer CN', async () => {
     const payload = crypto.randomBytes(64 * 1024)
-    const out = sender(payload)
+    const out = sender(payload, 16 * 1024)
     const echoes = new Map() // server tls socket → its pending echo
     const S = tlsSide({
       data(socket, chunk) {

@@ -10,7 +10,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const crypto = require('node:crypto')
 const { listen, connect } = require('bun')
-const { deferred, within, waitFor, sleep, autoClose } = require('./helpers')
+const { deferred, within, waitFor, sleep, autoClose, thrown, sender } = require('./helpers')
 
 // --- certificates -----------------------------------------------------------------------------
 
@@ -110,36 +110,7 @@ async function tlsPair({ server = {}, client = {}, serverTls = SERVER_TLS, clien
   return { listener, S, C, client: socket }
 }
 
-/** The error `fn` throws synchronously (a returned promise is settled quietly and closed). */
-function thrown(fn) {
-  try {
-    const result = fn()
-    if (result && typeof result.then === 'function') result.then((s) => s.terminate(), () => {})
-    else if (result && typeof result.stop === 'function') result.stop(true)
-  } catch (err) {
-    return err
-  }
-  return undefined
-}
-
 const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('hex')
-
-/** Writes `buf` through `socket.write`, resuming from `drain`; `done` resolves once all went out. */
-function sender(buf, chunkSize = 64 * 1024) {
-  let offset = 0
-  const done = deferred()
-  const pump = (socket) => {
-    while (offset < buf.length) {
-      const chunk = buf.subarray(offset, offset + chunkSize)
-      const n = socket.write(chunk)
-      if (n < 0) return done.reject(new Error(`write returned ${n} at offset ${offset}`))
-      offset += n
-      if (n < chunk.length) return // the rest goes on `drain`
-    }
-    done.resolve()
-  }
-  return { pump, done: done.promise }
-}
 
 /** Counts and hashes what a side receives; `done` resolves at `size` bytes. */
 function receiver(size) {

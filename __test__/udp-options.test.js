@@ -4,7 +4,7 @@
 // setters. Runs under Jest (bun → package) and `bun test` (real Bun).
 
 const { udpSocket } = require('bun')
-const { within, waitFor, sleep, hasIPv6, autoClose } = require('./helpers')
+const { within, waitFor, sleep, hasIPv6, autoClose, thrown } = require('./helpers')
 
 const V4 = '127.0.0.1'
 const V6 = '::1'
@@ -37,22 +37,6 @@ async function receiver(options = {}) {
 }
 
 const until = (predicate, ms = 3000, what = 'condition') => within(waitFor(predicate, ms, what), ms + 500, what)
-const tag = (value) => Object.prototype.toString.call(value)
-
-/**
- * The error `fn` throws synchronously. Fails the test if it returns instead; a socket promise
- * it returned is closed.
- */
-function thrown(fn) {
-  let result
-  try {
-    result = fn()
-  } catch (err) {
-    return err
-  }
-  if (result && typeof result.then === 'function') result.then((s) => s.close(), () => {})
-  throw new Error(`expected a synchronous throw, got ${tag(result)}`)
-}
 
 /** Asserts that `fn` throws synchronously a TypeError with code ERR_INVALID_ARG_TYPE and `message`. */
 function expectArgError(fn, message) {

@@ -5,7 +5,7 @@
 // options are in udp-options.test.js.
 
 const { udpSocket } = require('bun')
-const { deferred, within, waitFor, sleep, hasIPv6, fixtureRunner, autoClose } = require('./helpers')
+const { deferred, within, waitFor, sleep, hasIPv6, fixtureRunner, autoClose, thrown } = require('./helpers')
 
 const V4 = '127.0.0.1'
 const V6 = '::1'
@@ -62,17 +62,6 @@ async function deadPort(host = V4) {
 
 const text = (data) => Buffer.from(data).toString()
 const tag = (value) => Object.prototype.toString.call(value)
-
-/** The error `fn` throws synchronously; fails the test if it returns. */
-function thrown(fn) {
-  let result
-  try {
-    result = fn()
-  } catch (err) {
-    return err
-  }
-  throw new Error(`expected a synchronous throw, got ${tag(result)}`)
-}
 
 // --- creation and properties --------------------------------------------------------------
 

@@ -60,4 +60,49 @@ function flushBun(s) {
   return true
 }
 
-module.exports = { HOST, MiB, sleep, deferred, pattern, now, sendBun, flushBun }
+/**
+ * Keeps up to `inflight` cycles going, each started by `startOne(done)` and ended by
+ * `done(err)`; resolves with the cycles completed per second over `seconds` after `warmup`.
+ */
+function connLoop({ inflight, seconds, warmup }, startOne) {
+  const out = deferred()
+  let done = 0
+  let errors = 0
+  let firstError = null
+  let stopped = false
+  let active = 0
+  let c0 = 0
+  let t0 = 0
+  const slotFreed = (err) => {
+    active--
+    if (err) {
+      errors++
+      firstError ??= err
+    } else done++
+    if (errors > 100) {
+      stopped = true
+      out.reject(firstError)
+    }
+    fill()
+  }
+  const fill = () => {
+    while (!stopped && active < inflight) {
+      active++
+      startOne(slotFreed)
+    }
+  }
+  setTimeout(() => {
+    c0 = done
+    t0 = now()
+    setTimeout(() => {
+      stopped = true
+      const ms = now() - t0
+      const n = done - c0
+      out.resolve({ value: n / (ms / 1000), ms, connections: n, errors, firstError: firstError?.message })
+    }, seconds * 1000)
+  }, warmup * 1000)
+  fill()
+  return out.promise
+}
+
+module.exports = { HOST, MiB, sleep, deferred, pattern, now, sendBun, flushBun, connLoop }

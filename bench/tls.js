@@ -10,7 +10,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const tls = require('node:tls')
-const { HOST, MiB, deferred, pattern, now } = require('./common')
+const { HOST, MiB, deferred, pattern, now, connLoop } = require('./common')
 
 const certs = path.join(__dirname, '..', '__test__', 'fixtures', 'certs')
 const read = (name) => fs.readFileSync(path.join(certs, name), 'utf8')
@@ -110,52 +110,10 @@ async function tlsBulkNode({ bytes, chunk }) {
   return { value: bytes / MiB / (ms / 1000), ms }
 }
 
-/** Keeps `inflight` handshakes going; counts those completed within the window. */
-function handshakeLoop({ inflight, seconds, warmup }, startOne) {
-  const out = deferred()
-  let done = 0
-  let errors = 0
-  let firstError = null
-  let stopped = false
-  let active = 0
-  let c0 = 0
-  let t0 = 0
-  const finished = (err) => {
-    active--
-    if (err) {
-      errors++
-      firstError ??= err
-      if (errors > 100) {
-        stopped = true
-        out.reject(firstError)
-      }
-    } else done++
-    fill()
-  }
-  const fill = () => {
-    while (!stopped && active < inflight) {
-      active++
-      startOne(finished)
-    }
-  }
-  setTimeout(() => {
-    c0 = done
-    t0 = now()
-    setTimeout(() => {
-      stopped = true
-      const ms = now() - t0
-      const n = done - c0
-      out.resolve({ value: n / (ms / 1000), ms, handshakes: n, errors, firstError: firstError?.message })
-    }, seconds * 1000)
-  }, warmup * 1000)
-  fill()
-  return out.promise
-}
-
 async function handshakesBun(params) {
   const bun = loadBun()
   const server = bun.listen({ hostname: HOST, port: 0, tls: SERVER, socket: { data() {}, error() {} } })
-  const result = await handshakeLoop(params, (finished) => {
+  const result = await connLoop(params, (finished) => {
     bun
       .connect({
         hostname: HOST,
@@ -183,7 +141,7 @@ async function handshakesNode(params) {
   })
   await new Promise((resolve) => server.listen(0, HOST, resolve))
   const port = server.address().port
-  const result = await handshakeLoop(params, (finished) => {
+  const result = await connLoop(params, (finished) => {
     const s = tls.connect({ host: HOST, port, ca: CLIENT.ca, servername: CLIENT.serverName }, () => {
       s.end()
       finished(null)

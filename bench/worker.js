@@ -7,7 +7,7 @@ const dgram = require('node:dgram')
 const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
-const { HOST, MiB, sleep, deferred, pattern, now, sendBun, flushBun } = require('./common')
+const { HOST, MiB, sleep, deferred, pattern, now, sendBun, flushBun, connLoop } = require('./common')
 
 const loadBun = () => require(path.join(__dirname, '..'))
 
@@ -279,46 +279,6 @@ async function pingpongNode(params) {
 // slot is then reused). Bun's socket.end() closes at once (FIN, fd closed), so the node client
 // uses destroy(), which does the same on the wire. Counted over `seconds` after `warmup`.
 
-function connLoop({ inflight, seconds, warmup }, startOne) {
-  const out = deferred()
-  let done = 0
-  let errors = 0
-  let firstError = null
-  let stopped = false
-  let active = 0
-  let c0 = 0
-  let t0 = 0
-  const slotFreed = (err) => {
-    active--
-    if (err) {
-      errors++
-      firstError ??= err
-    } else done++
-    if (errors > 100) {
-      stopped = true
-      out.reject(firstError)
-    }
-    fill()
-  }
-  const fill = () => {
-    while (!stopped && active < inflight) {
-      active++
-      startOne(slotFreed)
-    }
-  }
-  setTimeout(() => {
-    c0 = done
-    t0 = now()
-    setTimeout(() => {
-      stopped = true
-      const ms = now() - t0
-      const n = done - c0
-      out.resolve({ value: n / (ms / 1000), ms, connections: n, errors, firstError: firstError?.message })
-    }, seconds * 1000)
-  }, warmup * 1000)
-  fill()
-  return out.promise
-}
 
 async function connrateBun(params) {
   const bun = loadBun()

@@ -18,8 +18,18 @@ function rangeError(code, message) {
 const invalidArgType = (message) => typeError('ERR_INVALID_ARG_TYPE', message)
 const outOfRange = (message) => rangeError('ERR_OUT_OF_RANGE', message)
 
-// Bun: connect failures carry a negative errno, listen failures a positive one.
+/** A TLS failure as Bun reports it: a plain Error whose own keys are code and errno (0). */
+function tlsError(info) {
+  const err = new Error(info.message)
+  err.code = info.code
+  err.errno = 0
+  return err
+}
+
+// Bun: connect failures carry a negative errno, listen failures a positive one. A descriptor
+// without a syscall is a TLS failure.
 function fromNative(info, context) {
+  if (info.syscall == null) return tlsError(info)
   if (info.syscall === 'getaddrinfo') {
     const err = new Error(`getaddrinfo ${info.code} ${info.address}`)
     err.code = info.code
@@ -51,4 +61,4 @@ function fromNative(info, context) {
   return err
 }
 
-module.exports = { typeError, rangeError, invalidArgType, outOfRange, fromNative }
+module.exports = { typeError, rangeError, invalidArgType, outOfRange, fromNative, tlsError }

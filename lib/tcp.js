@@ -320,7 +320,7 @@ class TCPSocket {
         if (this[kState] !== CLOSED) closed(this, a === undefined ? undefined : fromNative(a))
         break
       case kinds.ERROR:
-        callHandler(this, 'error', a.syscall == null ? tlsSockets().tlsError(a) : fromNative(a))
+        callHandler(this, 'error', fromNative(a))
         break
       case kinds.HANDSHAKE:
         tlsSockets().handshaked(this, a, b)

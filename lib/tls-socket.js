@@ -4,7 +4,7 @@
 
 const { handles, kHandlers, callHandler, reportHandlerError } = require('./dispatch')
 const { parseHandlers } = require('./handlers')
-const { invalidArgType } = require('./errors')
+const { invalidArgType, tlsError } = require('./errors')
 const { toBytes } = require('./write')
 const tls = require('./tls')
 const { parseTlsOptions } = require('./tls-options')
@@ -99,7 +99,7 @@ class TLSSocket extends TCPSocket {
     }
     if (typeof label !== 'string') throw invalidArgType(`The "label" argument must be of type string. Received ${typeof label}`)
     if (!this[kTls].established) throw new Error('OpenSSL HANDSHAKE_NOT_COMPLETE via OPENSSL_internal SSL routines')
-    const ctx = context === undefined ? undefined : Buffer.from(typeof context === 'string' ? Buffer.from(context) : toBytes(context))
+    const ctx = context === undefined ? undefined : typeof context === 'string' ? Buffer.from(context) : Buffer.from(toBytes(context))
     return this[kNative].exportKeyingMaterial(length, label, ctx) ?? undefined
   }
 
@@ -211,7 +211,7 @@ function handshaked(socket, outcome, info) {
   if (state === undefined || socket[kState] !== OPEN) return
   const success = outcome === 1 || outcome === 2
   state.established = outcome !== 0
-  let err = info === undefined ? null : tls.tlsError(info)
+  let err = info === undefined ? null : tlsError(info)
   if (err !== null && err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     // After a refused certificate the native side still has it, for Node's message.
     const peer = socket[kNative].peerCertificates()?.[0]
@@ -295,4 +295,4 @@ function upgrade(socket, options) {
   return [raw, upgraded]
 }
 
-module.exports = { TLSSocket, handshaked, tlsSetup, upgrade, tlsError: tls.tlsError }
+module.exports = { TLSSocket, handshaked, tlsSetup, upgrade }

@@ -3,6 +3,7 @@
 // reports for handshakes, and the names Node gives ciphers and groups.
 
 const binding = require('./native')
+const { tlsError } = require('./errors')
 
 /** Native configs by side and options digest; bounded, oldest dropped first. */
 const configs = new Map()
@@ -36,14 +37,6 @@ function nativeConfig(parsed, isServer) {
   if (configs.size >= MAX_CONFIGS) configs.delete(configs.keys().next().value)
   configs.set(key, config)
   return config
-}
-
-/** A TLS failure as Bun reports it: a plain Error whose own keys are code and errno (0). */
-function tlsError(info) {
-  const err = new Error(info.message)
-  err.code = info.code
-  err.errno = 0
-  return err
 }
 
 /** Node's words for a hostname the certificate does not name. */
@@ -86,4 +79,4 @@ function ephemeralKeyInfo(info) {
   return { type: 'ECDH', name: info.group, size: GROUP_BITS[info.group] ?? 0 }
 }
 
-module.exports = { nativeConfig, tlsError, altnameError, noIssuerError, cipherInfo, ephemeralKeyInfo }
+module.exports = { nativeConfig, altnameError, noIssuerError, cipherInfo, ephemeralKeyInfo }
