@@ -175,8 +175,59 @@ function sender(buf, chunkSize = 64 * 1024) {
   return { pump, done: done.promise }
 }
 
+/**
+ * A seeded generator (mulberry32) for randomized tests. The seed comes from BUN_SOCKETS_SEED when
+ * set, so a failure can be replayed; `seeded` puts it into the failure message.
+ */
+function rng(seed) {
+  let a = seed >>> 0
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return {
+    seed,
+    next,
+    /** An integer in [lo, hi]. */
+    int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)),
+    chance: (p) => next() < p,
+    pick: (list) => list[Math.floor(next() * list.length)],
+    /** Random bytes, reproducible from the seed. */
+    bytes(n) {
+      const out = Buffer.allocUnsafe(n)
+      for (let i = 0; i < n; i += 4) out.writeUInt32LE((next() * 4294967296) >>> 0, Math.min(i, n - 4))
+      return n < 4 ? out.fill(7) : out
+    },
+  }
+}
+
+/** A fresh seed, or the one BUN_SOCKETS_SEED asks for. */
+function newSeed() {
+  const fixed = process.env.BUN_SOCKETS_SEED
+  return fixed !== undefined && fixed !== '' ? Number(fixed) >>> 0 : Math.floor(Math.random() * 2 ** 32)
+}
+
+/** Runs `fn(random)` and, if it fails, names the seed that replays it (BUN_SOCKETS_SEED=...). */
+async function seeded(fn, seed = newSeed()) {
+  try {
+    return await fn(rng(seed))
+  } catch (err) {
+    const replay = `[replay with BUN_SOCKETS_SEED=${seed}]`
+    if (err instanceof Error) {
+      err.message = `${replay} ${err.message}`
+      throw err
+    }
+    throw new Error(`${replay} ${String(err)}`)
+  }
+}
+
 module.exports = {
   onBun,
+  rng,
+  seeded,
   deferred,
   within,
   waitFor,
