@@ -35,10 +35,10 @@ export declare class NativeSocket {
   shutdown(readSide: boolean): void
   pause(): void
   resume(): void
-  /** Idle timeout in seconds; 0 disables. */
+  /** Idle timeout in seconds (any number; huge or infinite ones never fire); 0 disables. */
   setTimeout(seconds: number): void
   setNoDelay(on: boolean): boolean
-  /** `initial_delay` in seconds. */
+  /** `initial_delay` in seconds (JS checked it is a safe integer). */
   setKeepAlive(on: boolean, initialDelay: number): boolean
   get bytesWritten(): number
   /** The OS descriptor; -1 once closed. */
@@ -56,7 +56,7 @@ export declare class NativeSocket {
    * STARTTLS: makes this plain connection a TLS one. False if it already was, or the name is
    * not one a certificate can be checked against.
    */
-  upgradeTls(config: NativeTlsConfig, serverName: string, sni: boolean): boolean
+  upgradeTls(config: NativeTlsConfig, serverName: string, sni: boolean, initialData?: Buffer | undefined | null): boolean
   tlsInfo(): TlsInfo | null
   /** The peer's chain in DER, leaf first. */
   peerCertificates(): Array<Buffer> | null

@@ -20,7 +20,7 @@ use std::ptr;
 use std::rc::Rc;
 use std::sync::{Arc, Weak};
 
-use napi::bindgen_prelude::{FnArgs, Function, ToNapiValue};
+use napi::bindgen_prelude::{FnArgs, Function, JsValue, ToNapiValue};
 use napi::threadsafe_function::{
   ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue,
 };
@@ -29,6 +29,7 @@ use napi_derive::napi;
 
 use crate::error::SocketError;
 use crate::js::errors::ErrorInfo;
+use crate::js::reader::{self, JsTarget};
 use crate::js::socket::NativeSocket;
 use std::net::SocketAddr;
 
@@ -77,6 +78,8 @@ enum Payload {
 pub struct EnvCtx {
   sink: Arc<JsSink>,
   live: Rc<Liveness>,
+  /// Held so that its `dispatch` reference lives as long as the environment's context.
+  _js: Rc<JsTarget>,
 }
 
 struct JsSink {
@@ -100,6 +103,7 @@ enum Owned {
 /// Connects this environment to `lib/dispatch.js`. Called once when the package loads.
 #[napi]
 pub fn init(env: Env, dispatch: Function<'_, Args, UnknownReturnValue>) -> Result<()> {
+  let js = Rc::new(JsTarget::new(&env, dispatch.value().value)?);
   let live = Rc::new(Liveness {
     env: env.raw(),
     tsfn: Cell::new(ptr::null_mut()),
@@ -107,13 +111,14 @@ pub fn init(env: Env, dispatch: Function<'_, Args, UnknownReturnValue>) -> Resul
     owned: RefCell::default(),
   });
   let callback_live = live.clone();
+  let callback_js = js.clone();
   let tsfn: Tsfn = dispatch
     .build_threadsafe_function::<(HandleId, Payload)>()
     .callee_handled::<false>()
     .weak::<true>()
     .max_queue_size::<0>()
     .build_callback(move |ctx: ThreadsafeCallContext<(HandleId, Payload)>| {
-      to_args(&ctx.env, &callback_live, ctx.value)
+      to_args(&ctx.env, &callback_live, &callback_js, ctx.value)
     })?;
   live.tsfn.set(tsfn.raw());
   let hook_live = live.clone();
@@ -121,6 +126,7 @@ pub fn init(env: Env, dispatch: Function<'_, Args, UnknownReturnValue>) -> Resul
   let ctx = EnvCtx {
     sink: Arc::new(JsSink { tsfn }),
     live,
+    _js: js,
   };
   env.set_instance_data(ctx, (), |_| {})
 }
@@ -201,7 +207,7 @@ impl Liveness {
       match handle {
         Owned::Conn(conn) => {
           if let Some(conn) = conn.upgrade() {
-            conn.close();
+            conn.abandon();
           }
         }
         Owned::Listener(listener) => {
@@ -289,7 +295,12 @@ impl ToNapiValue for Raw {
 }
 
 /// Runs on the JS thread, right before `lib/dispatch.js` is called with the result.
-fn to_args(env: &Env, live: &Liveness, (id, payload): (HandleId, Payload)) -> Result<Args> {
+fn to_args(
+  env: &Env,
+  live: &Liveness,
+  js: &Rc<JsTarget>,
+  (id, payload): (HandleId, Payload),
+) -> Result<Args> {
   let raw_env = env.raw();
   // SAFETY (all `to_napi_value` calls below): on the environment's JS thread, inside the
   // handle scope Node opens for the threadsafe call.
@@ -299,12 +310,14 @@ fn to_args(env: &Env, live: &Liveness, (id, payload): (HandleId, Payload)) -> Re
   let (kind, a, b) = match payload {
     Payload::Open(conn) => {
       live.own_conn(&conn);
+      start_reading(env, js, &conn)?;
       (OPEN, native_socket(raw_env, conn)?, undefined()?)
     }
     Payload::Accept(conn) => {
       let new_id = conn.id();
       live.hold(new_id);
       live.own_conn(&conn);
+      start_reading(env, js, &conn)?;
       (ACCEPT, native_socket(raw_env, conn)?, num(new_id)?)
     }
     Payload::Data(chunk) => (DATA, Raw(chunk_to_js(raw_env, chunk)?), undefined()?),
@@ -402,6 +415,15 @@ fn check(status: sys::napi_status) -> Result<()> {
       "cannot build the datagram batch",
     ))
   }
+}
+
+/// A plain socket is read by this thread from now on; before JS sees it, so no chunk can
+/// arrive before its handlers exist (they run only after this callback).
+fn start_reading(env: &Env, js: &Rc<JsTarget>, conn: &Arc<Conn>) -> Result<()> {
+  if conn.wants().is_some() {
+    reader::watch(env, js, conn)?;
+  }
+  Ok(())
 }
 
 fn native_socket(env: sys::napi_env, conn: Arc<Conn>) -> Result<Raw> {

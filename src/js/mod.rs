@@ -4,6 +4,7 @@ pub mod dispatch;
 pub mod errors;
 pub mod listener;
 pub mod options;
+pub mod reader;
 pub mod socket;
 pub mod tls;
 pub mod udp;

@@ -8,6 +8,7 @@ use napi_derive::napi;
 
 use crate::js::dispatch::EnvCtx;
 use crate::js::options::SocketOptions;
+use crate::js::reader;
 use crate::js::tls::NativeTlsConfig;
 use crate::net::{next_id, Conn};
 
@@ -69,10 +70,15 @@ impl NativeSocket {
   /// Writes what the kernel takes now: the byte count, 0 while full, -1 once closed.
   #[napi]
   pub fn write(&self, data: &[u8]) -> i64 {
-    match &self.conn {
-      Some(conn) => conn.write(data),
-      None => -1,
+    let Some(conn) = &self.conn else {
+      return -1;
+    };
+    let n = conn.write(data);
+    if n >= 0 && (n as usize) < data.len() {
+      // Short: watch for writability, for `drain`.
+      reader::update(self.id);
     }
+    n
   }
 
   /// `write` for a string, encoded as UTF-8.
@@ -84,13 +90,23 @@ impl NativeSocket {
   /// Closes gracefully; true when closed now, false when `close` will follow pending writes.
   #[napi]
   pub fn end(&self) -> bool {
-    self.conn.as_ref().is_none_or(|conn| conn.end())
+    let Some(conn) = &self.conn else {
+      return true;
+    };
+    let now = conn.end();
+    if now {
+      reader::forget(self.id);
+    } else {
+      reader::update(self.id);
+    }
+    now
   }
 
   #[napi]
   pub fn terminate(&self) {
     if let Some(conn) = &self.conn {
       conn.terminate();
+      reader::forget(self.id);
     }
   }
 
@@ -98,6 +114,7 @@ impl NativeSocket {
   pub fn close(&self) {
     if let Some(conn) = &self.conn {
       conn.close();
+      reader::forget(self.id);
     }
   }
 
@@ -105,28 +122,31 @@ impl NativeSocket {
   pub fn shutdown(&self, read_side: bool) {
     if let Some(conn) = &self.conn {
       conn.shutdown(read_side);
+      reader::update(self.id);
     }
   }
 
   #[napi]
   pub fn pause(&self) {
     if let Some(conn) = &self.conn {
-      conn.pause();
+      conn.set_paused(true);
+      reader::update(self.id);
     }
   }
 
   #[napi]
   pub fn resume(&self) {
     if let Some(conn) = &self.conn {
-      conn.resume();
+      conn.set_paused(false);
+      reader::update(self.id);
     }
   }
 
-  /// Idle timeout in seconds; 0 disables.
+  /// Idle timeout in seconds (any number; huge or infinite ones never fire); 0 disables.
   #[napi]
   pub fn set_timeout(&self, seconds: f64) {
     if let Some(conn) = &self.conn {
-      conn.set_timeout(Duration::from_secs_f64(seconds.max(0.0)));
+      conn.set_timeout(seconds);
     }
   }
 
@@ -135,10 +155,11 @@ impl NativeSocket {
     self.conn.as_ref().is_some_and(|conn| conn.set_no_delay(on))
   }
 
-  /// `initial_delay` in seconds.
+  /// `initial_delay` in seconds (JS checked it is a safe integer).
   #[napi]
   pub fn set_keep_alive(&self, on: bool, initial_delay: f64) -> bool {
-    let delay = Duration::from_secs_f64(initial_delay.max(0.0));
+    // Saturating cast: no value can panic here.
+    let delay = Duration::from_secs(initial_delay.max(0.0) as u64);
     self
       .conn
       .as_ref()
@@ -157,10 +178,7 @@ impl NativeSocket {
   /// The OS descriptor; -1 once closed.
   #[napi(getter)]
   pub fn fd(&self) -> i32 {
-    self
-      .conn
-      .as_ref()
-      .map_or(-1, |conn| if conn.is_closed() { -1 } else { conn.fd() })
+    self.conn.as_ref().map_or(-1, |conn| conn.fd())
   }
 
   #[napi]
@@ -196,6 +214,7 @@ impl NativeSocket {
   /// Lets go of the connection once `close` was reported, and stops counting it as alive.
   #[napi]
   pub fn detach(&mut self, env: Env) -> Result<()> {
+    reader::forget(self.id);
     self.conn = None;
     EnvCtx::forget(&env, self.id)
   }

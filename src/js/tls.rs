@@ -9,6 +9,7 @@ use rustls::pki_types::ServerName;
 
 use crate::js::errors::ErrorInfo;
 use crate::js::socket::NativeSocket;
+use crate::net::conn::Request;
 use crate::net::secure::Secure;
 use crate::net::tls::{ClientTls, ServerTls, TlsOptions};
 
@@ -96,14 +97,20 @@ impl NativeSocket {
   #[napi]
   pub fn start_tls(&self) {
     if let Some(conn) = self.conn() {
-      conn.start_tls();
+      conn.request(Request::StartTls);
     }
   }
 
   /// STARTTLS: makes this plain connection a TLS one. False if it already was, or the name is
   /// not one a certificate can be checked against.
   #[napi]
-  pub fn upgrade_tls(&self, config: &NativeTlsConfig, server_name: String, sni: bool) -> bool {
+  pub fn upgrade_tls(
+    &self,
+    config: &NativeTlsConfig,
+    server_name: String,
+    sni: bool,
+    initial_data: Option<Buffer>,
+  ) -> bool {
     let Some(conn) = self.conn() else {
       return false;
     };
@@ -118,7 +125,9 @@ impl NativeSocket {
       },
     };
     secure.set_tapped();
-    conn.set_secure(secure)
+    // From here the TLS task reads: nothing more goes to this thread's reader.
+    crate::js::reader::forget(conn.id());
+    conn.upgrade_tls(secure, initial_data.map(|bytes| bytes.to_vec()))
   }
 
   #[napi]

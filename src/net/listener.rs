@@ -6,16 +6,19 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, UnixListener};
+use socket2::Socket;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::Notify;
 
 use crate::error::SocketError;
-use crate::net::conn::{Conn, Stream};
+use crate::net::conn::{Conn, Kind};
 use crate::net::secure::Secure;
 use crate::net::tcp::{self, BoundListener, ListenConfig};
 use crate::net::tls::ServerTls;
@@ -34,9 +37,11 @@ pub struct Listener {
   tls: Option<Arc<ServerTls>>,
 }
 
-enum Acceptor {
-  Tcp(TcpListener),
-  Unix(UnixListener),
+/// The listening socket, registered for readability only. Accepted sockets are not registered
+/// here: their reader does that (the JS thread for plain sockets, the TLS task otherwise).
+struct Acceptor {
+  socket: AsyncFd<Socket>,
+  kind: Kind,
 }
 
 impl Listener {
@@ -51,18 +56,18 @@ impl Listener {
     let _runtime = crate::runtime::handle().enter();
     let target = config.target.error_target();
     let register_err = |err: io::Error| SocketError::os(crate::error::Syscall::Listen, &err, target.clone());
-    let (acceptor, local) = match bound {
+    let (socket, kind, local) = match bound {
       BoundListener::Tcp(std) => {
         let local = std.local_addr().ok();
-        (
-          Acceptor::Tcp(TcpListener::from_std(std).map_err(register_err)?),
-          local,
-        )
+        (Socket::from(std), Kind::Tcp, local)
       }
-      BoundListener::Unix(std) => (
-        Acceptor::Unix(UnixListener::from_std(std).map_err(register_err)?),
-        None,
-      ),
+      BoundListener::Unix(std) => (Socket::from(std), Kind::Unix, None),
+    };
+    // SAFETY: `socket` owns its descriptor, which closes only when the `AsyncFd` drops it.
+    let registered = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) };
+    let acceptor = Acceptor {
+      socket: registered.map_err(|err| register_err(io::Error::from(err)))?,
+      kind,
     };
     let unix_path = match &config.target {
       Target::Unix(path) => Some(path.clone()),
@@ -86,12 +91,10 @@ impl Listener {
 
   /// The listening descriptor, or -1 once stopped.
   pub fn fd(&self) -> i32 {
-    use std::os::fd::AsRawFd;
-    match self.lock().as_ref() {
-      Some(Acceptor::Tcp(l)) => l.as_raw_fd(),
-      Some(Acceptor::Unix(l)) => l.as_raw_fd(),
-      None => -1,
-    }
+    self
+      .lock()
+      .as_ref()
+      .map_or(-1, |acceptor| acceptor.socket.as_raw_fd())
   }
 
   pub fn is_listening(&self) -> bool {
@@ -118,18 +121,51 @@ impl Listener {
       .unwrap_or_else(|poisoned| poisoned.into_inner())
   }
 
-  fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Stream>>> {
-    match self.lock().as_ref() {
-      None => Poll::Ready(None),
-      Some(Acceptor::Tcp(l)) => l.poll_accept(cx).map(|r| {
-        Some(r.map(|(stream, _)| {
-          let _ = stream.set_nodelay(true);
-          Stream::Tcp(stream)
-        }))
-      }),
-      Some(Acceptor::Unix(l)) => l
-        .poll_accept(cx)
-        .map(|r| Some(r.map(|(stream, _)| Stream::Unix(stream)))),
+  fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Option<io::Result<(Socket, Kind)>>> {
+    let guard = self.lock();
+    let Some(acceptor) = guard.as_ref() else {
+      return Poll::Ready(None);
+    };
+    loop {
+      let mut ready = match acceptor.socket.poll_read_ready(cx) {
+        Poll::Ready(Ok(ready)) => ready,
+        Poll::Ready(Err(err)) => return Poll::Ready(Some(Err(err))),
+        Poll::Pending => return Poll::Pending,
+      };
+      match ready.try_io(|socket| accept(socket.get_ref())) {
+        Ok(Ok(socket)) => {
+          if acceptor.kind == Kind::Tcp {
+            let _ = socket.set_tcp_nodelay(true);
+          }
+          return Poll::Ready(Some(Ok((socket, acceptor.kind))));
+        }
+        Ok(Err(err)) => return Poll::Ready(Some(Err(err))),
+        // Not ready after all: readiness was cleared; poll again.
+        Err(_would_block) => continue,
+      }
+    }
+  }
+}
+
+/// accept4(2): the new socket comes non-blocking and close-on-exec in one call.
+fn accept(listener: &Socket) -> io::Result<Socket> {
+  loop {
+    // SAFETY: a listening socket we own; null address arguments are allowed.
+    let fd = unsafe {
+      libc::accept4(
+        listener.as_raw_fd(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+      )
+    };
+    if fd >= 0 {
+      // SAFETY: accept4 returned a new descriptor that nothing else owns.
+      return Ok(unsafe { Socket::from_raw_fd(fd) });
+    }
+    let err = io::Error::last_os_error();
+    if err.kind() != io::ErrorKind::Interrupted {
+      return Err(err);
     }
   }
 }
@@ -143,8 +179,8 @@ async fn run(listener: Arc<Listener>) {
     };
     match accepted {
       None => return,
-      Some(Ok(stream)) => {
-        let conn = Conn::new(next_id(), listener.reporter.sink.clone(), stream);
+      Some(Ok((socket, kind))) => {
+        let conn = Conn::new(next_id(), listener.reporter.sink.clone(), socket, kind);
         if let Some(tls) = &listener.tls {
           match Secure::server(tls.clone()) {
             Ok(secure) => conn.set_secure(Box::new(secure)),
@@ -155,7 +191,9 @@ async fn run(listener: Arc<Listener>) {
         if !listener.reporter.emit(Event::Accept(conn.clone())) {
           return;
         }
-        conn.start();
+        if conn.secure().is_some() {
+          conn.start_task();
+        }
       }
       Some(Err(err))
         if matches!(

@@ -1,13 +1,18 @@
 //! The networking core: listeners, connections and their tasks on the I/O thread.
 //!
-//! Never imports napi. Tasks report through an `EventSink`; the JS thread acts on a `Conn`
-//! directly for calls Bun answers synchronously (`write`) and signals the task for the rest.
+//! Never imports napi. Tasks report through an `EventSink`. The JS thread acts on a `Conn`
+//! directly for what Bun answers synchronously (`write`, `end`, `pause`…) and reads plain
+//! sockets itself (`Conn::read_step`); TLS sockets are read by their task, which takes JS's
+//! requests in order.
 
 pub mod addr;
 pub mod conn;
 pub mod listener;
+pub mod poller;
 pub mod secure;
+pub mod secure_task;
 pub mod tcp;
+pub mod timer;
 pub mod tls;
 pub mod udp;
 
@@ -50,7 +55,7 @@ pub type HandleId = u32;
 
 /// What a task reports. Variants mirror Bun's handler names, in Bun's order.
 pub enum Event {
-  /// A client connection is up; reading starts after this event is queued.
+  /// A client connection is up (or was reset at once: `Close` follows).
   Open(Arc<Conn>),
   /// A listener accepted `Conn` (reported on the listener's id).
   Accept(Arc<Conn>),

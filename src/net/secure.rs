@@ -17,6 +17,9 @@ use rustls::{ClientConnection, Connection, HandshakeKind, NamedGroup, ProtocolVe
 use crate::error::SocketError;
 use crate::net::tls::{self, ClientTls, HandshakeOutcome, ServerTls};
 
+/// Plaintext encrypted per step of a write: four full records, sent with one `sendmsg`.
+const WRITE_BATCH: usize = 64 * 1024;
+
 // `phase` values.
 const PENDING: u8 = 0;
 const HANDSHAKING: u8 = 1;
@@ -60,12 +63,12 @@ pub struct Fed {
 
 /// What a write did.
 pub enum Written {
-  /// Taken whole; `pending` when records still wait for the kernel.
-  Taken {
+  /// `taken` plaintext bytes became records; `pending` when some of those still wait for the
+  /// kernel (at most one batch).
+  Took {
+    taken: usize,
     pending: bool,
   },
-  /// Earlier records still wait for the kernel: nothing taken.
-  Full,
   /// Not before the handshake finished (Bun drops such writes).
   NotReady,
   Closed,
@@ -225,7 +228,9 @@ impl Secure {
     }
   }
 
-  /// Encrypts `data` and sends what the kernel takes now; the rest waits for `flush`.
+  /// Encrypts `data` a batch at a time while the kernel takes the records, as Bun's write takes
+  /// what the socket can take now: never more than one batch of ciphertext waits here (for
+  /// `flush`), so a huge write to a peer that does not read costs no memory.
   pub fn write(&self, data: &[u8], fd: RawFd) -> Written {
     match self.phase.load(Ordering::Acquire) {
       ESTABLISHED => {}
@@ -237,13 +242,25 @@ impl Secure {
       return Written::NotReady;
     };
     if session.wants_write() && !flush_session(session, fd) {
-      return Written::Full;
+      return Written::Took {
+        taken: 0,
+        pending: true,
+      };
     }
-    if session.writer().write_all(data).is_err() {
-      return Written::Closed;
+    let mut taken = 0;
+    while taken < data.len() {
+      let batch = &data[taken..data.len().min(taken + WRITE_BATCH)];
+      match session.writer().write(batch) {
+        Ok(n) => taken += n,
+        Err(_) => return Written::Closed,
+      }
+      if !flush_session(session, fd) {
+        return Written::Took { taken, pending: true };
+      }
     }
-    Written::Taken {
-      pending: !flush_session(session, fd),
+    Written::Took {
+      taken,
+      pending: false,
     }
   }
 

@@ -9,7 +9,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use crate::error::{ErrorTarget, SocketError, Syscall};
 use crate::net::addr::{self, Target};
-use crate::net::conn::Stream;
+use crate::net::conn::Kind;
 
 /// Node's and Bun's listen backlog.
 const BACKLOG: i32 = 511;
@@ -86,32 +86,43 @@ fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener, SocketErro
   Ok(listener)
 }
 
-/// Connects to the first address of `target` that answers.
-pub async fn connect(target: &Target) -> Result<Stream, SocketError> {
+/// Connects to the first address of `target` that answers. The socket comes back non-blocking
+/// and not registered with tokio: its reader registers it.
+pub async fn connect(target: &Target) -> Result<(Socket, Kind), SocketError> {
   match target {
     Target::Tcp { host, port } => {
       let addrs = addr::resolve(host, *port).await?;
       let mut last = None;
       for addr in addrs {
-        match TcpStream::connect(addr).await {
-          Ok(stream) => {
-            let _ = stream.set_nodelay(true);
-            return Ok(Stream::Tcp(stream));
-          }
+        let target = ErrorTarget {
+          address: Some(addr.ip().to_string()),
+          port: Some(addr.port()),
+        };
+        let connected = async {
+          let stream = TcpStream::connect(addr).await?;
+          stream.set_nodelay(true)?;
+          stream.into_std()
+        };
+        match connected.await {
+          Ok(stream) => return Ok((Socket::from(stream), Kind::Tcp)),
           Err(err) => {
-            let target = ErrorTarget {
-              address: Some(addr.ip().to_string()),
-              port: Some(addr.port()),
-            };
-            last = Some(SocketError::os(Syscall::Connect, &err, target));
+            let err = SocketError::os(Syscall::Connect, &err, target);
+            // Reset after the handshake: the connection existed; no other address is tried.
+            if err.code() == "ECONNRESET" {
+              return Err(err);
+            }
+            last = Some(err);
           }
         }
       }
       Err(last.unwrap_or_else(|| SocketError::not_found(host)))
     }
-    Target::Unix(path) => UnixStream::connect(path)
-      .await
-      .map(Stream::Unix)
-      .map_err(|err| SocketError::os(Syscall::Connect, &err, target.error_target())),
+    Target::Unix(path) => {
+      let connected = async { UnixStream::connect(path).await?.into_std() };
+      connected
+        .await
+        .map(|stream| (Socket::from(stream), Kind::Unix))
+        .map_err(|err| SocketError::os(Syscall::Connect, &err, target.error_target()))
+    }
   }
 }

@@ -1,12 +1,14 @@
 //! The core without Node: real loopback sockets, events collected by a channel-backed sink.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::net::conn::CREDIT;
+use crate::net::conn::{Readout, Request, CREDIT};
+use crate::net::poller::{serve, Poller};
 use crate::net::tcp::ListenConfig;
-use crate::net::{next_id, Conn, Event, EventSink, HandleId, Listener, Target};
+use crate::net::{next_id, Conn, Credit, Creditor, Event, EventSink, HandleId, Listener, Target};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -53,12 +55,91 @@ fn loopback(port: u16) -> Target {
 }
 
 type Events = Receiver<(HandleId, Event)>;
-type Pair = (Arc<Conn>, Arc<Conn>, Events, Arc<Listener>);
 
-/// A connected pair: (server side, client side), events of both on `rx`.
+/// What the JS thread does in the addon: a thread that owns the epoll set of plain sockets,
+/// serves the ready ones and reports what it read on the same channel as the tasks.
+struct Reader {
+  poller: Arc<Mutex<Poller<()>>>,
+  stop: Arc<AtomicBool>,
+  thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct NoCredit;
+
+impl Creditor for NoCredit {
+  fn credit_returned(&self, _amount: usize) {}
+}
+
+impl Reader {
+  fn start(sink: Arc<dyn EventSink>) -> Reader {
+    let poller = Arc::new(Mutex::new(Poller::new().unwrap()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+      let (poller, stop) = (poller.clone(), stop.clone());
+      std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        while !stop.load(Ordering::Acquire) {
+          let mut ready = Vec::new();
+          poller.lock().unwrap().ready(5, &mut ready);
+          for (conn, (), mut flags) in ready {
+            let id = conn.id();
+            let open = serve(&conn, &mut flags, &mut buf, |out, bytes| {
+              let event = match out {
+                Readout::Data(_) => Event::Data(bytes.to_vec(), Credit::new(Arc::new(NoCredit))),
+                Readout::End => Event::End,
+                Readout::Drain => Event::Drain,
+                Readout::Close(err) => Event::Close(err),
+              };
+              sink.emit(id, event);
+            });
+            let mut poller = poller.lock().unwrap();
+            if open {
+              poller.update(id);
+            } else {
+              poller.remove(id);
+            }
+          }
+        }
+      })
+    };
+    Reader {
+      poller,
+      stop,
+      thread: Some(thread),
+    }
+  }
+
+  fn watch(&self, conn: &Arc<Conn>) {
+    self.poller.lock().unwrap().add(conn, ()).unwrap();
+  }
+
+  fn update(&self, conn: &Conn) {
+    self.poller.lock().unwrap().update(conn.id());
+  }
+}
+
+impl Drop for Reader {
+  fn drop(&mut self) {
+    self.stop.store(true, Ordering::Release);
+    if let Some(thread) = self.thread.take() {
+      let _ = thread.join();
+    }
+  }
+}
+
+struct Pair {
+  server: Arc<Conn>,
+  client: Arc<Conn>,
+  rx: Events,
+  listener: Arc<Listener>,
+  reader: Reader,
+}
+
+/// A connected pair of plain sockets, both read by one `Reader`; events of both on `rx`.
 fn pair() -> Pair {
   let (sink, rx) = sink();
   let (listener, port) = listen(&sink);
+  let reader = Reader::start(sink.clone());
   Conn::connect(next_id(), sink, loopback(port), None);
   let (mut server, mut client) = (None, None);
   while server.is_none() || client.is_none() {
@@ -68,12 +149,27 @@ fn pair() -> Pair {
       _ => panic!("unexpected event before both ends are up"),
     }
   }
-  (server.unwrap(), client.unwrap(), rx, listener)
+  let (server, client) = (server.unwrap(), client.unwrap());
+  reader.watch(&server);
+  reader.watch(&client);
+  Pair {
+    server,
+    client,
+    rx,
+    listener,
+    reader,
+  }
 }
 
 #[test]
-fn bytes_arrive_in_order_and_credit_bounds_chunks_in_flight() {
-  let (server, client, rx, listener) = pair();
+fn bytes_arrive_once_and_in_order() {
+  let Pair {
+    server,
+    client,
+    rx,
+    listener,
+    reader,
+  } = pair();
   let payload: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
   let sender = {
     let client = client.clone();
@@ -90,35 +186,30 @@ fn bytes_arrive_in_order_and_credit_bounds_chunks_in_flight() {
     })
   };
   let mut received = Vec::new();
-  let mut held = Vec::new();
   while received.len() < payload.len() {
     match next(&rx) {
-      (id, Event::Data(chunk, credit)) if id == server.id() => {
-        received.extend_from_slice(&chunk);
-        held.push(credit);
-        assert!(held.len() <= CREDIT as usize, "more than CREDIT chunks in flight");
-        if held.len() == CREDIT as usize {
-          // No fifth chunk while four are held.
-          assert!(matches!(
-            rx.recv_timeout(Duration::from_millis(50)),
-            Err(_) | Ok((_, Event::Drain))
-          ));
-          held.clear();
-        }
-      }
+      (id, Event::Data(chunk, _)) if id == server.id() => received.extend_from_slice(&chunk),
       (_, Event::Drain) => {}
       (_, other) => panic!("unexpected event {}", name(&other)),
     }
   }
   sender.join().unwrap();
   assert_eq!(received, payload);
+  drop(reader);
   listener.stop();
 }
 
 #[test]
 fn a_short_write_is_followed_by_drain_once_the_peer_reads() {
-  let (server, client, rx, listener) = pair();
-  server.pause();
+  let Pair {
+    server,
+    client,
+    rx,
+    listener,
+    reader,
+  } = pair();
+  server.set_paused(true);
+  reader.update(&server);
   let chunk = vec![7u8; 256 * 1024];
   let mut total = 0;
   loop {
@@ -129,9 +220,15 @@ fn a_short_write_is_followed_by_drain_once_the_peer_reads() {
       break;
     }
   }
+  reader.update(&client);
   assert_eq!(client.write(&chunk), 0, "a full buffer takes nothing");
   assert_eq!(client.bytes_written() as usize, total);
-  server.resume();
+  assert!(
+    rx.recv_timeout(Duration::from_millis(100)).is_err(),
+    "paused: nothing arrives"
+  );
+  server.set_paused(false);
+  reader.update(&server);
   let mut got = 0;
   let mut drains = 0;
   while got < total || drains == 0 {
@@ -146,12 +243,67 @@ fn a_short_write_is_followed_by_drain_once_the_peer_reads() {
   }
   assert_eq!(got, total);
   assert_eq!(drains, 1);
+  drop(reader);
+  listener.stop();
+}
+
+#[test]
+fn pause_resume_pause_stays_paused() {
+  let Pair {
+    server,
+    client,
+    rx,
+    listener,
+    reader,
+  } = pair();
+  for paused in [true, false, true] {
+    server.set_paused(paused);
+  }
+  reader.update(&server);
+  assert_eq!(client.write(b"held"), 4);
+  assert!(
+    rx.recv_timeout(Duration::from_millis(100)).is_err(),
+    "the last request wins: paused"
+  );
+  server.set_paused(false);
+  reader.update(&server);
+  assert!(matches!(next(&rx), (id, Event::Data(ref d, _)) if id == server.id() && d == b"held"));
+  drop(reader);
+  listener.stop();
+}
+
+#[test]
+fn a_reset_while_paused_delivers_the_data_ahead_of_it() {
+  let Pair {
+    server,
+    client,
+    rx,
+    listener,
+    reader,
+  } = pair();
+  server.set_paused(true);
+  reader.update(&server);
+  assert_eq!(client.write(b"last words"), 10);
+  std::thread::sleep(Duration::from_millis(50));
+  client.terminate();
+  assert!(matches!(next(&rx), (id, Event::Data(ref d, _)) if id == server.id() && d == b"last words"));
+  match next(&rx) {
+    (id, Event::Close(Some(err))) if id == server.id() => assert_eq!(err.code(), "ECONNRESET"),
+    (_, other) => panic!("expected close with ECONNRESET, got {}", name(&other)),
+  }
+  drop(reader);
   listener.stop();
 }
 
 #[test]
 fn end_closes_now_and_the_peer_sees_end() {
-  let (server, client, rx, listener) = pair();
+  let Pair {
+    server,
+    client,
+    rx,
+    listener,
+    reader: _reader,
+  } = pair();
   assert!(client.end(), "nothing pending: closed at once");
   assert_eq!(client.write(b"late"), -1);
   let (id, event) = next(&rx);
@@ -162,10 +314,15 @@ fn end_closes_now_and_the_peer_sees_end() {
 
 #[test]
 fn terminate_resets_the_peer() {
-  let (server, client, rx, listener) = pair();
+  let Pair {
+    server,
+    client,
+    rx,
+    listener,
+    reader: _reader,
+  } = pair();
+  // The reset goes out at once, whoever still holds the connection.
   client.terminate();
-  // The reset goes out when the last reference to the client connection is gone.
-  drop(client);
   let (id, event) = next(&rx);
   assert_eq!(id, server.id());
   match event {
@@ -176,22 +333,42 @@ fn terminate_resets_the_peer() {
 }
 
 #[test]
-fn an_idle_connection_task_stays_small() {
-  let (server, _client, _rx, listener) = pair();
-  // Every open connection holds one; it counts in the memory an idle connection costs.
-  let size = server.task_size();
-  assert!(size <= 400, "connection task is {size} bytes");
+fn an_idle_plain_connection_is_small_and_has_no_task() {
+  let Pair {
+    server,
+    listener,
+    reader: _reader,
+    ..
+  } = pair();
+  // What an idle socket costs beside the kernel's: this struct, and nothing on the I/O thread.
+  let size = std::mem::size_of::<Conn>();
+  assert!(size <= 320, "a connection is {size} bytes");
+  assert!(!server.timer_running());
   listener.stop();
 }
 
 #[test]
-fn timeout_fires_once() {
-  let (server, _client, rx, listener) = pair();
-  server.set_timeout(Duration::from_millis(50));
+fn timeout_fires_once_and_any_number_is_accepted() {
+  let Pair {
+    server,
+    client,
+    rx,
+    listener,
+    reader: _reader,
+  } = pair();
+  for huge in [f64::INFINITY, 1e308, 1e20, f64::MAX, f64::NAN, -1.0] {
+    client.set_timeout(huge);
+  }
+  server.set_timeout(0.05);
   let (id, event) = next(&rx);
   assert_eq!(id, server.id());
   assert!(matches!(event, Event::Timeout));
   assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "one-shot");
+  client.set_timeout(f64::INFINITY);
+  assert!(client.timer_running());
+  client.close();
+  std::thread::sleep(Duration::from_millis(50));
+  assert!(!client.timer_running(), "closing ends the timer");
   listener.stop();
 }
 
@@ -233,13 +410,17 @@ fn unix_sockets_connect_and_unlink_on_stop() {
     exclusive: false,
   };
   let listener = Listener::bind(next_id(), sink.clone(), &config, None).unwrap();
+  let reader = Reader::start(sink.clone());
   Conn::connect(next_id(), sink, Target::Unix(path.clone()), None);
   let mut client = None;
   let mut accepted = false;
   while client.is_none() || !accepted {
     match next(&rx).1 {
       Event::Open(conn) => client = Some(conn),
-      Event::Accept(_) => accepted = true,
+      Event::Accept(conn) => {
+        reader.watch(&conn);
+        accepted = true;
+      }
       other => panic!("unexpected {}", name(&other)),
     }
   }
@@ -422,16 +603,13 @@ mod tls {
     let (mut server_conn, mut client_conn) = (None, None);
     while server_conn.is_none() || client_conn.is_none() {
       match next(&rx).1 {
-        Event::Accept(conn) => {
-          conn.start();
-          server_conn = Some(conn);
-        }
+        Event::Accept(conn) => server_conn = Some(conn),
         Event::Open(conn) => {
           if let Some(token) = session {
             conn.secure().unwrap().set_session(token);
           }
-          conn.start();
-          conn.start_tls();
+          assert_eq!(conn.write(b"early"), 0, "writes before the handshake are refused");
+          conn.request(Request::StartTls);
           client_conn = Some(conn);
         }
         other => panic!("unexpected {}", name_of(&other)),
@@ -472,11 +650,6 @@ mod tls {
   fn handshake_then_data_both_ways() {
     let client = Arc::new(ClientTls::new(&client_options(true)).unwrap());
     let pair = tls_pair(&server_tls("server"), &client, None);
-    assert_eq!(
-      pair.client.write(b"early"),
-      0,
-      "writes before the handshake are refused"
-    );
     let (c, s) = outcomes(&pair);
     assert!(c.success && c.error.is_none());
     // No client certificate was asked for: Bun's verdict on the server.
@@ -513,6 +686,62 @@ mod tls {
       .unwrap()
       .export_keying_material(32, b"label", None);
     assert!(ours.is_some() && ours == theirs);
+  }
+
+  #[test]
+  fn decrypted_chunks_in_flight_are_bounded_by_the_credit() {
+    let client = Arc::new(ClientTls::new(&client_options(true)).unwrap());
+    let pair = tls_pair(&server_tls("server"), &client, None);
+    outcomes(&pair);
+    let payload: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let sender = {
+      let client = pair.client.clone();
+      let payload = payload.clone();
+      std::thread::spawn(move || {
+        let mut sent = 0;
+        while sent < payload.len() {
+          match client.write(&payload[sent..]) {
+            n if n > 0 => sent += n as usize,
+            0 => std::thread::sleep(Duration::from_millis(1)),
+            _ => panic!("socket closed while sending"),
+          }
+        }
+      })
+    };
+    let mut received = Vec::new();
+    let mut held = Vec::new();
+    while received.len() < payload.len() {
+      match next(&pair.rx) {
+        (id, Event::Data(chunk, credit)) if id != pair.client_id => {
+          received.extend_from_slice(&chunk);
+          held.push(credit);
+          assert!(held.len() <= CREDIT as usize, "more than CREDIT chunks in flight");
+          if held.len() == CREDIT as usize {
+            // No fifth chunk while four are held.
+            assert!(!matches!(
+              pair.rx.recv_timeout(Duration::from_millis(50)),
+              Ok((id, Event::Data(..))) if id != pair.client_id
+            ));
+            held.clear();
+          }
+        }
+        _ => {}
+      }
+    }
+    sender.join().unwrap();
+    assert_eq!(received, payload);
+  }
+
+  #[test]
+  fn a_huge_write_to_a_peer_that_does_not_read_takes_what_the_kernel_takes() {
+    let client = Arc::new(ClientTls::new(&client_options(true)).unwrap());
+    let pair = tls_pair(&server_tls("server"), &client, None);
+    outcomes(&pair);
+    pair.server.set_paused(true);
+    let huge = vec![1u8; 64 * 1024 * 1024];
+    let taken = pair.client.write(&huge);
+    assert!(taken > 0 && taken < 32 * 1024 * 1024, "took {taken}");
+    assert_eq!(pair.client.write(&huge), 0, "then nothing until drain");
   }
 
   #[test]
@@ -577,16 +806,14 @@ mod tls {
       ))),
     );
     let mut outcome = None;
+    let mut plain_server = None;
     while outcome.is_none() {
       match next(&rx).1 {
         Event::Accept(conn) => {
-          conn.start();
+          plain_server = Some(conn.clone());
           assert_eq!(conn.write(b"HELLO plain\r\n"), 13);
         }
-        Event::Open(conn) => {
-          conn.start();
-          conn.start_tls();
-        }
+        Event::Open(conn) => conn.request(Request::StartTls),
         Event::Handshake(result) => outcome = Some(result),
         _ => {}
       }
@@ -594,6 +821,7 @@ mod tls {
     let outcome = outcome.unwrap();
     assert!(!outcome.success);
     assert_eq!(code(&outcome), Some("EPROTO"));
+    drop(plain_server);
     listener.stop();
   }
 
@@ -636,10 +864,7 @@ mod tls {
     let mut server = None;
     loop {
       match next(&rx).1 {
-        Event::Accept(conn) => {
-          conn.start();
-          server = Some(conn);
-        }
+        Event::Accept(conn) => server = Some(conn),
         Event::Handshake(outcome) => assert!(outcome.success),
         Event::Data(chunk, _) => {
           assert_eq!(chunk, b"ping");

@@ -1,0 +1,323 @@
+//! The JS thread reads its plain sockets itself.
+//!
+//! Each JS thread has one epoll set holding its plain sockets, nested in libuv's loop through
+//! one `uv_poll` handle: when a socket is ready, the thread that runs the handlers wakes up
+//! directly, reads, and calls `lib/dispatch.js` — one wake-up per message instead of two (the
+//! I/O thread's, then a threadsafe call to this thread), which is what request/response traffic
+//! pays for. The I/O thread still connects, accepts, resolves, times out and does TLS.
+//!
+//! One reader per socket at a time: a socket is in this set from its `open` until it closes or
+//! `upgradeTLS` hands it to its TLS task. Everything here runs on the JS thread; no lock is held
+//! while JS runs. When the environment ends, an async cleanup hook closes the sockets and the
+//! uv handle (a Worker's loop must have no open handle left when it closes).
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, c_void};
+use std::ptr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::ToNapiValue;
+use napi::{sys, Env, Result, Status};
+
+use crate::js::errors::ErrorInfo;
+use crate::net::conn::{Conn, Readout};
+use crate::net::poller::{serve, Poller};
+use crate::net::HandleId;
+
+/// Bytes read per syscall, as Node reads.
+const READ_SIZE: usize = 64 * 1024;
+
+// Event kinds, as `lib/dispatch.js` numbers them.
+pub const DATA: u32 = 2;
+pub const DRAIN: u32 = 3;
+pub const END: u32 = 4;
+pub const CLOSE: u32 = 5;
+
+const UV_POLL: c_int = 8;
+const UV_READABLE: c_int = 1;
+
+extern "C" {
+  fn uv_handle_size(kind: c_int) -> usize;
+  fn uv_poll_init(event_loop: *mut sys::uv_loop_s, handle: *mut c_void, fd: c_int) -> c_int;
+  fn uv_poll_start(handle: *mut c_void, events: c_int, cb: extern "C" fn(*mut c_void, c_int, c_int))
+    -> c_int;
+  fn uv_poll_stop(handle: *mut c_void) -> c_int;
+  fn uv_close(handle: *mut c_void, cb: extern "C" fn(*mut c_void));
+  fn uv_unref(handle: *mut c_void);
+}
+
+/// Where one environment's events go: its `dispatch` function, called in a callback scope so
+/// nextTicks and microtasks run after each event, as in Bun.
+pub struct JsTarget {
+  env: sys::napi_env,
+  dispatch: sys::napi_ref,
+  context: sys::napi_async_context,
+}
+
+struct Reader {
+  poller: RefCell<Poller<Rc<JsTarget>>>,
+  /// The uv_poll handle, owned by libuv until its close callback.
+  handle: *mut c_void,
+  buf: RefCell<Vec<u8>>,
+  /// Set by the cleanup hook: no more sockets are taken.
+  closing: Cell<bool>,
+}
+
+thread_local! {
+  static READER: RefCell<Option<Rc<Reader>>> = const { RefCell::new(None) };
+}
+
+impl JsTarget {
+  /// Holds `dispatch` for calls from the reader.
+  pub(crate) fn new(env: &Env, dispatch: sys::napi_value) -> Result<JsTarget> {
+    let raw = env.raw();
+    let mut reference = ptr::null_mut();
+    let mut context = ptr::null_mut();
+    let mut name = ptr::null_mut();
+    // SAFETY: JS thread of `env`, inside the `init` call.
+    unsafe {
+      check(sys::napi_create_reference(raw, dispatch, 1, &mut reference))?;
+      let text = "bun-sockets:read";
+      check(sys::napi_create_string_utf8(
+        raw,
+        text.as_ptr().cast(),
+        text.len() as isize,
+        &mut name,
+      ))?;
+      check(sys::napi_async_init(raw, ptr::null_mut(), name, &mut context))?;
+    }
+    Ok(JsTarget {
+      env: raw,
+      dispatch: reference,
+      context,
+    })
+  }
+
+  /// Calls `dispatch(id, kind, a, b)`; `a` is built inside the call's handle scope.
+  fn call(&self, id: HandleId, kind: u32, a: impl FnOnce(sys::napi_env) -> Result<sys::napi_value>) {
+    let env = self.env;
+    let mut scope = ptr::null_mut();
+    // SAFETY: JS thread of `env`, called from libuv's poll phase (no JS on the stack); every
+    // value made here lives in this handle scope.
+    unsafe {
+      if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
+        return;
+      }
+      let made = (|| -> Result<()> {
+        let mut dispatch = ptr::null_mut();
+        check(sys::napi_get_reference_value(env, self.dispatch, &mut dispatch))?;
+        // napi_make_callback wants an object for `this`.
+        let mut recv = ptr::null_mut();
+        check(sys::napi_get_global(env, &mut recv))?;
+        let mut undefined = ptr::null_mut();
+        check(sys::napi_get_undefined(env, &mut undefined))?;
+        let args = [
+          u32::to_napi_value(env, id)?,
+          u32::to_napi_value(env, kind)?,
+          a(env)?,
+          undefined,
+        ];
+        let mut result = ptr::null_mut();
+        let status =
+          sys::napi_make_callback(env, self.context, recv, dispatch, 4, args.as_ptr(), &mut result);
+        if status == sys::Status::napi_pending_exception {
+          // `dispatch` never throws a handler's error; anything else is reported as Node would.
+          let mut err = ptr::null_mut();
+          if sys::napi_get_and_clear_last_exception(env, &mut err) == sys::Status::napi_ok {
+            sys::napi_fatal_exception(env, err);
+          }
+        }
+        Ok(())
+      })();
+      let _ = made;
+      sys::napi_close_handle_scope(env, scope);
+    }
+  }
+}
+
+/// Starts reading `conn` on this thread, its events going to `js`.
+pub fn watch(env: &Env, js: &Rc<JsTarget>, conn: &Arc<Conn>) -> Result<()> {
+  let reader = reader(env)?;
+  if reader.closing.get() {
+    conn.abandon();
+    return Ok(());
+  }
+  let added = reader.poller.borrow_mut().add(conn, js.clone());
+  added.map_err(|err| {
+    napi::Error::new(
+      Status::GenericFailure,
+      format!("bun-sockets: cannot watch a socket: {err}"),
+    )
+  })
+}
+
+/// Brings a socket's registration in line with its state (after pause, resume, a short write,
+/// end or shutdown); forgets it once its reader is no longer this thread.
+pub fn update(id: HandleId) {
+  with_reader(|reader| reader.poller.borrow_mut().update(id));
+}
+
+/// Stops reading a socket here (closed, or handed to its TLS task).
+pub fn forget(id: HandleId) {
+  with_reader(|reader| reader.poller.borrow_mut().remove(id));
+}
+
+fn with_reader(f: impl FnOnce(&Reader)) {
+  if let Some(reader) = READER.with(|cell| cell.borrow().clone()) {
+    f(&reader);
+  }
+}
+
+impl Reader {
+  /// libuv saw the set ready: serve every ready socket, each event a call into JS. No borrow
+  /// of the set is held while JS runs (handlers pause, write and close sockets).
+  fn run(&self) {
+    let mut ready = Vec::new();
+    self.poller.borrow().ready(0, &mut ready);
+    for (conn, js, mut flags) in ready {
+      let id = conn.id();
+      let open = {
+        let mut buf = self.buf.borrow_mut();
+        serve(&conn, &mut flags, &mut buf, |out, bytes| match out {
+          Readout::Data(_) => js.call(id, DATA, |env| copy_buffer(env, bytes)),
+          Readout::End => js.call(id, END, undefined),
+          Readout::Drain => js.call(id, DRAIN, undefined),
+          Readout::Close(err) => {
+            self.poller.borrow_mut().remove(id);
+            js.call(id, CLOSE, |env| match &err {
+              // SAFETY: inside `call`'s handle scope.
+              Some(err) => unsafe { ErrorInfo::to_napi_value(env, ErrorInfo::from(err)) },
+              None => undefined(env),
+            });
+          }
+        })
+      };
+      if open {
+        self.poller.borrow_mut().update(id);
+      }
+    }
+  }
+}
+
+fn undefined(env: sys::napi_env) -> Result<sys::napi_value> {
+  let mut value = ptr::null_mut();
+  // SAFETY: JS thread, inside a handle scope.
+  check(unsafe { sys::napi_get_undefined(env, &mut value) })?;
+  Ok(value)
+}
+
+fn copy_buffer(env: sys::napi_env, bytes: &[u8]) -> Result<sys::napi_value> {
+  let mut value = ptr::null_mut();
+  let mut data = ptr::null_mut();
+  // SAFETY: JS thread; Node copies `bytes.len()` bytes from a live slice.
+  check(unsafe {
+    sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut value)
+  })?;
+  Ok(value)
+}
+
+fn check(status: sys::napi_status) -> Result<()> {
+  if status == sys::Status::napi_ok {
+    Ok(())
+  } else {
+    Err(napi::Error::new(
+      Status::from(status),
+      "bun-sockets: a napi call failed",
+    ))
+  }
+}
+
+/// This thread's reader, created (with its epoll set and uv handle) on first use.
+fn reader(env: &Env) -> Result<Rc<Reader>> {
+  if let Some(reader) = READER.with(|cell| cell.borrow().clone()) {
+    return Ok(reader);
+  }
+  let poller = Poller::new().map_err(|err| {
+    napi::Error::new(
+      Status::GenericFailure,
+      format!("bun-sockets: cannot create an epoll set: {err}"),
+    )
+  })?;
+  let event_loop = env.get_uv_event_loop()?;
+  // SAFETY: libuv's own size for a uv_poll_t; zeroed memory, freed in `on_closed`.
+  let handle = unsafe { libc::calloc(1, uv_handle_size(UV_POLL)) };
+  if handle.is_null() {
+    return Err(napi::Error::new(
+      Status::GenericFailure,
+      "bun-sockets: out of memory",
+    ));
+  }
+  // SAFETY: JS thread, which runs `event_loop`; `handle` is valid zeroed memory of the right
+  // size. Unref'd: liveness is counted by `dispatch.rs`, not by this handle.
+  let started = unsafe {
+    let mut status = uv_poll_init(event_loop, handle, poller.fd());
+    if status == 0 {
+      status = uv_poll_start(handle, UV_READABLE, on_poll);
+      uv_unref(handle);
+      if status != 0 {
+        uv_close(handle, on_closed);
+      }
+    } else {
+      libc::free(handle);
+    }
+    status
+  };
+  if started != 0 {
+    return Err(napi::Error::new(
+      Status::GenericFailure,
+      format!("bun-sockets: cannot watch the epoll set (libuv error {started})"),
+    ));
+  }
+  let reader = Rc::new(Reader {
+    poller: RefCell::new(poller),
+    handle,
+    buf: RefCell::new(vec![0; READ_SIZE]),
+    closing: Cell::new(false),
+  });
+  READER.with(|cell| *cell.borrow_mut() = Some(reader.clone()));
+  // SAFETY: JS thread of `env`; `on_cleanup` removes the hook once the handle closed.
+  let status = unsafe {
+    sys::napi_add_async_cleanup_hook(env.raw(), Some(on_cleanup), ptr::null_mut(), ptr::null_mut())
+  };
+  check(status)?;
+  Ok(reader)
+}
+
+extern "C" fn on_poll(_handle: *mut c_void, _status: c_int, _events: c_int) {
+  with_reader(Reader::run);
+}
+
+/// The environment ends: close the sockets still here, then the handle; the hook is removed
+/// once libuv has closed it.
+unsafe extern "C" fn on_cleanup(hook: sys::napi_async_cleanup_hook_handle, _data: *mut c_void) {
+  let Some(reader) = READER.with(|cell| cell.borrow_mut().take()) else {
+    // SAFETY: the handle napi gave this hook.
+    unsafe { sys::napi_remove_async_cleanup_hook(hook) };
+    return;
+  };
+  reader.closing.set(true);
+  let conns = reader.poller.borrow_mut().drain();
+  for conn in conns {
+    conn.abandon();
+  }
+  let handle = reader.handle;
+  // SAFETY: JS thread; `handle` is the live uv_poll handle. Its `data` (the first field of
+  // every uv handle) carries the hook to remove once closed.
+  unsafe {
+    uv_poll_stop(handle);
+    *(handle as *mut *mut c_void) = hook as *mut c_void;
+    uv_close(handle, on_closed);
+  }
+}
+
+extern "C" fn on_closed(handle: *mut c_void) {
+  // SAFETY: libuv is done with `handle`; `data` holds the cleanup hook, or null.
+  unsafe {
+    let hook = *(handle as *mut *mut c_void) as sys::napi_async_cleanup_hook_handle;
+    libc::free(handle);
+    if !hook.is_null() {
+      sys::napi_remove_async_cleanup_hook(hook);
+    }
+  }
+}
