@@ -25,8 +25,6 @@ const HANDSHAKE = 10
 const handles = new Map()
 
 function dispatch(id, kind, a, b) {
-  events++
-  if (!spinning) startSpin()
   const handle = handles.get(id)
   if (handle !== undefined) handle[kEvent](kind, a, b)
   else if (kind === ACCEPT) {
@@ -35,48 +33,6 @@ function dispatch(id, kind, a, b) {
     a.close()
     a.detach()
   }
-}
-
-// While events flow, keep the JS thread polling instead of sleeping in epoll_wait: a pending
-// setImmediate makes libuv poll without blocking, so the next event is picked up without a
-// cross-core wake-up. A spin stops after `budget` turns without an event. Spinning only pays
-// when the I/O thread runs meanwhile on the other core; when both share one core it starves
-// it, so a spin that caught nothing halves the next budget and one that did doubles it (at 0
-// it is probed again now and then).
-const MAX_SPIN_TURNS = 64
-const PROBE_EVERY = 256
-let spinning = false
-let budget = MAX_SPIN_TURNS
-let events = 0
-let seen = 0
-let idleTurns = 0
-let caught = 0
-let sinceProbe = 0
-
-function startSpin() {
-  if (budget === 0) {
-    if (++sinceProbe < PROBE_EVERY) return
-    sinceProbe = 0
-    budget = 4
-  }
-  spinning = true
-  seen = events
-  idleTurns = 0
-  caught = 0
-  setImmediate(spin)
-}
-
-function spin() {
-  if (events !== seen) {
-    seen = events
-    idleTurns = 0
-    caught++
-  } else if (++idleTurns >= budget) {
-    spinning = false
-    budget = caught > 0 ? Math.min(budget * 2, MAX_SPIN_TURNS) : budget >> 1
-    return
-  }
-  setImmediate(spin)
 }
 
 binding.init(dispatch)

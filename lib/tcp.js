@@ -20,6 +20,7 @@ const kListener = Symbol('kListener')
 const kAllowHalfOpen = Symbol('kAllowHalfOpen')
 const kPaused = Symbol('kPaused')
 const kHeld = Symbol('kHeld')
+const kReplaying = Symbol('kReplaying')
 const kConnect = Symbol('kConnect')
 const kSockets = Symbol('kSockets')
 const kAddress = Symbol('kAddress')
@@ -46,6 +47,7 @@ class TCPSocket {
     this[kAllowHalfOpen] = allowHalfOpen
     this[kPaused] = false
     this[kHeld] = null
+    this[kReplaying] = false
     this[kConnect] = null
     this[kAddress] = null
     this[kSeen] = null
@@ -233,6 +235,7 @@ class TCPSocket {
     const value = Number(seconds)
     if (value < 0) throw new Error('Timeout must be a positive integer')
     if (this[kState] !== OPEN) return
+    // Any number: huge and infinite ones never fire (the native side cannot overflow on them).
     this[kNative].setTimeout(Math.floor(value) || 0)
   }
 
@@ -268,22 +271,37 @@ class TCPSocket {
   }
 
   pause() {
-    if (this[kState] !== OPEN || this[kPaused]) return
+    if (this[kState] !== OPEN) return
     this[kPaused] = true
     this[kNative].pause()
   }
 
   resume() {
-    if (this[kState] !== OPEN || !this[kPaused]) return
+    if (this[kState] !== OPEN) return
     this[kPaused] = false
+    // Chunks a TLS socket's task had already sent when pause() came go first; reading resumes
+    // once they are out.
+    if (this[kHeld] !== null) {
+      if (!this[kReplaying]) {
+        this[kReplaying] = true
+        setImmediate(replayHeld, this)
+      }
+      return
+    }
     this[kNative].resume()
-    const held = this[kHeld]
-    if (held !== null && held.length > 0) setImmediate(replayHeld, this)
   }
 
   reload(options) {
     if (this[kState] === CLOSED) return
-    this[kHandlers] = parseReload(arguments, false)
+    const handlers = parseReload(arguments, false)
+    const listener = this[kListener]
+    if (listener === undefined) {
+      this[kHandlers] = handlers
+      return
+    }
+    // Bun keeps one handler set per listener: reloading an accepted socket reloads them all.
+    listener[kHandlers] = handlers
+    for (const socket of listener[kSockets]) socket[kHandlers] = handlers
   }
 
   /** STARTTLS: returns [raw, tls], two new sockets; this one is dead afterwards, as in Bun. */
@@ -293,45 +311,17 @@ class TCPSocket {
   }
 
   [kEvent](kind, a, b) {
-    if (this[kPaused] && (kind === kinds.DATA || kind === kinds.END)) {
-      ;(this[kHeld] ??= []).push(kind, a)
-      return
+    // A TLS socket's task may have sent chunks before it saw pause(): they wait here, in order,
+    // with everything after them. (A plain socket is read by this thread: nothing comes while
+    // it is paused but a reset, which delivers what is queued ahead of it, as in Bun.)
+    if (this[kHeld] !== null || (this[kPaused] && this[kTls] !== undefined)) {
+      if (kind === kinds.DATA || kind === kinds.END) {
+        ;(this[kHeld] ??= []).push(kind, a, b)
+        return
+      }
+      if (kind === kinds.CLOSE) deliverHeld(this, true)
     }
-    switch (kind) {
-      case kinds.DATA:
-        if (b === true) {
-          // TLS records as read, for the `raw` socket of upgradeTLS.
-          const raw = this[kTls]?.raw
-          if (raw != null && raw[kState] === OPEN) callData(raw, convert(a, raw[kHandlers].binaryType))
-          break
-        }
-        callData(this, convert(a, this[kHandlers].binaryType))
-        break
-      case kinds.OPEN:
-        opened(this, a)
-        break
-      case kinds.DRAIN:
-        if (this[kState] === OPEN) callHandler(this, 'drain')
-        break
-      case kinds.END:
-        ended(this)
-        break
-      case kinds.CLOSE:
-        if (this[kState] !== CLOSED) closed(this, a === undefined ? undefined : fromNative(a))
-        break
-      case kinds.ERROR:
-        callHandler(this, 'error', fromNative(a))
-        break
-      case kinds.HANDSHAKE:
-        tlsSockets().handshaked(this, a, b)
-        break
-      case kinds.TIMEOUT:
-        if (this[kState] === OPEN) callHandler(this, 'timeout')
-        break
-      case kinds.CONNECT_ERROR:
-        connectFailed(this, a)
-        break
-    }
+    deliver(this, kind, a, b)
   }
 
   get [Symbol.toStringTag]() {
@@ -471,18 +461,69 @@ function connectFailed(socket, info) {
   reject(fromNative(info, 'connect'))
 }
 
-function replayHeld(socket) {
-  const held = socket[kHeld]
-  socket[kHeld] = null
-  if (held === null) return
-  for (let i = 0; i < held.length; i += 2) {
-    if (socket[kState] !== OPEN) return
-    if (socket[kPaused]) {
-      ;(socket[kHeld] ??= []).push(...held.slice(i))
-      return
-    }
-    socket[kEvent](held[i], held[i + 1])
+/** One native event, delivered. */
+function deliver(socket, kind, a, b) {
+  switch (kind) {
+    case kinds.DATA:
+      if (b === true) {
+        // TLS records as read, for the `raw` socket of upgradeTLS.
+        const raw = socket[kTls]?.raw
+        if (raw != null && raw[kState] === OPEN) callData(raw, convert(a, raw[kHandlers].binaryType))
+        break
+      }
+      callData(socket, convert(a, socket[kHandlers].binaryType))
+      break
+    case kinds.OPEN:
+      opened(socket, a)
+      break
+    case kinds.DRAIN:
+      if (socket[kState] === OPEN) callHandler(socket, 'drain')
+      break
+    case kinds.END:
+      ended(socket)
+      break
+    case kinds.CLOSE:
+      if (socket[kState] !== CLOSED) closed(socket, a === undefined ? undefined : fromNative(a))
+      break
+    case kinds.ERROR:
+      callHandler(socket, 'error', fromNative(a))
+      break
+    case kinds.HANDSHAKE:
+      tlsSockets().handshaked(socket, a, b)
+      break
+    case kinds.TIMEOUT:
+      if (socket[kState] === OPEN) callHandler(socket, 'timeout')
+      break
+    case kinds.CONNECT_ERROR:
+      connectFailed(socket, a)
+      break
   }
+}
+
+/** Delivers held events on the turn after resume(), stopping if a handler pauses again. */
+function replayHeld(socket) {
+  socket[kReplaying] = false
+  if (socket[kState] !== OPEN || socket[kPaused]) return
+  if (deliverHeld(socket, false)) socket[kNative].resume()
+}
+
+/** Delivers held events in order; true once none are left. `always`: even while paused. */
+function deliverHeld(socket, always) {
+  const held = socket[kHeld]
+  if (held === null) return true
+  let i = 0
+  while (i < held.length && (always || (!socket[kPaused] && socket[kState] === OPEN))) {
+    const kind = held[i]
+    const a = held[i + 1]
+    const b = held[i + 2]
+    i += 3
+    socket[kHeld] = i < held.length ? held : null
+    deliver(socket, kind, a, b)
+    if (socket[kHeld] === null) return true
+  }
+  held.splice(0, i)
+  if (held.length === 0) socket[kHeld] = null
+  return socket[kHeld] === null
 }
 
 // Bun keeps what an address getter returned while open; one never read stays undefined.
