@@ -163,6 +163,8 @@ export interface TlsInput {
   certs: Array<Buffer>
   key?: Buffer
   ca?: Array<Buffer>
+  /** NODE_EXTRA_CA_CERTS, read by `lib/tls.js`. */
+  extraCa?: Array<Buffer>
   rejectUnauthorized: boolean
   requestCert: boolean
   alpn: Array<Buffer>

@@ -215,7 +215,7 @@ function handshaked(socket, outcome, info) {
   if (err !== null && err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     // After a refused certificate the native side still has it, for Node's message.
     const peer = socket[kNative].peerCertificates()?.[0]
-    err = tls.altnameError(state.meta.servername, peer == null ? undefined : x509().legacyCertificate(peer).subjectaltname)
+    err = tls.altnameError(state.meta.servername, peer == null ? undefined : x509().legacyCertificate(peer))
   }
   state.authError = err
   state.authorized = outcome === 1 && err === null

@@ -18,6 +18,8 @@ pub struct TlsInput {
   pub certs: Vec<Buffer>,
   pub key: Option<Buffer>,
   pub ca: Option<Vec<Buffer>>,
+  /// NODE_EXTRA_CA_CERTS, read by `lib/tls.js`.
+  pub extra_ca: Option<Vec<Buffer>>,
   pub reject_unauthorized: bool,
   pub request_cert: bool,
   pub alpn: Vec<Buffer>,
@@ -40,6 +42,10 @@ pub fn tls_config(input: TlsInput, is_server: bool) -> Either<NativeTlsConfig, E
     certs: input.certs.iter().map(|der| der.to_vec()).collect(),
     key: input.key.map(|der| der.to_vec()),
     ca: input.ca.map(|list| list.iter().map(|der| der.to_vec()).collect()),
+    extra_ca: input
+      .extra_ca
+      .map(|list| list.iter().map(|der| der.to_vec()).collect())
+      .unwrap_or_default(),
     reject_unauthorized: input.reject_unauthorized,
     request_cert: input.request_cert,
     alpn: input.alpn.iter().map(|name| name.to_vec()).collect(),

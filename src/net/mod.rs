@@ -10,6 +10,7 @@ pub mod secure;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
+pub mod x509;
 
 use std::sync::Arc;
 

@@ -10,12 +10,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, WebPkiServerVerifier};
 use rustls::crypto::ring::default_provider;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::server::{ClientHello, ParsedCertificate, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{
   AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, Error,
@@ -23,6 +23,7 @@ use rustls::{
 };
 
 use crate::error::SocketError;
+use crate::net::x509::CertInfo;
 
 /// Bun's `tls` option in DER, as `lib/tls-options.js` normalised it.
 #[derive(Default, Clone)]
@@ -31,8 +32,10 @@ pub struct TlsOptions {
   pub certs: Vec<Vec<u8>>,
   /// PKCS#8, already decrypted.
   pub key: Option<Vec<u8>>,
-  /// Trusted roots; `None` trusts the bundled webpki roots.
+  /// Trusted roots; `None` trusts the bundled webpki roots and `extra_ca`.
   pub ca: Option<Vec<Vec<u8>>>,
+  /// NODE_EXTRA_CA_CERTS, added to the default roots (without `ca`, as in Bun).
+  pub extra_ca: Vec<Vec<u8>>,
   pub reject_unauthorized: bool,
   pub request_cert: bool,
   /// Protocol names, most preferred first.
@@ -64,6 +67,8 @@ pub struct ServerTls {
   pub config: Arc<ServerConfig>,
   /// Checks client certificates after the handshake; `None` without a usable `ca`.
   client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+  /// The roots again, for the self-signed certificates OpenSSL trusts and webpki does not.
+  trust: Trust,
   /// The same roots, to tell an untrusted certificate from one issued for another purpose.
   issuer_check: Option<Arc<WebPkiServerVerifier>>,
   request_cert: bool,
@@ -74,7 +79,7 @@ pub struct ServerTls {
 pub struct ClientTls {
   /// Cloned per connection, which gets its own session store.
   pub config: Arc<ClientConfig>,
-  verifier: Arc<dyn ServerCertVerifier>,
+  trust: Arc<Trust>,
   reject_unauthorized: bool,
 }
 
@@ -89,9 +94,17 @@ pub struct HandshakeOutcome {
 impl ServerTls {
   pub fn new(options: &TlsOptions) -> Result<ServerTls, SocketError> {
     let provider = Arc::new(default_provider());
-    let roots = match &options.ca {
-      Some(ca) if !ca.is_empty() => Some(Arc::new(roots(ca)?)),
-      _ => None,
+    // Without `ca`, Bun's server trusts NODE_EXTRA_CA_CERTS for client certificates.
+    let anchors = options.ca.as_ref().unwrap_or(&options.extra_ca);
+    let roots = match anchors.is_empty() {
+      false => Some(Arc::new(roots(anchors)?)),
+      true => None,
+    };
+    let trust = Trust {
+      roots: roots.clone().unwrap_or_else(|| Arc::new(RootCertStore::empty())),
+      anchors: anchors.clone(),
+      foreign: None,
+      algorithms: provider.signature_verification_algorithms,
     };
     let client_verifier = match &roots {
       Some(roots) => WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
@@ -133,6 +146,7 @@ impl ServerTls {
     Ok(ServerTls {
       config: Arc::new(config),
       client_verifier,
+      trust,
       issuer_check,
       request_cert: options.request_cert,
       reject_unauthorized: options.reject_unauthorized,
@@ -145,10 +159,15 @@ impl ServerTls {
   pub fn outcome(&self, peer: Option<&[CertificateDer<'static>]>) -> HandshakeOutcome {
     let error = match peer {
       Some([leaf, rest @ ..]) if self.request_cert => match &self.client_verifier {
-        Some(verifier) => verifier
-          .verify_client_cert(leaf, rest, UnixTime::now())
-          .err()
-          .map(|err| self.client_certificate_error(err, leaf, rest)),
+        Some(verifier) => {
+          let now = UnixTime::now();
+          verifier
+            .verify_client_cert(leaf, rest, now)
+            .map(|_| ())
+            .or_else(|err| self.trust.self_signed(leaf, now, err))
+            .err()
+            .map(|err| self.client_certificate_error(err, leaf, rest))
+        }
         None => Some(tls_error("SELF_SIGNED_CERT_IN_CHAIN")),
       },
       _ => Some(tls_error("UNABLE_TO_GET_ISSUER_CERT")),
@@ -189,39 +208,40 @@ impl ServerTls {
 impl ClientTls {
   pub fn new(options: &TlsOptions) -> Result<ClientTls, SocketError> {
     let provider = Arc::new(default_provider());
-    let roots = match &options.ca {
-      Some(ca) => roots(ca)?,
-      None => RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-      },
+    let mut foreign = None;
+    let (roots, anchors) = match &options.ca {
+      // A `ca` without certificates trusts nothing, as in Bun.
+      Some(ca) => {
+        if !options.extra_ca.is_empty() {
+          foreign = roots(&options.extra_ca).ok().map(Arc::new);
+        }
+        (roots(ca)?, ca.clone())
+      }
+      None => {
+        let mut roots = RootCertStore {
+          roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for der in &options.extra_ca {
+          // A certificate webpki cannot use as an anchor still counts as self-signed below.
+          let _ = roots.add(CertificateDer::from(der.clone()));
+        }
+        (roots, options.extra_ca.clone())
+      }
     };
-    let algorithms = provider.signature_verification_algorithms;
-    // A `ca` without certificates trusts nothing, as in Bun.
-    let verifier: Arc<dyn ServerCertVerifier> = if roots.is_empty() {
-      Arc::new(SignaturesOnly {
-        algorithms,
-        trust: false,
-      })
-    } else {
-      WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|_| tls_error("ERR_BORINGSSL"))?
-    };
-    let in_handshake: Arc<dyn ServerCertVerifier> = if options.reject_unauthorized {
-      Arc::new(StrictServerVerifier {
-        inner: verifier.clone(),
-      })
-    } else {
-      Arc::new(SignaturesOnly {
-        algorithms,
-        trust: true,
-      })
-    };
+    let trust = Arc::new(Trust {
+      roots: Arc::new(roots),
+      anchors,
+      foreign,
+      algorithms: provider.signature_verification_algorithms,
+    });
     let builder = ClientConfig::builder_with_provider(provider)
       .with_protocol_versions(&versions(options))
       .map_err(config_error)?
       .dangerous()
-      .with_custom_certificate_verifier(in_handshake);
+      .with_custom_certificate_verifier(Arc::new(ServerVerifier {
+        trust: trust.clone(),
+        strict: options.reject_unauthorized,
+      }));
     let mut config = match (&options.key, options.certs.is_empty()) {
       (Some(key), false) => builder
         .with_client_auth_cert(chain(&options.certs), pkcs8(key))
@@ -231,7 +251,7 @@ impl ClientTls {
     config.alpn_protocols = options.alpn.clone();
     Ok(ClientTls {
       config: Arc::new(config),
-      verifier,
+      trust,
       reject_unauthorized: options.reject_unauthorized,
     })
   }
@@ -245,8 +265,8 @@ impl ClientTls {
     } else {
       match peer {
         Some([leaf, rest @ ..]) => self
-          .verifier
-          .verify_server_cert(leaf, rest, name, &[], UnixTime::now())
+          .trust
+          .verify_server(leaf, rest, name, UnixTime::now())
           .err()
           .map(|err| certificate_error(&err)),
         _ => Some(tls_error("UNABLE_TO_GET_ISSUER_CERT")),
@@ -265,6 +285,162 @@ impl ClientTls {
       close: false,
     }
   }
+}
+
+/// What certificates are checked against: webpki's roots, and the same certificates in DER
+/// for the self-signed ones OpenSSL trusts and webpki does not.
+#[derive(Debug)]
+struct Trust {
+  roots: Arc<RootCertStore>,
+  /// `ca` (or NODE_EXTRA_CA_CERTS) as given.
+  anchors: Vec<Vec<u8>>,
+  /// NODE_EXTRA_CA_CERTS beside a `ca`: not trusted, but Bun reports a chain that ends there as
+  /// SELF_SIGNED_CERT_IN_CHAIN instead of an unknown issuer.
+  foreign: Option<Arc<RootCertStore>>,
+  algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl Trust {
+  /// The chain, then the name as Node's checkServerIdentity (and Bun) match it: subjectAltName,
+  /// or the subject CN of a certificate without DNS names.
+  fn verify_server(
+    &self,
+    leaf: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    name: &ServerName<'_>,
+    now: UnixTime,
+  ) -> Result<(), Error> {
+    let parsed = ParsedCertificate::try_from(leaf)?;
+    verify_server_cert_signed_by_trust_anchor(&parsed, &self.roots, intermediates, now, self.algorithms.all)
+      .or_else(|err| self.self_signed(leaf, now, err))
+      .map_err(|err| match (&err, &self.foreign) {
+        (Error::InvalidCertificate(CertificateError::UnknownIssuer), Some(foreign))
+          if verify_server_cert_signed_by_trust_anchor(
+            &parsed,
+            foreign,
+            intermediates,
+            now,
+            self.algorithms.all,
+          )
+          .is_ok() =>
+        {
+          refusal("SELF_SIGNED_CERT_IN_CHAIN")
+        }
+        _ => err,
+      })?;
+    match CertInfo::parse(leaf) {
+      Some(info) if info.is_valid_for(&name.to_str()) => Ok(()),
+      _ => Err(Error::InvalidCertificate(CertificateError::NotValidForName)),
+    }
+  }
+
+  /// OpenSSL's verdict where webpki refused (`err`) a certificate that issued itself: trusted
+  /// when it is one of the anchors (webpki takes no end-entity certificate as its own anchor,
+  /// and none with CA:TRUE as a leaf), else DEPTH_ZERO_SELF_SIGNED_CERT if it could have
+  /// signed itself. Others keep webpki's error.
+  fn self_signed(&self, leaf: &CertificateDer<'_>, now: UnixTime, err: Error) -> Result<(), Error> {
+    let Some(info) = CertInfo::parse(leaf) else {
+      return Err(err);
+    };
+    if !info.is_self_issued() {
+      return Err(err);
+    }
+    if self
+      .anchors
+      .iter()
+      .any(|anchor| anchor.as_slice() == leaf.as_ref())
+    {
+      let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+      return if now < info.not_before {
+        Err(Error::InvalidCertificate(CertificateError::NotValidYet))
+      } else if now > info.not_after {
+        Err(Error::InvalidCertificate(CertificateError::Expired))
+      } else {
+        Ok(())
+      };
+    }
+    if info.is_self_signed() {
+      return Err(refusal("DEPTH_ZERO_SELF_SIGNED_CERT"));
+    }
+    Err(err)
+  }
+}
+
+/// The server certificate check in the handshake: `strict` refuses what `Trust` refuses
+/// (`rejectUnauthorized`), otherwise only signatures are checked here and `ClientTls::outcome`
+/// judges the certificate afterwards.
+#[derive(Debug)]
+struct ServerVerifier {
+  trust: Arc<Trust>,
+  strict: bool,
+}
+
+impl ServerCertVerifier for ServerVerifier {
+  fn verify_server_cert(
+    &self,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    server_name: &ServerName<'_>,
+    _ocsp: &[u8],
+    now: UnixTime,
+  ) -> Result<ServerCertVerified, Error> {
+    if !self.strict {
+      return Ok(ServerCertVerified::assertion());
+    }
+    match self
+      .trust
+      .verify_server(end_entity, intermediates, server_name, now)
+    {
+      Ok(()) => Ok(ServerCertVerified::assertion()),
+      // Keeps the refused certificate, for the message that quotes its names.
+      Err(error) => Err(Error::InvalidCertificate(CertificateError::Other(
+        rustls::OtherError(Arc::new(Refused {
+          error,
+          leaf: end_entity.to_vec(),
+        })),
+      ))),
+    }
+  }
+
+  fn verify_tls12_signature(
+    &self,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+  ) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls12_signature(message, cert, dss, &self.trust.algorithms)
+  }
+
+  fn verify_tls13_signature(
+    &self,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+  ) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls13_signature(message, cert, dss, &self.trust.algorithms)
+  }
+
+  fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+    self.trust.algorithms.supported_schemes()
+  }
+}
+
+/// A certificate refused with an OpenSSL code that rustls has no error for.
+#[derive(Debug)]
+struct Refusal(&'static str);
+
+impl fmt::Display for Refusal {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(self.0)
+  }
+}
+
+impl std::error::Error for Refusal {}
+
+fn refusal(code: &'static str) -> Error {
+  Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(Refusal(
+    code,
+  )))))
 }
 
 /// A handshake that failed, named as Bun names it: certificate failures by their X.509 code,
@@ -306,55 +482,6 @@ impl fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-/// webpki's verifier, keeping the refused certificate in the error.
-#[derive(Debug)]
-struct StrictServerVerifier {
-  inner: Arc<dyn ServerCertVerifier>,
-}
-
-impl ServerCertVerifier for StrictServerVerifier {
-  fn verify_server_cert(
-    &self,
-    end_entity: &CertificateDer<'_>,
-    intermediates: &[CertificateDer<'_>],
-    server_name: &ServerName<'_>,
-    ocsp: &[u8],
-    now: UnixTime,
-  ) -> Result<ServerCertVerified, Error> {
-    self
-      .inner
-      .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-      .map_err(|error| {
-        Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(Refused {
-          error,
-          leaf: end_entity.to_vec(),
-        }))))
-      })
-  }
-
-  fn verify_tls12_signature(
-    &self,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, Error> {
-    self.inner.verify_tls12_signature(message, cert, dss)
-  }
-
-  fn verify_tls13_signature(
-    &self,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, Error> {
-    self.inner.verify_tls13_signature(message, cert, dss)
-  }
-
-  fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-    self.inner.supported_verify_schemes()
-  }
-}
-
 /// A failure on an established connection (or an alert after our side finished): `EPROTO`.
 pub fn protocol_error(err: &Error) -> SocketError {
   let (reason, name) = match err {
@@ -389,8 +516,11 @@ pub fn disconnected_error() -> SocketError {
 fn certificate_error(err: &Error) -> SocketError {
   let code = match err {
     Error::InvalidCertificate(cert) => match cert {
-      // Bun reports a self-signed or unknown issuer this way (Node: DEPTH_ZERO_SELF_SIGNED_CERT
-      // for a self-signed leaf).
+      CertificateError::Other(other) if other.0.downcast_ref::<Refusal>().is_some() => other
+        .0
+        .downcast_ref::<Refusal>()
+        .map_or("UNABLE_TO_VERIFY_LEAF_SIGNATURE", |refusal| refusal.0),
+      // A leaf from an unknown issuer (a self-signed one is DEPTH_ZERO_SELF_SIGNED_CERT above).
       CertificateError::UnknownIssuer => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
       CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
         "ERR_TLS_CERT_ALTNAME_INVALID"
@@ -419,6 +549,7 @@ pub fn tls_error(code: &'static str) -> SocketError {
     "CERT_SIGNATURE_FAILURE" => "certificate signature failure",
     "INVALID_PURPOSE" => "unsupported certificate purpose",
     "SELF_SIGNED_CERT_IN_CHAIN" => "self signed certificate in certificate chain",
+    "DEPTH_ZERO_SELF_SIGNED_CERT" => "self signed certificate",
     "ERR_TLS_CERT_ALTNAME_INVALID" => "Hostname/IP does not match certificate's altnames",
     "ERR_BORINGSSL" => "Invalid CA",
     _ => "TLS configuration failed",
@@ -514,33 +645,6 @@ macro_rules! check_signatures {
       self.algorithms.supported_schemes()
     }
   };
-}
-
-/// A server certificate verifier that checks signatures only: `trust` lets every certificate
-/// through (`rejectUnauthorized: false`), otherwise none is (a `ca` without certificates).
-#[derive(Debug)]
-struct SignaturesOnly {
-  algorithms: WebPkiSupportedAlgorithms,
-  trust: bool,
-}
-
-impl ServerCertVerifier for SignaturesOnly {
-  fn verify_server_cert(
-    &self,
-    _end_entity: &CertificateDer<'_>,
-    _intermediates: &[CertificateDer<'_>],
-    _server_name: &ServerName<'_>,
-    _ocsp: &[u8],
-    _now: UnixTime,
-  ) -> Result<ServerCertVerified, Error> {
-    if self.trust {
-      Ok(ServerCertVerified::assertion())
-    } else {
-      Err(Error::InvalidCertificate(CertificateError::UnknownIssuer))
-    }
-  }
-
-  check_signatures!();
 }
 
 /// Asks for a client certificate and lets any through; `ServerTls::outcome` judges it after
