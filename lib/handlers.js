@@ -16,6 +16,10 @@ const HANDLER_NAMES = [
   ['end', 'onEnd'],
   ['error', 'onError'],
   ['handshake', 'onHandshake'],
+  ['session', 'onSession'],
+  ['keylog', 'onKeylog'],
+  ['serverName', 'onServerName'],
+  ['alpnCallback', 'onALPNCallback'],
 ]
 
 // Bun also takes the class names.

@@ -325,6 +325,11 @@ class TCPSocket {
       case kinds.HANDSHAKE:
         tlsSockets().handshaked(this, a, b)
         break
+      case kinds.KEYLOG:
+      case kinds.SESSION:
+      case kinds.HELLO:
+        tlsSockets().tlsNote(this, kind, a, b)
+        break
       case kinds.TIMEOUT:
         if (this[kState] === OPEN) callHandler(this, 'timeout')
         break
@@ -391,8 +396,7 @@ function opened(socket, native) {
 
 function startHandshake(socket) {
   if (socket[kState] !== OPEN) return
-  socket[kTls].started = true
-  socket[kNative].startTls()
+  tlsSockets().startTls(socket)
 }
 
 function callOpen(socket) {

@@ -30,6 +30,10 @@ class TLSSocket extends TCPSocket {
       // upgradeTLS: the TLS socket's `raw` twin, and the raw socket's TLS twin.
       raw: null,
       partner: null,
+      // setVerifyMode(requestCert, rejectUnauthorized) before the handshake; null: the options'.
+      verifyMode: null,
+      // A server's SNI while its ClientHello waits for JS (tls-events.js).
+      helloServername: undefined,
     }
   }
 
@@ -126,7 +130,7 @@ class TLSSocket extends TCPSocket {
     if (this[kState] === CLOSED) return undefined
     const { meta } = this[kTls]
     if (!meta.isServer) return meta.sni ? meta.servername : undefined
-    return tlsInfo(this)?.servername ?? undefined
+    return tlsInfo(this)?.servername ?? this[kTls].helloServername
   }
 
   setServername(name) {
@@ -146,7 +150,15 @@ class TLSSocket extends TCPSocket {
     return undefined
   }
 
-  setVerifyMode() {}
+  /** Applies to a handshake not yet begun: a client's rejection, a server's request and rejection. */
+  setVerifyMode(requestCert, rejectUnauthorized) {
+    if (this[kState] === CLOSED) return
+    if (arguments.length < 2) throw new Error('Expected requestCert and rejectUnauthorized arguments')
+    if (typeof requestCert !== 'boolean' || typeof rejectUnauthorized !== 'boolean') {
+      throw new Error('Expected requestCert and rejectUnauthorized arguments to be boolean')
+    }
+    this[kTls].verifyMode = { requestCert, rejectUnauthorized }
+  }
 
   renegotiate() {
     // rustls never renegotiates; Bun's BoringSSL throws this.
@@ -288,11 +300,21 @@ function upgrade(socket, options) {
   }
   if (handlers.handshake !== undefined) callOpen(upgraded)
   else upgraded[kTls].deferOpen = true
-  if (!isServer) {
-    upgraded[kTls].started = true
-    native.startTls()
-  }
+  if (!isServer) startTls(upgraded)
   return [raw, upgraded]
 }
 
-module.exports = { TLSSocket, handshaked, tlsSetup, upgrade }
+/** Starts a client's handshake with what JS decided before it: setVerifyMode(), handlers. */
+function startTls(socket) {
+  const state = socket[kTls]
+  const handlers = socket[kHandlers]
+  state.started = true
+  socket[kNative].startTls(state.verifyMode?.rejectUnauthorized, handlers.keylog !== undefined, handlers.session !== undefined)
+}
+
+module.exports = { TLSSocket, handshaked, tlsSetup, upgrade, startTls, tlsNote: (...args) => tlsEvents().tlsNote(...args) }
+
+let tlsEventsModule = null
+function tlsEvents() {
+  return (tlsEventsModule ??= require('./tls-events'))
+}

@@ -10,7 +10,7 @@ use rustls::pki_types::ServerName;
 use crate::js::errors::ErrorInfo;
 use crate::js::socket::NativeSocket;
 use crate::net::secure::Secure;
-use crate::net::tls::{ClientTls, ServerTls, TlsOptions};
+use crate::net::tls::{AlpnChoice, Answer, ClientTls, ServerTls, TlsOptions, VerifyMode};
 
 /// Bun's `tls` option in DER (see `TlsOptions`).
 #[napi(object)]
@@ -70,6 +70,28 @@ pub fn tls_config(input: TlsInput, is_server: bool) -> Either<NativeTlsConfig, E
   }
 }
 
+#[napi]
+impl NativeTlsConfig {
+  /// A server config of its own for one listener (the hooks are per listener), sharing the
+  /// rustls configs with this one.
+  #[napi]
+  pub fn for_listener(&self) -> NativeTlsConfig {
+    NativeTlsConfig {
+      server: self.server.as_ref().map(|server| Arc::new(server.for_listener())),
+      client: self.client.clone(),
+    }
+  }
+
+  /// What the listener's handlers need from each ClientHello: `HOOK_*` bits of
+  /// `src/net/tls/server.rs` (1 always ask, 2 serverName, 4 alpnCallback, 8 keylog).
+  #[napi]
+  pub fn set_hooks(&self, hooks: u32) {
+    if let Some(server) = &self.server {
+      server.set_hooks(hooks as u8);
+    }
+  }
+}
+
 impl NativeTlsConfig {
   pub(crate) fn server(&self) -> Option<Arc<ServerTls>> {
     self.server.clone()
@@ -98,10 +120,58 @@ pub struct TlsInfo {
 
 #[napi]
 impl NativeSocket {
-  /// Starts a client handshake (after `open` and the connect promise's callbacks).
+  /// Starts a client handshake (after `open` and the connect promise's callbacks), with the
+  /// `rejectUnauthorized` of `setVerifyMode()` if it was called, and whether Bun's `keylog`
+  /// and `session` handlers exist.
   #[napi]
-  pub fn start_tls(&self) {
-    if let Some(conn) = self.conn() {
+  pub fn start_tls(&self, reject_unauthorized: Option<bool>, keylog: Option<bool>, session: Option<bool>) {
+    let Some(conn) = self.conn() else {
+      return;
+    };
+    if let Some(secure) = conn.secure() {
+      if let Some(reject_unauthorized) = reject_unauthorized {
+        secure.set_verify_mode(VerifyMode {
+          request_cert: false,
+          reject_unauthorized,
+        });
+      }
+      secure.set_handlers(keylog.unwrap_or(false), session.unwrap_or(false));
+    }
+    conn.start_tls();
+  }
+
+  /// A server's answer to the ClientHello it reported: refuse it (Bun's `serverName` handler
+  /// refused), the protocol chosen (`alpn`; `alpnRefused`: none of the client's), and the verify
+  /// mode of `setVerifyMode()` if it was called. The handshake then goes on.
+  #[napi]
+  pub fn answer_hello(
+    &self,
+    refuse: bool,
+    alpn: Option<Buffer>,
+    alpn_refused: bool,
+    request_cert: Option<bool>,
+    reject_unauthorized: Option<bool>,
+  ) {
+    let Some(conn) = self.conn() else {
+      return;
+    };
+    let Some(secure) = conn.secure() else {
+      return;
+    };
+    let alpn = match (alpn, alpn_refused) {
+      (_, true) => AlpnChoice::Refused,
+      (Some(name), false) => AlpnChoice::Protocol(name.to_vec()),
+      (None, false) => AlpnChoice::Listed,
+    };
+    // Without setVerifyMode(), the mode the connection has (the options').
+    let mode = match (request_cert, reject_unauthorized) {
+      (Some(request_cert), Some(reject_unauthorized)) => VerifyMode {
+        request_cert,
+        reject_unauthorized,
+      },
+      _ => secure.verify_mode(),
+    };
+    if secure.answer_hello(Answer { refuse, alpn, mode }) {
       conn.start_tls();
     }
   }

@@ -530,8 +530,11 @@ fn apply_signals(conn: &Conn, st: &mut TaskState) -> Step {
   }
   if sig & SIG_START_TLS != 0 {
     if let Some(secure) = conn.secure() {
-      if let Err(err) = secure.start() {
-        return handshake_failed(conn, err);
+      match secure.start(conn.fd()) {
+        Ok(notes) => notes.into_iter().for_each(|note| {
+          conn.emit(Event::Tls(note));
+        }),
+        Err(err) => return handshake_failed(conn, err),
       }
       st.tls_backlog = !secure.flush(conn.fd());
     }
@@ -630,6 +633,9 @@ fn on_records(conn: &Arc<Conn>, st: &mut TaskState, records: &[u8]) -> Step {
     if close {
       return Step::Finish(None);
     }
+  }
+  for note in fed.notes {
+    conn.emit(Event::Tls(note));
   }
   if !plain.is_empty() {
     conn.in_flight.fetch_add(1, Ordering::AcqRel);

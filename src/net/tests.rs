@@ -264,6 +264,7 @@ fn name(event: &Event) -> &'static str {
     Event::Datagrams(..) => "datagrams",
     Event::Handshake(_) => "handshake",
     Event::Records(..) => "records",
+    Event::Tls(_) => "tls",
   }
 }
 
