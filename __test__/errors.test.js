@@ -527,3 +527,71 @@ describe('throwing handlers', () => {
     expect(log).toEqual(['C close', 'C error close boom rs=-1'])
   })
 })
+
+// --- an Error returned from a handler -----------------------------------------------------
+
+describe('an Error returned from open', () => {
+  test('client: goes to error(socket, err), then the socket closes gracefully (what open wrote arrives)', async () => {
+    const log = []
+    const returned = new TypeError('returned, not thrown')
+    const serverClosed = deferred()
+    const listener = track(
+      listen({
+        hostname: '127.0.0.1',
+        port: 0,
+        socket: {
+          data: (s, chunk) => log.push(`S data ${chunk}`),
+          close: () => serverClosed.resolve(log.push('S close')),
+        },
+      }),
+    )
+    const client = await within(
+      connect({
+        hostname: '127.0.0.1',
+        port: listener.port,
+        socket: {
+          data,
+          open(socket) {
+            socket.write('hi')
+            return returned
+          },
+          error: (s, err) => log.push(`C error same=${err === returned} rs=${s.readyState}`),
+          close: () => log.push('C close'),
+        },
+      }),
+      5000,
+      'connect',
+    )
+    await within(serverClosed.promise, 5000, 'server close')
+    expect(client.readyState).toBe(-1)
+    expect(log).toEqual(['C error same=true rs=1', 'C close', 'S data hi', 'S close'])
+  })
+
+  test('server: the same; a returned value that is no Error changes nothing', async () => {
+    const log = []
+    const clientClosed = deferred()
+    let opened = 0
+    const listener = track(
+      listen({
+        hostname: '127.0.0.1',
+        port: 0,
+        socket: {
+          data,
+          open: () => (++opened === 1 ? 'not an error' : new Error('second')),
+          error: (s, err) => log.push(`S error ${err.message}`),
+          close: () => log.push('S close'),
+        },
+      }),
+    )
+    const first = track(await within(connect({ hostname: '127.0.0.1', port: listener.port, socket: { data } }), 5000, 'connect'))
+    const second = await within(
+      connect({ hostname: '127.0.0.1', port: listener.port, socket: { data, close: () => clientClosed.resolve() } }),
+      5000,
+      'connect',
+    )
+    await within(clientClosed.promise, 5000, 'second client closed')
+    expect(log).toEqual(['S error second', 'S close'])
+    expect(first.readyState).toBe(1)
+    expect(second.readyState).toBe(-1)
+  })
+})

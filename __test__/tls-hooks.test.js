@@ -456,3 +456,23 @@ describe('setVerifyMode(requestCert, rejectUnauthorized) in open', () => {
     expect(socket.setVerifyMode()).toBeUndefined()
   })
 })
+
+test('an Error returned from handshake goes to error as if thrown; the connection stays up', async () => {
+  const p = pair({
+    server: {
+      handshake: () => new Error('handshake returned this'),
+      data: (socket) => socket.write('pong'),
+    },
+    client: {
+      handshake(socket) {
+        socket.write('ping')
+      },
+    },
+  })
+  await p.until('C data pong')
+  expect(only(p.log, 'S').slice(0, 3)).toEqual([
+    'open',
+    'handshake true UNABLE_TO_GET_ISSUER_CERT',
+    'error handshake returned this',
+  ])
+})

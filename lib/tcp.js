@@ -7,6 +7,7 @@ const { handles, kEvent, kHandlers, callHandler, callData, reportHandlerError, k
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType, outOfRange } = require('./errors')
 const { toBytes, writeArgs } = require('./write')
+const { isNativeError } = require('node:util').types
 
 // TLS sockets build on TCPSocket; loaded on first use.
 let tlsModule = null
@@ -402,13 +403,18 @@ function startHandshake(socket) {
 function callOpen(socket) {
   const onOpen = socket[kHandlers].open
   if (onOpen === undefined) return
+  let failure
   try {
-    onOpen.call(socket, socket)
+    const result = onOpen.call(socket, socket)
+    // Bun treats an Error returned from `open` as thrown.
+    if (isNativeError(result)) failure = result
   } catch (err) {
-    reportHandlerError(socket, err)
-    // Bun closes a socket whose `open` handler threw.
-    socket.close()
+    failure = err
   }
+  if (failure === undefined) return
+  reportHandlerError(socket, failure)
+  // Bun closes a socket whose `open` handler threw.
+  socket.close()
 }
 
 function ended(socket) {

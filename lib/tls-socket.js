@@ -7,6 +7,7 @@ const { parseHandlers } = require('./handlers')
 const { invalidArgType, tlsError } = require('./errors')
 const { toBytes } = require('./write')
 const tls = require('./tls')
+const { isNativeError } = require('node:util').types
 const { parseTlsOptions } = require('./tls-options')
 const { TCPSocket, internals } = require('./tcp')
 
@@ -235,7 +236,9 @@ function handshaked(socket, outcome, info) {
   const handlers = socket[kHandlers]
   if (handlers.handshake !== undefined) {
     try {
-      handlers.handshake.call(socket, socket, success, err)
+      const result = handlers.handshake.call(socket, socket, success, err)
+      // Bun reports an Error the handler returns as if it threw it (the socket stays open).
+      if (isNativeError(result)) reportHandlerError(socket, result)
     } catch (thrown) {
       reportHandlerError(socket, thrown)
     }
