@@ -595,3 +595,46 @@ describe('an Error returned from open', () => {
     expect(second.readyState).toBe(-1)
   })
 })
+
+// --- hostname and serverName forms ------------------------------------------------------------
+
+describe('hostname and serverName forms', () => {
+  const nonEmpty = 'Expected a non-empty "hostname"'
+  const cases = [
+    ['hostname: []', { hostname: [], port: 1, socket: { data } }, T, nonEmpty],
+    ['hostname: [""]', { hostname: [''], port: 1, socket: { data } }, T, nonEmpty],
+    ['hostname: new String("")', { hostname: new String(''), port: 1, socket: { data } }, T, nonEmpty],
+    ['hostname: 0', { hostname: 0, port: 1, socket: { data } }, T, either],
+    ['hostname: false', { hostname: false, port: 1, socket: { data } }, T, either],
+    ['hostname with NUL', { hostname: '127.0.0.1\0', port: 1, socket: { data } }, T, '"hostname" must not contain null bytes'],
+    ['hostname NUL before port', { hostname: 'x\0', socket: { data } }, T, '"hostname" must not contain null bytes'],
+    ['serverName with NUL', { ...H, tls: { serverName: 'a\0b' }, socket: { data } }, T, '"serverName" must not contain null bytes'],
+    ['servername with NUL', { ...H, tls: { servername: '\0' }, socket: { data } }, T, '"serverName" must not contain null bytes'],
+    // Checked right after `exclusive`: before the handlers, the hostname and TLS files.
+    ['serverName NUL before handlers', { ...H, tls: { serverName: 'a\0' }, socket: {} }, T, '"serverName" must not contain null bytes'],
+    ['serverName NUL before hostname', { port: 1, tls: { serverName: 'a\0' }, socket: { data } }, T, '"serverName" must not contain null bytes'],
+    ['serverName NUL before keyFile', { ...H, tls: { serverName: 'a\0', keyFile: '/nonexistent' }, socket: { data } }, T, '"serverName" must not contain null bytes'],
+    ['exclusive before serverName NUL', { ...H, exclusive: 1, tls: { serverName: 'a\0' }, socket: { data } }, T, 'SocketOptions.exclusive must be a boolean'],
+    ['TLS types before serverName NUL', { ...H, tls: { serverName: 'a\0', rejectUnauthorized: 1 }, socket: { data } }, T, 'TLSOptions.rejectUnauthorized must be a boolean'],
+  ]
+  for (const [title, options, [Class, code], message] of cases) {
+    test(`${title} → ${Class.name} "${message}"`, () => {
+      expectError(thrown(() => listen({ ...options })), Class, code, message)
+      expectError(thrown(() => connect({ ...options })), Class, code, message)
+    })
+  }
+
+  const ipv6 = hasIPv6() ? test : test.skip
+  ipv6('connect() takes an IPv6 address in brackets; listen() does not', async () => {
+    const listener = track(listen({ hostname: '::1', port: 0, socket: { data } }))
+    const socket = track(await within(connect({ hostname: '[::1]', port: listener.port, socket: { data } }), 5000, 'connect'))
+    expect(socket.remoteAddress).toBe('::1')
+    const err = thrown(() => listen({ hostname: '[::1]', port: 0, socket: { data } }))
+    expect([err.code, err.message]).toEqual(['ENOTFOUND', 'getaddrinfo ENOTFOUND [::1]'])
+  })
+
+  test('an IPv4 address in brackets is no address: connect() rejects with ENOTFOUND', async () => {
+    const err = await within(connect({ hostname: '[127.0.0.1]', port: 1, socket: { data } }).then(() => null, (e) => e), 5000, 'connect')
+    expect([err.code, err.message]).toEqual(['ENOTFOUND', 'getaddrinfo ENOTFOUND [127.0.0.1]'])
+  })
+})
