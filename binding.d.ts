@@ -51,6 +51,13 @@ export declare class NativeSocket {
   /** Lets go of the connection once `close` was reported, and stops counting it as alive. */
   detach(): void
   /**
+   * Sets the type of service (0..=255, checked by `lib/`): 0, or -errno as Bun returns it
+   * (EBADF once closed, EINVAL on a unix socket).
+   */
+  setTypeOfService(tos: number): number
+  /** The type of service, or -errno as `set_type_of_service`. */
+  typeOfService(): number
+  /**
    * Starts a client handshake (after `open` and the connect promise's callbacks), with the
    * `rejectUnauthorized` of `setVerifyMode()` if it was called, and whether Bun's `keylog`
    * and `session` handlers exist.

@@ -260,6 +260,18 @@ class TCPSocket {
     return this[kNative].setKeepAlive(enable === true, Math.ceil(initialDelay / 1000))
   }
 
+  /** IP_TOS (IPV6_TCLASS): 0 or -errno, as Bun returns them. */
+  setTypeOfService(tos) {
+    const value = typeOfService(tos)
+    if (this[kState] !== OPEN) return -EBADF
+    return this[kNative].setTypeOfService(value)
+  }
+
+  getTypeOfService() {
+    if (this[kState] !== OPEN) return -EBADF
+    return this[kNative].typeOfService()
+  }
+
   ref() {
     if (this[kState] === OPEN) this[kNative].ref()
   }
@@ -349,6 +361,23 @@ for (const symbol of disposeSymbols) {
   TCPSocket.prototype[symbol] = function dispose() {
     return this.end()
   }
+}
+
+const EBADF = 9
+
+/** setTypeOfService()'s argument, checked as Bun checks it (undefined is 0). */
+function typeOfService(tos) {
+  if (tos === undefined) return 0
+  if (typeof tos !== 'number') {
+    throw invalidArgType(`The "tos" property must be of type number. Received ${tos === null ? 'object' : typeof tos}`)
+  }
+  if (Number.isNaN(tos) || (Number.isFinite(tos) && !Number.isInteger(tos))) {
+    throw invalidArgType('The "tos" property must be of type integer. Received number')
+  }
+  if (tos < 0 || tos > 255) {
+    throw outOfRange(`The value of "tos" is out of range. It must be >= 0 and <= 255. Received ${tos}`)
+  }
+  return tos
 }
 
 function connect(options) {

@@ -5,5 +5,6 @@ pub mod errors;
 pub mod listener;
 pub mod options;
 pub mod socket;
+pub mod socket_options;
 pub mod tls;
 pub mod udp;
