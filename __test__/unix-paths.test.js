@@ -1,8 +1,8 @@
 'use strict'
 // Unix socket paths Linux's sun_path cannot hold (108 bytes or more), which Bun binds and
 // connects through /proc/self/fd/<directory>/<name>, and Linux abstract names (a leading NUL),
-// which are no files. The expectations are Bun 1.4.4's (docs/reference/bun-tcp.md, "Unix
-// socket paths"). Linux only. Runs under Jest and `bun test`.
+// which are no files. The expectations are Bun 1.4.4's (docs/reference/bun-tcp.md, "Later
+// observations … issue 12"). Linux only. Runs under Jest and `bun test`.
 
 const fs = require('node:fs')
 const path = require('node:path')
