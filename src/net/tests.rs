@@ -360,7 +360,9 @@ mod tls {
 
   use super::*;
   use crate::net::secure::Secure;
-  use crate::net::tls::{ClientTls, HandshakeOutcome, ServerTls, TlsOptions};
+  use crate::net::tls::{
+    AlpnChoice, Answer, ClientTls, HandshakeOutcome, ServerTls, TlsNote, TlsOptions, VerifyMode, HOOK_ALWAYS,
+  };
 
   fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -514,6 +516,41 @@ mod tls {
       .unwrap()
       .export_keying_material(32, b"label", None);
     assert!(ours.is_some() && ours == theirs);
+  }
+
+  #[test]
+  fn a_server_asked_to_wait_shows_the_client_hello_and_goes_on_with_the_answer() {
+    let server = server_tls("server");
+    server.set_hooks(HOOK_ALWAYS);
+    let client = Arc::new(ClientTls::new(&client_options(true)).unwrap());
+    let pair = tls_pair(&server, &client, None);
+    loop {
+      let (id, event) = next(&pair.rx);
+      match event {
+        Event::Tls(TlsNote::Hello { server_name, alpn }) => {
+          assert_ne!(id, pair.client_id);
+          assert_eq!((server_name.as_deref(), alpn), (Some("localhost"), None));
+          break;
+        }
+        Event::Handshake(_) => panic!("the handshake went on without an answer"),
+        _ => {}
+      }
+    }
+    // Ask for a client certificate the client does not have, and let it in anyway.
+    let answer = Answer {
+      refuse: false,
+      alpn: AlpnChoice::Listed,
+      mode: VerifyMode {
+        request_cert: true,
+        reject_unauthorized: false,
+      },
+    };
+    assert!(pair.server.secure().unwrap().answer_hello(answer));
+    pair.server.start_tls();
+    let (c, s) = outcomes(&pair);
+    assert!(c.success && c.error.is_none());
+    assert!(s.success && !s.close);
+    assert_eq!(code(&s), Some("UNABLE_TO_GET_ISSUER_CERT"));
   }
 
   #[test]
