@@ -50,8 +50,25 @@ export declare class NativeSocket {
   unref(): void
   /** Lets go of the connection once `close` was reported, and stops counting it as alive. */
   detach(): void
-  /** Starts a client handshake (after `open` and the connect promise's callbacks). */
-  startTls(): void
+  /**
+   * Sets the type of service (0..=255, checked by `lib/`): 0, or -errno as Bun returns it
+   * (EBADF once closed, EINVAL on a unix socket).
+   */
+  setTypeOfService(tos: number): number
+  /** The type of service, or -errno as `set_type_of_service`. */
+  typeOfService(): number
+  /**
+   * Starts a client handshake (after `open` and the connect promise's callbacks), with the
+   * `rejectUnauthorized` of `setVerifyMode()` if it was called, and whether Bun's `keylog`
+   * and `session` handlers exist.
+   */
+  startTls(rejectUnauthorized?: boolean | undefined | null, keylog?: boolean | undefined | null, session?: boolean | undefined | null): void
+  /**
+   * A server's answer to the ClientHello it reported: refuse it (Bun's `serverName` handler
+   * refused), the protocol chosen (`alpn`; `alpnRefused`: none of the client's), and the verify
+   * mode of `setVerifyMode()` if it was called. The handshake then goes on.
+   */
+  answerHello(refuse: boolean, alpn: Buffer | undefined | null, alpnRefused: boolean, requestCert?: boolean | undefined | null, rejectUnauthorized?: boolean | undefined | null): void
   /**
    * STARTTLS: makes this plain connection a TLS one. False if it already was, or the name is
    * not one a certificate can be checked against.
@@ -68,7 +85,18 @@ export declare class NativeSocket {
 }
 
 /** A server or client configuration, shared by every socket made with the same options. */
-export declare class NativeTlsConfig {}
+export declare class NativeTlsConfig {
+  /**
+   * A server config of its own for one listener (the hooks are per listener), sharing the
+   * rustls configs with this one.
+   */
+  forListener(): NativeTlsConfig
+  /**
+   * What the listener's handlers need from each ClientHello: `HOOK_*` bits of
+   * `src/net/tls/server.rs` (1 always ask, 2 serverName, 4 alpnCallback, 8 keylog).
+   */
+  setHooks(hooks: number): void
+}
 
 /** The native half of a UDP socket. Datagrams arrive as batches on its id. */
 export declare class NativeUdpSocket {
@@ -163,6 +191,8 @@ export interface TlsInput {
   certs: Array<Buffer>
   key?: Buffer
   ca?: Array<Buffer>
+  /** NODE_EXTRA_CA_CERTS, read by `lib/tls.js`. */
+  extraCa?: Array<Buffer>
   rejectUnauthorized: boolean
   requestCert: boolean
   alpn: Array<Buffer>

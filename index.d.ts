@@ -98,6 +98,10 @@ export interface Socket<Data = undefined> {
   setNoDelay(noDelay?: boolean): boolean
   /** `initialDelay` in milliseconds. */
   setKeepAlive(enable?: boolean, initialDelay?: number): boolean
+  /** Sets IP_TOS (IPV6_TCLASS) to 0..255 (`undefined` is 0): 0, or -errno (EBADF once closed, EINVAL on unix). */
+  setTypeOfService(tos?: number): number
+  /** IP_TOS (IPV6_TCLASS), or -errno as `setTypeOfService`. */
+  getTypeOfService(): number
   data: Data
   /** 1 while open, -1 once closed. */
   readonly readyState: -2 | -1 | 0 | 1 | 2
@@ -164,6 +168,11 @@ export interface Socket<Data = undefined> {
   getTLSTicket(): Buffer | undefined
   getTLSFinishedMessage(): Buffer | undefined
   getTLSPeerFinishedMessage(): Buffer | undefined
+  /**
+   * Before the handshake (in `open` with a `handshake` handler): a server asks for a client
+   * certificate with `requestCert`; `rejectUnauthorized` makes a refused certificate end the
+   * connection, on either side. Afterwards it changes nothing.
+   */
   setVerifyMode(requestCert: boolean, rejectUnauthorized: boolean): void
   /** Renegotiation is not supported: throws on an open TLS socket. */
   renegotiate(): void
@@ -198,6 +207,21 @@ export interface SocketHandler<Data = unknown, DataBinaryType extends BinaryType
   end?(socket: Socket<Data>): void | Promise<void>
   connectError?(socket: Socket<Data>, error: Error): void | Promise<void>
   timeout?(socket: Socket<Data>): void | Promise<void>
+  /** TLS: each NSS key log line (newline included) as the session derives its secrets. */
+  keylog?(socket: Socket<Data>, line: Buffer): void
+  /** TLS client: each new session, to pass to `setSession` on a later connection (this process only). */
+  session?(socket: Socket<Data>, session: Buffer): void
+  /**
+   * TLS listener: the SNI name a client sent, before the handshake (`this` is the listener's
+   * `data`). Returning anything but `undefined`, or throwing, refuses the connection.
+   */
+  serverName?(listenerData: unknown, servername: string, socket: Socket<Data>): void
+  /**
+   * TLS listener: chooses the protocol from the client's ALPN names (`protocols` in wire format:
+   * each name after its length byte). `false` lets `ALPNProtocols` decide; anything else that is
+   * not one of the client's names (or a throw, which reaches `error`) refuses the connection.
+   */
+  alpnCallback?(socket: Socket<Data>, servername: string | undefined, protocols: Buffer): string | false | undefined
   /** What `data` receives. Default `'buffer'`. */
   binaryType?: BinaryType
 }

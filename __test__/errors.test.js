@@ -527,3 +527,114 @@ describe('throwing handlers', () => {
     expect(log).toEqual(['C close', 'C error close boom rs=-1'])
   })
 })
+
+// --- an Error returned from a handler -----------------------------------------------------
+
+describe('an Error returned from open', () => {
+  test('client: goes to error(socket, err), then the socket closes gracefully (what open wrote arrives)', async () => {
+    const log = []
+    const returned = new TypeError('returned, not thrown')
+    const serverClosed = deferred()
+    const listener = track(
+      listen({
+        hostname: '127.0.0.1',
+        port: 0,
+        socket: {
+          data: (s, chunk) => log.push(`S data ${chunk}`),
+          close: () => serverClosed.resolve(log.push('S close')),
+        },
+      }),
+    )
+    const client = await within(
+      connect({
+        hostname: '127.0.0.1',
+        port: listener.port,
+        socket: {
+          data,
+          open(socket) {
+            socket.write('hi')
+            return returned
+          },
+          error: (s, err) => log.push(`C error same=${err === returned} rs=${s.readyState}`),
+          close: () => log.push('C close'),
+        },
+      }),
+      5000,
+      'connect',
+    )
+    await within(serverClosed.promise, 5000, 'server close')
+    expect(client.readyState).toBe(-1)
+    expect(log).toEqual(['C error same=true rs=1', 'C close', 'S data hi', 'S close'])
+  })
+
+  test('server: the same; a returned value that is no Error changes nothing', async () => {
+    const log = []
+    const clientClosed = deferred()
+    let opened = 0
+    const listener = track(
+      listen({
+        hostname: '127.0.0.1',
+        port: 0,
+        socket: {
+          data,
+          open: () => (++opened === 1 ? 'not an error' : new Error('second')),
+          error: (s, err) => log.push(`S error ${err.message}`),
+          close: () => log.push('S close'),
+        },
+      }),
+    )
+    const first = track(await within(connect({ hostname: '127.0.0.1', port: listener.port, socket: { data } }), 5000, 'connect'))
+    const second = await within(
+      connect({ hostname: '127.0.0.1', port: listener.port, socket: { data, close: () => clientClosed.resolve() } }),
+      5000,
+      'connect',
+    )
+    await within(clientClosed.promise, 5000, 'second client closed')
+    expect(log).toEqual(['S error second', 'S close'])
+    expect(first.readyState).toBe(1)
+    expect(second.readyState).toBe(-1)
+  })
+})
+
+// --- hostname and serverName forms ------------------------------------------------------------
+
+describe('hostname and serverName forms', () => {
+  const nonEmpty = 'Expected a non-empty "hostname"'
+  const cases = [
+    ['hostname: []', { hostname: [], port: 1, socket: { data } }, T, nonEmpty],
+    ['hostname: [""]', { hostname: [''], port: 1, socket: { data } }, T, nonEmpty],
+    ['hostname: new String("")', { hostname: new String(''), port: 1, socket: { data } }, T, nonEmpty],
+    ['hostname: 0', { hostname: 0, port: 1, socket: { data } }, T, either],
+    ['hostname: false', { hostname: false, port: 1, socket: { data } }, T, either],
+    ['hostname with NUL', { hostname: '127.0.0.1\0', port: 1, socket: { data } }, T, '"hostname" must not contain null bytes'],
+    ['hostname NUL before port', { hostname: 'x\0', socket: { data } }, T, '"hostname" must not contain null bytes'],
+    ['serverName with NUL', { ...H, tls: { serverName: 'a\0b' }, socket: { data } }, T, '"serverName" must not contain null bytes'],
+    ['servername with NUL', { ...H, tls: { servername: '\0' }, socket: { data } }, T, '"serverName" must not contain null bytes'],
+    // Checked right after `exclusive`: before the handlers, the hostname and TLS files.
+    ['serverName NUL before handlers', { ...H, tls: { serverName: 'a\0' }, socket: {} }, T, '"serverName" must not contain null bytes'],
+    ['serverName NUL before hostname', { port: 1, tls: { serverName: 'a\0' }, socket: { data } }, T, '"serverName" must not contain null bytes'],
+    ['serverName NUL before keyFile', { ...H, tls: { serverName: 'a\0', keyFile: '/nonexistent' }, socket: { data } }, T, '"serverName" must not contain null bytes'],
+    ['exclusive before serverName NUL', { ...H, exclusive: 1, tls: { serverName: 'a\0' }, socket: { data } }, T, 'SocketOptions.exclusive must be a boolean'],
+    ['TLS types before serverName NUL', { ...H, tls: { serverName: 'a\0', rejectUnauthorized: 1 }, socket: { data } }, T, 'TLSOptions.rejectUnauthorized must be a boolean'],
+  ]
+  for (const [title, options, [Class, code], message] of cases) {
+    test(`${title} → ${Class.name} "${message}"`, () => {
+      expectError(thrown(() => listen({ ...options })), Class, code, message)
+      expectError(thrown(() => connect({ ...options })), Class, code, message)
+    })
+  }
+
+  const ipv6 = hasIPv6() ? test : test.skip
+  ipv6('connect() takes an IPv6 address in brackets; listen() does not', async () => {
+    const listener = track(listen({ hostname: '::1', port: 0, socket: { data } }))
+    const socket = track(await within(connect({ hostname: '[::1]', port: listener.port, socket: { data } }), 5000, 'connect'))
+    expect(socket.remoteAddress).toBe('::1')
+    const err = thrown(() => listen({ hostname: '[::1]', port: 0, socket: { data } }))
+    expect([err.code, err.message]).toEqual(['ENOTFOUND', 'getaddrinfo ENOTFOUND [::1]'])
+  })
+
+  test('an IPv4 address in brackets is no address: connect() rejects with ENOTFOUND', async () => {
+    const err = await within(connect({ hostname: '[127.0.0.1]', port: 1, socket: { data } }).then(() => null, (e) => e), 5000, 'connect')
+    expect([err.code, err.message]).toEqual(['ENOTFOUND', 'getaddrinfo ENOTFOUND [127.0.0.1]'])
+  })
+})

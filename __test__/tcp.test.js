@@ -589,3 +589,67 @@ test('32 MiB of random data each way arrives intact (write return value + drain)
   // The kernel buffers filled up: some write() came back short and `drain` resumed the sender.
   expect(drains).toBeGreaterThan(0)
 }, 30000)
+
+// --- type of service ------------------------------------------------------------------------------
+
+describe('setTypeOfService / getTypeOfService', () => {
+  test('IPv4: set returns 0, get reads IP_TOS back; no argument sets 0', async () => {
+    const { client, server } = await pair()
+    expect(client.getTypeOfService()).toBe(0)
+    expect(client.setTypeOfService(0x10)).toBe(0)
+    expect(client.getTypeOfService()).toBe(0x10)
+    expect(server.setTypeOfService(0xb8)).toBe(0)
+    expect(server.getTypeOfService()).toBe(0xb8)
+    expect(client.setTypeOfService()).toBe(0)
+    expect(client.getTypeOfService()).toBe(0)
+  })
+
+  const ipv6 = hasIPv6() ? test : test.skip
+  ipv6('IPv6 sockets (IPV6_TCLASS), also one accepted from IPv4 on "::"', async () => {
+    const v6 = await pair({ hostname: '::1' })
+    expect(v6.client.setTypeOfService(0x20)).toBe(0)
+    expect(v6.client.getTypeOfService()).toBe(0x20)
+    const dual = await pair({ hostname: '::', connectOptions: { hostname: '127.0.0.1' } })
+    expect(dual.server.setTypeOfService(0x28)).toBe(0)
+    expect(dual.server.getTypeOfService()).toBe(0x28)
+  })
+
+  test('a unix socket answers -EINVAL, a closed socket -EBADF', async () => {
+    const { client } = await pair({ unix: path.join(tempDir(), 'tos.sock') })
+    expect(client.setTypeOfService(0x10)).toBe(-22)
+    expect(client.getTypeOfService()).toBe(-22)
+    client.end()
+    expect(client.setTypeOfService(0x10)).toBe(-9)
+    expect(client.getTypeOfService()).toBe(-9)
+  })
+
+  test("the argument is checked with Bun's messages, even on a closed socket", async () => {
+    const { client } = await pair()
+    client.end()
+    const type = (received) => [TypeError, 'ERR_INVALID_ARG_TYPE', `The "tos" property must be of type number. Received ${received}`]
+    const integer = [TypeError, 'ERR_INVALID_ARG_TYPE', 'The "tos" property must be of type integer. Received number']
+    const range = (v) => [RangeError, 'ERR_OUT_OF_RANGE', `The value of "tos" is out of range. It must be >= 0 and <= 255. Received ${v}`]
+    const cases = [
+      ['16', type('string')],
+      [null, type('object')],
+      [true, type('boolean')],
+      [{}, type('object')],
+      [2n, type('bigint')],
+      [1.5, integer],
+      [NaN, integer],
+      [256, range(256)],
+      [-1, range(-1)],
+      [Infinity, range('Infinity')],
+    ]
+    for (const [value, [Class, code, message]] of cases) {
+      let err
+      try {
+        client.setTypeOfService(value)
+      } catch (e) {
+        err = e
+      }
+      expect(err).toBeInstanceOf(Class)
+      expect([String(value), err.code, err.message]).toEqual([String(value), code, message])
+    }
+  })
+})

@@ -381,3 +381,62 @@ describe('socket options (IPv6)', () => {
     expectOsError(() => s.addMembership('ff02::1'), ...ENOPROTOOPT)
   })
 })
+
+// --- closed while an argument was read ---------------------------------------------------------
+
+describe('a socket closed while an argument is coerced', () => {
+  /** An argument whose valueOf/toString closes `socket` and then gives `value`. */
+  const closing = (socket, value) => ({
+    valueOf() {
+      socket.close()
+      return value
+    },
+    toString() {
+      socket.close()
+      return String(value)
+    },
+  })
+
+  /** Bun's error: a plain Error without a code. */
+  function expectClosed(fn) {
+    const err = thrown(fn)
+    expect(err).toBeInstanceOf(Error)
+    expect(err.message).toBe('Socket is closed')
+    expect(Object.keys(err)).toEqual([])
+  }
+
+  for (const [name, value] of [['setTTL', 5], ['setMulticastTTL', 5], ['setMulticastInterface', V4], ['addMembership', '224.0.0.114']]) {
+    test(`${name}(): "Socket is closed", not EBADF`, async () => {
+      const s = await open()
+      expectClosed(() => s[name](closing(s, value)))
+      expect(s.closed).toBe(true)
+    })
+  }
+
+  test('send() whose port closes the socket: "Socket is closed"', async () => {
+    const s = await open()
+    expectClosed(() => s.send('x', closing(s, 9), V4))
+  })
+
+  test('on a socket already closed the setters keep giving EBADF', async () => {
+    const s = await open()
+    s.close()
+    expectOsError(() => s.setTTL(5), 'EBADF', -9, 'setsockopt', 'EBADF: bad file descriptor, setsockopt')
+  })
+})
+
+describe('udpSocket port forms', () => {
+  test('port: NaN throws the range error (it binds no random port)', async () => {
+    expectArgError(() => udpSocket({ port: NaN }), 'Expected "port" to be an integer between 0 and 65535')
+  })
+
+  test('null, undefined, false, "" and [] mean port 0; 0n throws', async () => {
+    for (const port of [null, undefined, false, '', []]) {
+      const s = track(await within(udpSocket({ hostname: V4, port }), 2000, 'udpSocket'))
+      expect(s.port).toBeGreaterThan(0)
+    }
+    const err = thrown(() => udpSocket({ port: 0n }))
+    expect(err).toBeInstanceOf(TypeError)
+    expect(err.message).toBe("Conversion from 'BigInt' to 'number' is not allowed.")
+  })
+})

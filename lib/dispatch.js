@@ -20,6 +20,9 @@ const CONNECT_ERROR = 7
 const TIMEOUT = 8
 const DATAGRAMS = 9
 const HANDSHAKE = 10
+const KEYLOG = 11
+const SESSION = 12
+const HELLO = 13
 
 /** Live handles (sockets, listeners) by native id. */
 const handles = new Map()
@@ -84,5 +87,5 @@ module.exports = {
   callHandler,
   callData,
   reportHandlerError,
-  kinds: { OPEN, ACCEPT, DATA, DRAIN, END, CLOSE, ERROR, CONNECT_ERROR, TIMEOUT, DATAGRAMS, HANDSHAKE },
+  kinds: { OPEN, ACCEPT, DATA, DRAIN, END, CLOSE, ERROR, CONNECT_ERROR, TIMEOUT, DATAGRAMS, HANDSHAKE, KEYLOG, SESSION, HELLO },
 }

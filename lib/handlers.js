@@ -2,6 +2,7 @@
 // Checks the options of listen()/connect() once, in Bun's order and with Bun's messages, and
 // normalises the handler object.
 
+const { isIPv6 } = require('node:net')
 const { invalidArgType, outOfRange } = require('./errors')
 const { checkTlsOptions, readTlsFiles } = require('./tls-options')
 
@@ -16,6 +17,10 @@ const HANDLER_NAMES = [
   ['end', 'onEnd'],
   ['error', 'onError'],
   ['handshake', 'onHandshake'],
+  ['session', 'onSession'],
+  ['keylog', 'onKeylog'],
+  ['serverName', 'onServerName'],
+  ['alpnCallback', 'onALPNCallback'],
 ]
 
 // Bun also takes the class names.
@@ -85,6 +90,9 @@ function parseOptions(options, what) {
   // Bun checks the TLS options' types before `exclusive`, and reads their files after it.
   const tls = checkTlsOptions(options.tls)
   const exclusive = optionalBoolean(options, 'exclusive')
+  if (tls !== null && tls.serverName !== null && tls.serverName.includes('\0')) {
+    throw invalidArgType('"serverName" must not contain null bytes')
+  }
   readTlsFiles(tls)
   let unix
   if (options.unix !== undefined && options.unix !== null) {
@@ -95,10 +103,15 @@ function parseOptions(options, what) {
   let hostname
   if (unix === undefined) {
     const raw = options.hostname
-    if (raw === undefined || raw === null || raw === '') {
-      throw invalidArgType('Expected either "hostname" or "unix"')
-    }
+    if (!raw) throw invalidArgType('Expected either "hostname" or "unix"')
     hostname = String(raw)
+    // A truthy value that reads as '' ([], new String('')).
+    if (hostname === '') throw invalidArgType('Expected a non-empty "hostname"')
+    if (hostname.includes('\0')) throw invalidArgType('"hostname" must not contain null bytes')
+    // connect() takes an IPv6 address in brackets, as in a URL; listen() does not.
+    if (what === 'connect' && hostname.startsWith('[') && hostname.endsWith(']') && isIPv6(hostname.slice(1, -1))) {
+      hostname = hostname.slice(1, -1)
+    }
     if (port === undefined) throw invalidArgType('Missing "port"')
   }
   return {

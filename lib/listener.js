@@ -15,6 +15,7 @@ const kPort = Symbol('kPort')
 const kHostname = Symbol('kHostname')
 const kUnix = Symbol('kUnix')
 const kTlsConfig = Symbol('kTlsConfig')
+const kNativeTls = Symbol('kNativeTls')
 
 class SocketListener {
   constructor(native, handlers, data, options, tlsMeta) {
@@ -92,6 +93,7 @@ class SocketListener {
     if (this[kState] === CLOSED) throw new Error('Expected 1 argument')
     const handlers = parseReload(arguments, true)
     this[kHandlers] = handlers
+    this[kNativeTls]?.setHooks(tlsEvents().hookBits(handlers))
     // Bun switches the connections already accepted too.
     for (const socket of this[kSockets]) socket[kHandlers] = handlers
   }
@@ -127,8 +129,16 @@ function listen(options) {
     throw fromNative({ ...result, address: native.unix ?? native.hostname }, 'listen')
   }
   const listener = new SocketListener(result, handlers, data, native, secure === null ? null : secure.meta)
+  if (secure !== null) {
+    listener[kNativeTls] = secure.config
+    secure.config.setHooks(tlsEvents().hookBits(handlers))
+  }
   handles.set(listener[kId], listener)
   return listener
 }
+
+// TLS only; loaded on first use.
+let tlsEventsModule = null
+const tlsEvents = () => (tlsEventsModule ??= require('./tls-events'))
 
 module.exports = { listen, SocketListener }

@@ -7,6 +7,7 @@ const { handles, kEvent, kHandlers, callHandler, callData, reportHandlerError, k
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType, outOfRange } = require('./errors')
 const { toBytes, writeArgs } = require('./write')
+const { isNativeError } = require('node:util').types
 
 // TLS sockets build on TCPSocket; loaded on first use.
 let tlsModule = null
@@ -262,6 +263,18 @@ class TCPSocket {
     return this[kNative].setKeepAlive(enable === true, Math.ceil(initialDelay / 1000))
   }
 
+  /** IP_TOS (IPV6_TCLASS): 0 or -errno, as Bun returns them. */
+  setTypeOfService(tos) {
+    const value = typeOfService(tos)
+    if (this[kState] !== OPEN) return -EBADF
+    return this[kNative].setTypeOfService(value)
+  }
+
+  getTypeOfService() {
+    if (this[kState] !== OPEN) return -EBADF
+    return this[kNative].typeOfService()
+  }
+
   ref() {
     if (this[kState] === OPEN) this[kNative].ref()
   }
@@ -335,6 +348,23 @@ for (const symbol of disposeSymbols) {
   }
 }
 
+const EBADF = 9
+
+/** setTypeOfService()'s argument, checked as Bun checks it (undefined is 0). */
+function typeOfService(tos) {
+  if (tos === undefined) return 0
+  if (typeof tos !== 'number') {
+    throw invalidArgType(`The "tos" property must be of type number. Received ${tos === null ? 'object' : typeof tos}`)
+  }
+  if (Number.isNaN(tos) || (Number.isFinite(tos) && !Number.isInteger(tos))) {
+    throw invalidArgType('The "tos" property must be of type integer. Received number')
+  }
+  if (tos < 0 || tos > 255) {
+    throw outOfRange(`The value of "tos" is out of range. It must be >= 0 and <= 255. Received ${tos}`)
+  }
+  return tos
+}
+
 function connect(options) {
   const { handlers, data, native, tls: tlsInput } = parseOptions(options, 'connect')
   const secure = tlsInput === null ? null : tlsSockets().tlsSetup(tlsInput, native, false)
@@ -381,20 +411,24 @@ function opened(socket, native) {
 
 function startHandshake(socket) {
   if (socket[kState] !== OPEN) return
-  socket[kTls].started = true
-  socket[kNative].startTls()
+  tlsSockets().startTls(socket)
 }
 
 function callOpen(socket) {
   const onOpen = socket[kHandlers].open
   if (onOpen === undefined) return
+  let failure
   try {
-    onOpen.call(socket, socket)
+    const result = onOpen.call(socket, socket)
+    // Bun treats an Error returned from `open` as thrown.
+    if (isNativeError(result)) failure = result
   } catch (err) {
-    reportHandlerError(socket, err)
-    // Bun closes a socket whose `open` handler threw.
-    socket.close()
+    failure = err
   }
+  if (failure === undefined) return
+  reportHandlerError(socket, failure)
+  // Bun closes a socket whose `open` handler threw.
+  socket.close()
 }
 
 function ended(socket) {
@@ -490,6 +524,11 @@ function deliver(socket, kind, a, b) {
       break
     case kinds.HANDSHAKE:
       tlsSockets().handshaked(socket, a, b)
+      break
+    case kinds.KEYLOG:
+    case kinds.SESSION:
+    case kinds.HELLO:
+      tlsSockets().tlsNote(socket, kind, a, b)
       break
     case kinds.TIMEOUT:
       if (socket[kState] === OPEN) callHandler(socket, 'timeout')

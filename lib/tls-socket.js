@@ -7,6 +7,7 @@ const { parseHandlers } = require('./handlers')
 const { invalidArgType, tlsError } = require('./errors')
 const { toBytes } = require('./write')
 const tls = require('./tls')
+const { isNativeError } = require('node:util').types
 const { parseTlsOptions } = require('./tls-options')
 const { TCPSocket, internals } = require('./tcp')
 
@@ -30,6 +31,10 @@ class TLSSocket extends TCPSocket {
       // upgradeTLS: the TLS socket's `raw` twin, and the raw socket's TLS twin.
       raw: null,
       partner: null,
+      // setVerifyMode(requestCert, rejectUnauthorized) before the handshake; null: the options'.
+      verifyMode: null,
+      // A server's SNI while its ClientHello waits for JS (tls-events.js).
+      helloServername: undefined,
     }
   }
 
@@ -126,7 +131,7 @@ class TLSSocket extends TCPSocket {
     if (this[kState] === CLOSED) return undefined
     const { meta } = this[kTls]
     if (!meta.isServer) return meta.sni ? meta.servername : undefined
-    return tlsInfo(this)?.servername ?? undefined
+    return tlsInfo(this)?.servername ?? this[kTls].helloServername
   }
 
   setServername(name) {
@@ -146,7 +151,15 @@ class TLSSocket extends TCPSocket {
     return undefined
   }
 
-  setVerifyMode() {}
+  /** Applies to a handshake not yet begun: a client's rejection, a server's request and rejection. */
+  setVerifyMode(requestCert, rejectUnauthorized) {
+    if (this[kState] === CLOSED) return
+    if (arguments.length < 2) throw new Error('Expected requestCert and rejectUnauthorized arguments')
+    if (typeof requestCert !== 'boolean' || typeof rejectUnauthorized !== 'boolean') {
+      throw new Error('Expected requestCert and rejectUnauthorized arguments to be boolean')
+    }
+    this[kTls].verifyMode = { requestCert, rejectUnauthorized }
+  }
 
   renegotiate() {
     // rustls never renegotiates; Bun's BoringSSL throws this.
@@ -215,7 +228,7 @@ function handshaked(socket, outcome, info) {
   if (err !== null && err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     // After a refused certificate the native side still has it, for Node's message.
     const peer = socket[kNative].peerCertificates()?.[0]
-    err = tls.altnameError(state.meta.servername, peer == null ? undefined : x509().legacyCertificate(peer).subjectaltname)
+    err = tls.altnameError(state.meta.servername, peer == null ? undefined : x509().legacyCertificate(peer))
   }
   state.authError = err
   state.authorized = outcome === 1 && err === null
@@ -223,7 +236,9 @@ function handshaked(socket, outcome, info) {
   const handlers = socket[kHandlers]
   if (handlers.handshake !== undefined) {
     try {
-      handlers.handshake.call(socket, socket, success, err)
+      const result = handlers.handshake.call(socket, socket, success, err)
+      // Bun reports an Error the handler returns as if it threw it (the socket stays open).
+      if (isNativeError(result)) reportHandlerError(socket, result)
     } catch (thrown) {
       reportHandlerError(socket, thrown)
     }
@@ -288,11 +303,21 @@ function upgrade(socket, options) {
   }
   if (handlers.handshake !== undefined) callOpen(upgraded)
   else upgraded[kTls].deferOpen = true
-  if (!isServer) {
-    upgraded[kTls].started = true
-    native.startTls()
-  }
+  if (!isServer) startTls(upgraded)
   return [raw, upgraded]
 }
 
-module.exports = { TLSSocket, handshaked, tlsSetup, upgrade }
+/** Starts a client's handshake with what JS decided before it: setVerifyMode(), handlers. */
+function startTls(socket) {
+  const state = socket[kTls]
+  const handlers = socket[kHandlers]
+  state.started = true
+  socket[kNative].startTls(state.verifyMode?.rejectUnauthorized, handlers.keylog !== undefined, handlers.session !== undefined)
+}
+
+module.exports = { TLSSocket, handshaked, tlsSetup, upgrade, startTls, tlsNote: (...args) => tlsEvents().tlsNote(...args) }
+
+let tlsEventsModule = null
+function tlsEvents() {
+  return (tlsEventsModule ??= require('./tls-events'))
+}

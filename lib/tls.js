@@ -2,6 +2,7 @@
 // TLS pieces that need no socket: native configs cached per distinct options, the errors Bun
 // reports for handshakes, and the names Node gives ciphers and groups.
 
+const net = require('node:net')
 const binding = require('./native')
 const { tlsError } = require('./errors')
 
@@ -11,17 +12,18 @@ const MAX_CONFIGS = 64
 
 /**
  * The native configuration for parsed options (see tls-options.js), built once per distinct
- * options: sessions resume only between sockets that share one.
+ * options: sessions resume only between sockets that share one. A server's is a copy per call.
  */
 function nativeConfig(parsed, isServer) {
   const key = `${isServer ? 'S' : 'C'}:${parsed.cacheKey}`
   let config = configs.get(key)
-  if (config !== undefined) return config
+  if (config !== undefined) return isServer ? config.forListener() : config
   const result = binding.tlsConfig(
     {
       certs: parsed.certs,
       key: parsed.key ?? undefined,
       ca: parsed.ca ?? undefined,
+      extraCa: extraCaCerts(),
       rejectUnauthorized: parsed.rejectUnauthorized,
       requestCert: parsed.requestCert,
       alpn: parsed.alpn,
@@ -36,16 +38,63 @@ function nativeConfig(parsed, isServer) {
   config = result
   if (configs.size >= MAX_CONFIGS) configs.delete(configs.keys().next().value)
   configs.set(key, config)
-  return config
+  // Each listener gets its own copy: the hooks its handlers need are its own (tls-events.js).
+  return isServer ? config.forListener() : config
 }
 
-/** Node's words for a hostname the certificate does not name. */
-function altnameError(host, subjectaltname) {
-  const names = subjectaltname === undefined ? '' : `: ${subjectaltname}`
+let extraCa = null
+
+/**
+ * The certificates NODE_EXTRA_CA_CERTS names (DER), read once, when the first TLS config is
+ * built. A file that cannot be used adds nothing; Node itself
+ * already warned about it at startup (Bun prints the same warning here).
+ */
+function extraCaCerts() {
+  if (extraCa !== null) return extraCa
+  extraCa = []
+  const file = process.env.NODE_EXTRA_CA_CERTS
+  if (!file) return extraCa
+  let text = ''
+  try {
+    text = require('node:fs').readFileSync(file, 'latin1')
+  } catch {}
+  // Only split and decoded here (a system bundle holds ~150: parsing each in JS took 80 ms);
+  // the native side skips what is no certificate.
+  for (const match of text.matchAll(PEM_CERTIFICATE)) extraCa.push(Buffer.from(match[1], 'base64'))
+  return extraCa
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]*)-----END CERTIFICATE-----/g
+
+/**
+ * Node's checkServerIdentity() reason, which Bun reports, for a certificate (Bun's legacy
+ * object, or undefined) that does not name `host`: an IP host is looked up among the IP
+ * addresses, a DNS host among the DNS names, or the subject CN when there are none.
+ */
+function altnameError(host, cert) {
+  host = host.replace(/\.$/, '')
+  const altNames = cert?.subjectaltname
+  const dnsNames = []
+  const ips = []
+  for (const name of altNames ? altNames.split(', ') : []) {
+    if (name.startsWith('DNS:')) dnsNames.push(name.slice(4))
+    else if (name.startsWith('IP Address:')) ips.push(canonicalIp(name.slice(11)))
+  }
+  let reason
+  if (net.isIP(host) !== 0) reason = `IP: ${host} is not in the cert's list: ${ips.join(', ')}`
+  else if (dnsNames.length > 0) reason = `Host: ${host}. is not in the cert's altnames: ${altNames}`
+  else if (cert?.subject?.CN) reason = `Host: ${host}. is not cert's CN: ${cert.subject.CN}`
+  else reason = 'Cert does not contain a DNS name'
   return tlsError({
     code: 'ERR_TLS_CERT_ALTNAME_INVALID',
-    message: `Hostname/IP does not match certificate's altnames: Host: ${host}. is not in the cert's altnames${names}`,
+    message: `Hostname/IP does not match certificate's altnames: ${reason}`,
   })
+}
+
+/** An IP address as Node's canonicalizeIP() writes it ("0:0:0:0:0:0:0:1" → "::1"). */
+function canonicalIp(ip) {
+  if (net.isIPv6(ip)) return new URL(`http://[${ip}]`).hostname.slice(1, -1)
+  return ip
 }
 
 /** What getAuthorizationError() gives before the handshake, and on servers without a client certificate. */

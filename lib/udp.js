@@ -97,6 +97,8 @@ class UDPSocket {
       if (arguments.length !== 3) throw invalidArgType(`Expected 3 arguments, got ${arguments.length}`)
       const to = destination(port, address)
       const bytes = payload(data, 'Expected ArrayBufferView or string as first argument')
+      // Reading the port or the address may have closed the socket.
+      if (this[kClosed]) throw new Error('Socket is closed')
       result = this[kNative].send(bytes, to.port, to.address)
     }
     if (typeof result === 'boolean') return result
@@ -221,6 +223,8 @@ class UDPSocket {
   }
 
   #apply(name, number, first, second, third) {
+    // Coercing the argument may have closed the socket: Bun says so rather than EBADF.
+    if (this[kClosed]) throw new Error('Socket is closed')
     const failure = this[kNative].setOption(name, number, first, second, third)
     if (failure != null) throw fromNative(failure)
   }
@@ -294,7 +298,8 @@ function udpSocket(options) {
 function parseOptions(options) {
   if (options === null || typeof options !== 'object') throw invalidArgType('Expected an object')
   let port = 0
-  if (options.port) {
+  // NaN too is checked (and refused): only undefined and null mean 0 without a look.
+  if (options.port !== undefined && options.port !== null) {
     if (typeof options.port === 'bigint') throw new TypeError("Conversion from 'BigInt' to 'number' is not allowed.")
     port = Number(options.port)
     if (!Number.isInteger(port) || port < 0 || port > 65535) {

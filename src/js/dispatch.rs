@@ -33,7 +33,7 @@ use crate::js::reader::{self, JsTarget};
 use crate::js::socket::NativeSocket;
 use std::net::SocketAddr;
 
-use crate::net::tls::HandshakeOutcome;
+use crate::net::tls::{HandshakeOutcome, TlsNote};
 use crate::net::udp::{Batch, Udp};
 use crate::net::{Conn, Credit, Event, EventSink, HandleId, Listener};
 
@@ -49,6 +49,9 @@ const CONNECT_ERROR: u32 = 7;
 const TIMEOUT: u32 = 8;
 const DATAGRAMS: u32 = 9;
 const HANDSHAKE: u32 = 10;
+const KEYLOG: u32 = 11;
+const SESSION: u32 = 12;
+const HELLO: u32 = 13;
 
 /// A JS value made in the callback, passed through as is.
 pub struct Raw(sys::napi_value);
@@ -72,6 +75,7 @@ enum Payload {
   Datagrams(Batch),
   Handshake(HandshakeOutcome),
   Records(Vec<u8>),
+  Tls(TlsNote),
 }
 
 /// Per-environment state, kept as the environment's instance data.
@@ -279,6 +283,7 @@ impl EventSink for JsSink {
       Event::ConnectError(err) => Payload::ConnectError(err),
       Event::Timeout => Payload::Timeout,
       Event::Handshake(outcome) => Payload::Handshake(outcome),
+      Event::Tls(note) => Payload::Tls(note),
     };
     // Fails only once the environment is shutting down; the event is dropped with it.
     let status = self
@@ -359,6 +364,26 @@ fn to_args(
         None => undefined()?,
       };
       (HANDSHAKE, success, b)
+    }
+    // keylog(line), session(token), hello(servername, ALPN wire): undefined when absent.
+    Payload::Tls(note) => {
+      let buffer = |bytes: Vec<u8>| chunk_to_js(raw_env, bytes).map(Raw);
+      match note {
+        TlsNote::Keylog(line) => (KEYLOG, buffer(line)?, undefined()?),
+        TlsNote::Session(token) => (SESSION, buffer(token)?, undefined()?),
+        TlsNote::Hello { server_name, alpn } => {
+          let name = match server_name {
+            // SAFETY: as above.
+            Some(name) => unsafe { String::to_napi_value(raw_env, name) }.map(Raw)?,
+            None => undefined()?,
+          };
+          let alpn = match alpn {
+            Some(wire) => buffer(wire)?,
+            None => undefined()?,
+          };
+          (HELLO, name, alpn)
+        }
+      }
     }
     Payload::Datagrams(batch) => {
       let (payloads, meta) = datagrams_to_js(raw_env, batch)?;

@@ -6,5 +6,6 @@ pub mod listener;
 pub mod options;
 pub mod reader;
 pub mod socket;
+pub mod socket_options;
 pub mod tls;
 pub mod udp;

@@ -11,7 +11,7 @@ use crate::js::errors::ErrorInfo;
 use crate::js::socket::NativeSocket;
 use crate::net::conn::Request;
 use crate::net::secure::Secure;
-use crate::net::tls::{ClientTls, ServerTls, TlsOptions};
+use crate::net::tls::{AlpnChoice, Answer, ClientTls, ServerTls, TlsOptions, VerifyMode};
 
 /// Bun's `tls` option in DER (see `TlsOptions`).
 #[napi(object)]
@@ -19,6 +19,8 @@ pub struct TlsInput {
   pub certs: Vec<Buffer>,
   pub key: Option<Buffer>,
   pub ca: Option<Vec<Buffer>>,
+  /// NODE_EXTRA_CA_CERTS, read by `lib/tls.js`.
+  pub extra_ca: Option<Vec<Buffer>>,
   pub reject_unauthorized: bool,
   pub request_cert: bool,
   pub alpn: Vec<Buffer>,
@@ -41,6 +43,10 @@ pub fn tls_config(input: TlsInput, is_server: bool) -> Either<NativeTlsConfig, E
     certs: input.certs.iter().map(|der| der.to_vec()).collect(),
     key: input.key.map(|der| der.to_vec()),
     ca: input.ca.map(|list| list.iter().map(|der| der.to_vec()).collect()),
+    extra_ca: input
+      .extra_ca
+      .map(|list| list.iter().map(|der| der.to_vec()).collect())
+      .unwrap_or_default(),
     reject_unauthorized: input.reject_unauthorized,
     request_cert: input.request_cert,
     alpn: input.alpn.iter().map(|name| name.to_vec()).collect(),
@@ -62,6 +68,28 @@ pub fn tls_config(input: TlsInput, is_server: bool) -> Either<NativeTlsConfig, E
   match built {
     Ok(config) => Either::A(config),
     Err(err) => Either::B(ErrorInfo::from(&err)),
+  }
+}
+
+#[napi]
+impl NativeTlsConfig {
+  /// A server config of its own for one listener (the hooks are per listener), sharing the
+  /// rustls configs with this one.
+  #[napi]
+  pub fn for_listener(&self) -> NativeTlsConfig {
+    NativeTlsConfig {
+      server: self.server.as_ref().map(|server| Arc::new(server.for_listener())),
+      client: self.client.clone(),
+    }
+  }
+
+  /// What the listener's handlers need from each ClientHello: `HOOK_*` bits of
+  /// `src/net/tls/server.rs` (1 always ask, 2 serverName, 4 alpnCallback, 8 keylog).
+  #[napi]
+  pub fn set_hooks(&self, hooks: u32) {
+    if let Some(server) = &self.server {
+      server.set_hooks(hooks as u8);
+    }
   }
 }
 
@@ -93,10 +121,58 @@ pub struct TlsInfo {
 
 #[napi]
 impl NativeSocket {
-  /// Starts a client handshake (after `open` and the connect promise's callbacks).
+  /// Starts a client handshake (after `open` and the connect promise's callbacks), with the
+  /// `rejectUnauthorized` of `setVerifyMode()` if it was called, and whether Bun's `keylog`
+  /// and `session` handlers exist.
   #[napi]
-  pub fn start_tls(&self) {
-    if let Some(conn) = self.conn() {
+  pub fn start_tls(&self, reject_unauthorized: Option<bool>, keylog: Option<bool>, session: Option<bool>) {
+    let Some(conn) = self.conn() else {
+      return;
+    };
+    if let Some(secure) = conn.secure() {
+      if let Some(reject_unauthorized) = reject_unauthorized {
+        secure.set_verify_mode(VerifyMode {
+          request_cert: false,
+          reject_unauthorized,
+        });
+      }
+      secure.set_handlers(keylog.unwrap_or(false), session.unwrap_or(false));
+    }
+    conn.request(Request::StartTls);
+  }
+
+  /// A server's answer to the ClientHello it reported: refuse it (Bun's `serverName` handler
+  /// refused), the protocol chosen (`alpn`; `alpnRefused`: none of the client's), and the verify
+  /// mode of `setVerifyMode()` if it was called. The handshake then goes on.
+  #[napi]
+  pub fn answer_hello(
+    &self,
+    refuse: bool,
+    alpn: Option<Buffer>,
+    alpn_refused: bool,
+    request_cert: Option<bool>,
+    reject_unauthorized: Option<bool>,
+  ) {
+    let Some(conn) = self.conn() else {
+      return;
+    };
+    let Some(secure) = conn.secure() else {
+      return;
+    };
+    let alpn = match (alpn, alpn_refused) {
+      (_, true) => AlpnChoice::Refused,
+      (Some(name), false) => AlpnChoice::Protocol(name.to_vec()),
+      (None, false) => AlpnChoice::Listed,
+    };
+    // Without setVerifyMode(), the mode the connection has (the options').
+    let mode = match (request_cert, reject_unauthorized) {
+      (Some(request_cert), Some(reject_unauthorized)) => VerifyMode {
+        request_cert,
+        reject_unauthorized,
+      },
+      _ => secure.verify_mode(),
+    };
+    if secure.answer_hello(Answer { refuse, alpn, mode }) {
       conn.request(Request::StartTls);
     }
   }

@@ -15,6 +15,7 @@ pub mod tcp;
 pub mod timer;
 pub mod tls;
 pub mod udp;
+pub mod x509;
 
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ pub enum Event {
   Records(Vec<u8>, Credit),
   /// A TLS handshake ended (or failed, then `Close` follows).
   Handshake(tls::HandshakeOutcome),
+  /// A key log line, a client session, or a server's ClientHello for JS to choose.
+  Tls(tls::TlsNote),
 }
 
 /// Where events go: to JS in the addon, to a channel in tests.

@@ -2,20 +2,24 @@
 //! (writes, introspection) and the connection's task (reads, the handshake).
 //!
 //! A client session is created only when JS starts it (after `open` and the connect promise's
-//! callbacks ran), so that `setSession()` there still applies, as in Bun.
+//! callbacks ran), so that `setSession()` and `setVerifyMode()` there still apply, as in Bun. A
+//! server session is created once its ClientHello is read (`tls::Hello`), after JS chose for it
+//! when the listener asks to.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rustls::client::{ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls13ClientSessionValue};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConnection, Connection, HandshakeKind, NamedGroup, ProtocolVersion, ServerConnection};
+use rustls::{ClientConnection, Connection, HandshakeKind, NamedGroup, ProtocolVersion};
 
 use crate::error::SocketError;
-use crate::net::tls::{self, ClientTls, HandshakeOutcome, ServerTls};
+use crate::net::tls::{
+  self, Answer, ClientTls, HandshakeOutcome, Hello, KeyLines, ServerTls, Step, TlsNote, VerifyMode,
+};
 
 /// Plaintext encrypted per step of a write: four full records, sent with one `sendmsg`.
 const WRITE_BATCH: usize = 64 * 1024;
@@ -47,7 +51,18 @@ pub struct Secure {
   refused: Mutex<Option<Vec<u8>>>,
   /// Made by `upgradeTLS`: the records also go to the `raw` socket, as in Bun.
   tapped: std::sync::atomic::AtomicBool,
+  /// Server: the ClientHello stage, until the session exists.
+  hello: Option<Box<Mutex<Hello>>>,
+  /// `VERIFY_*` bits: the verify mode this connection's handshake follows.
+  verify: AtomicU8,
+  /// Client: `keylog` and `session` handlers to feed (set by `start`).
+  keylog: OnceLock<Arc<KeyLines>>,
+  notify_sessions: AtomicBool,
 }
+
+// `verify` bits.
+const VERIFY_REQUEST: u8 = 1;
+const VERIFY_REJECT: u8 = 2;
 
 /// What feeding received bytes produced, in the order to report it.
 #[derive(Default)]
@@ -59,6 +74,8 @@ pub struct Fed {
   pub closed: bool,
   /// Records to send wait for the kernel.
   pub backlog: bool,
+  /// For JS after the handshake's end (if any), before the plaintext.
+  pub notes: Vec<TlsNote>,
 }
 
 /// What a write did.
@@ -87,20 +104,27 @@ pub struct Info {
 impl Secure {
   /// A server session, handshaking as soon as the client speaks.
   pub fn server(tls: Arc<ServerTls>) -> Result<Secure, SocketError> {
-    let mut session = ServerConnection::new(tls.config.clone()).map_err(|err| tls::protocol_error(&err))?;
-    session.set_buffer_limit(None);
+    let verify = verify_bits(tls.mode());
     Ok(Secure {
       role: Role::Server(tls),
-      session: Mutex::new(Some(Connection::Server(session))),
+      session: Mutex::new(None),
       phase: AtomicU8::new(HANDSHAKING),
       sessions: None,
       refused: Mutex::new(None),
       tapped: Default::default(),
+      hello: Some(Box::default()),
+      verify: AtomicU8::new(verify),
+      keylog: OnceLock::new(),
+      notify_sessions: AtomicBool::new(false),
     })
   }
 
   /// A client session, waiting for `start`.
   pub fn client(tls: Arc<ClientTls>, name: ServerName<'static>, sni: bool) -> Secure {
+    let verify = verify_bits(VerifyMode {
+      request_cert: false,
+      reject_unauthorized: tls.reject_unauthorized(),
+    });
     Secure {
       role: Role::Client { tls, name, sni },
       session: Mutex::new(None),
@@ -108,6 +132,34 @@ impl Secure {
       sessions: Some(Arc::new(ConnSessions::new())),
       refused: Mutex::new(None),
       tapped: Default::default(),
+      hello: None,
+      verify: AtomicU8::new(verify),
+      keylog: OnceLock::new(),
+      notify_sessions: AtomicBool::new(false),
+    }
+  }
+
+  /// Bun's `setVerifyMode()`: for a client, before `start`; for a server, JS passes it with its
+  /// answer to the ClientHello.
+  pub fn set_verify_mode(&self, mode: VerifyMode) {
+    self.verify.store(verify_bits(mode), Ordering::Release);
+  }
+
+  /// Client, before `start`: which of Bun's `keylog` and `session` handlers exist.
+  pub fn set_handlers(&self, keylog: bool, sessions: bool) {
+    if keylog {
+      let _ = self.keylog.set(Arc::default());
+    }
+    self.notify_sessions.store(sessions, Ordering::Release);
+  }
+
+  /// Server: JS's choice for the ClientHello it was shown; `start` then goes on. False when no
+  /// ClientHello waits (the connection closed meanwhile).
+  pub fn answer_hello(&self, answer: Answer) -> bool {
+    self.set_verify_mode(answer.mode);
+    match &self.hello {
+      Some(hello) => lock(hello).answer(answer),
+      None => false,
     }
   }
 
@@ -131,15 +183,19 @@ impl Secure {
     self.tapped.load(Ordering::Acquire)
   }
 
-  /// Client: creates the session (its ClientHello waits in the session for `flush`).
-  pub fn start(&self) -> Result<(), SocketError> {
-    let Role::Client { tls, name, sni } = &self.role else {
-      return Ok(());
+  /// Client: creates the session (its ClientHello waits in the session for `flush`). Server:
+  /// builds the session for a ClientHello JS answered, sending a refusal's alert on `fd`.
+  /// Returns what JS is to hear of it.
+  pub fn start(&self, fd: RawFd) -> Result<Vec<TlsNote>, SocketError> {
+    let (tls, name, sni) = match &self.role {
+      Role::Client { tls, name, sni } => (tls, name, sni),
+      Role::Server(tls) => return self.resume_server(tls, fd),
     };
     if self.phase.load(Ordering::Acquire) != PENDING {
-      return Ok(());
+      return Ok(Vec::new());
     }
-    let mut config = (*tls.config).clone();
+    let mode = self.verify_mode();
+    let mut config = tls.connection_config(mode.reject_unauthorized, self.keylog.get().cloned());
     config.enable_sni = *sni;
     if let Some(sessions) = &self.sessions {
       config.resumption = Resumption::store(sessions.clone());
@@ -149,21 +205,150 @@ impl Secure {
     session.set_buffer_limit(None);
     *self.lock() = Some(Connection::Client(session));
     self.phase.store(HANDSHAKING, Ordering::Release);
-    Ok(())
+    Ok(Vec::new())
+  }
+
+  /// The server half of `start`.
+  fn resume_server(&self, tls: &ServerTls, fd: RawFd) -> Result<Vec<TlsNote>, SocketError> {
+    let Some(hello) = &self.hello else {
+      return Ok(Vec::new());
+    };
+    let Some((step, mode)) = lock(hello).resume(tls) else {
+      return Ok(Vec::new());
+    };
+    self.set_verify_mode(mode);
+    let mut guard = self.lock();
+    let mut notes = Vec::new();
+    match self.begin_server(step, &mut guard, fd, &mut notes) {
+      Ok(Some(leftover)) => {
+        self.phase.store(HANDSHAKING, Ordering::Release);
+        // What arrived after the ClientHello while JS chose: nothing the peer may send yet
+        // but garbage, which fails the handshake here.
+        if let Some(session) = guard.as_mut() {
+          let mut rest = leftover.as_slice();
+          while !rest.is_empty() {
+            let read = session.read_tls(&mut rest).map_err(|err| SocketError::Tls {
+              code: "EPROTO",
+              message: err.to_string(),
+            });
+            if let Err(err) = read.and_then(|_| {
+              session
+                .process_new_packets()
+                .map_err(|err| tls::handshake_error(&err))
+            }) {
+              self.phase.store(FAILED, Ordering::Release);
+              return Err(err);
+            }
+          }
+        }
+        self.take_keylog(&mut notes);
+        Ok(notes)
+      }
+      Ok(None) => Ok(notes),
+      Err(err) => {
+        self.phase.store(FAILED, Ordering::Release);
+        Err(err)
+      }
+    }
+  }
+
+  /// Acts on a step of the ClientHello stage: a session goes into `guard` (returns the bytes
+  /// it has yet to read), a question for JS into `notes` (the connection waits: `PENDING`
+  /// stops its reads), a failure sends its alert.
+  fn begin_server(
+    &self,
+    step: Step,
+    guard: &mut Option<Connection>,
+    fd: RawFd,
+    notes: &mut Vec<TlsNote>,
+  ) -> Result<Option<Vec<u8>>, SocketError> {
+    match step {
+      Step::Wait => Ok(None),
+      Step::Ask(note) => {
+        self.phase.store(PENDING, Ordering::Release);
+        notes.push(note);
+        Ok(None)
+      }
+      Step::Session(session, leftover) => {
+        if let Some(keylog) = self
+          .hello
+          .as_ref()
+          .and_then(|hello| lock(hello).keylog().cloned())
+        {
+          let _ = self.keylog.set(keylog);
+        }
+        *guard = Some(Connection::Server(*session));
+        Ok(Some(leftover))
+      }
+      Step::Failed(err, alert) => {
+        if let Some(mut alert) = alert {
+          let mut out = SocketWriter(fd);
+          while let Ok(n) = alert.write(&mut out) {
+            if n == 0 {
+              break;
+            }
+          }
+        }
+        Err(err)
+      }
+    }
+  }
+
+  /// The verify mode the handshake follows.
+  pub fn verify_mode(&self) -> VerifyMode {
+    let bits = self.verify.load(Ordering::Acquire);
+    VerifyMode {
+      request_cert: bits & VERIFY_REQUEST != 0,
+      reject_unauthorized: bits & VERIFY_REJECT != 0,
+    }
+  }
+
+  /// Key log lines rustls wrote since the last call, for JS.
+  fn take_keylog(&self, notes: &mut Vec<TlsNote>) {
+    if let Some(keylog) = self.keylog.get() {
+      notes.extend(keylog.take().into_iter().map(TlsNote::Keylog));
+    }
   }
 
   /// Feeds received bytes, appends the plaintext they carried to `plain`, and sends on `fd`
   /// what the session has to answer.
-  pub fn feed(&self, mut data: &[u8], plain: &mut Vec<u8>, fd: RawFd) -> Fed {
+  pub fn feed(&self, data: &[u8], plain: &mut Vec<u8>, fd: RawFd) -> Fed {
     let mut fed = Fed::default();
     let mut guard = self.lock();
+    // A server's session exists once its ClientHello was read: until then the bytes go there.
+    let leftover;
+    let mut data: &[u8] = data;
+    let mut fresh = false;
+    if let (None, Some(hello), Role::Server(tls)) = (guard.as_ref(), &self.hello, &self.role) {
+      let step = lock(hello).read(tls, data);
+      match self.begin_server(step, &mut guard, fd, &mut fed.notes) {
+        Ok(Some(rest)) => {
+          leftover = rest;
+          data = &leftover;
+          fresh = true;
+        }
+        Ok(None) => return fed,
+        Err(err) => {
+          self.phase.store(FAILED, Ordering::Release);
+          fed.failure = Some(err);
+          return fed;
+        }
+      }
+    }
     let Some(session) = guard.as_mut() else {
       return fed;
     };
     let was_handshaking = session.is_handshaking();
     plain.reserve(data.len());
-    while !data.is_empty() {
-      if let Err(err) = session.read_tls(&mut data) {
+    // A session just built may hold records beyond its ClientHello: process once regardless.
+    while !data.is_empty() || std::mem::take(&mut fresh) {
+      // Reading nothing would tell rustls that the peer closed.
+      let read = if data.is_empty() {
+        Ok(0)
+      } else {
+        session.read_tls(&mut data)
+      };
+      if let Err(err) = read {
         fed.failure = Some(SocketError::Tls {
           code: "EPROTO",
           message: err.to_string(),
@@ -204,11 +389,18 @@ impl Secure {
       }
     } else if was_handshaking && !session.is_handshaking() {
       let peer = session.peer_certificates();
+      let mode = self.verify_mode();
       fed.handshake = Some(match &self.role {
-        Role::Server(tls) => tls.outcome(peer),
-        Role::Client { tls, name, .. } => tls.outcome(peer, name),
+        Role::Server(tls) => tls.outcome(peer, mode),
+        Role::Client { tls, name, .. } => tls.outcome(peer, name, mode.reject_unauthorized),
       });
       self.phase.store(ESTABLISHED, Ordering::Release);
+    }
+    self.take_keylog(&mut fed.notes);
+    if let (Some(sessions), true) = (&self.sessions, self.notify_sessions.load(Ordering::Acquire)) {
+      for _ in 0..sessions.fresh.swap(0, Ordering::AcqRel) {
+        fed.notes.push(TlsNote::Session(sessions.token()));
+      }
     }
     // Handshake messages and alerts the records called for, sent under the same lock.
     fed.backlog = guard.as_mut().is_some_and(|session| !flush_session(session, fd));
@@ -356,6 +548,14 @@ impl Secure {
   }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+  mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn verify_bits(mode: VerifyMode) -> u8 {
+  u8::from(mode.request_cert) * VERIFY_REQUEST + u8::from(mode.reject_unauthorized) * VERIFY_REJECT
+}
+
 fn is_certificate_error(err: &SocketError) -> bool {
   !matches!(
     err,
@@ -470,6 +670,8 @@ static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 pub struct ConnSessions {
   own: u64,
   seed: AtomicU64,
+  /// Sessions learnt since JS last heard of them (Bun's `session` handler).
+  fresh: AtomicU32,
 }
 
 impl ConnSessions {
@@ -477,6 +679,7 @@ impl ConnSessions {
     ConnSessions {
       own: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
       seed: AtomicU64::new(0),
+      fresh: AtomicU32::new(0),
     }
   }
 
@@ -508,6 +711,7 @@ impl ClientSessionStore for ConnSessions {
   }
 
   fn set_tls12_session(&self, _server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
+    self.fresh.fetch_add(1, Ordering::AcqRel);
     registry().entry(self.own).tls12 = Some(value);
   }
 
@@ -519,6 +723,7 @@ impl ClientSessionStore for ConnSessions {
   fn remove_tls12_session(&self, _server_name: &ServerName<'static>) {}
 
   fn insert_tls13_ticket(&self, _server_name: ServerName<'static>, value: Tls13ClientSessionValue) {
+    self.fresh.fetch_add(1, Ordering::AcqRel);
     let mut registry = registry();
     let tickets = &mut registry.entry(self.own).tls13;
     if tickets.len() >= MAX_TICKETS {

@@ -142,8 +142,13 @@ fn apply_requests(conn: &Arc<Conn>, task: &mut Task) -> Option<Finish> {
     };
     match request {
       Request::StartTls => {
-        if let Err(err) = secure.start() {
-          return Some(handshake_failed(conn, err));
+        match secure.start(conn.raw_fd()) {
+          Ok(notes) => {
+            for note in notes {
+              conn.emit(Event::Tls(note));
+            }
+          }
+          Err(err) => return Some(handshake_failed(conn, err)),
         }
         flush(conn);
       }
@@ -345,6 +350,9 @@ fn on_records(conn: &Arc<Conn>, task: &mut Task, records: &[u8]) -> Option<Finis
     if close {
       return Some(Finish::reported(None));
     }
+  }
+  for note in fed.notes {
+    conn.emit(Event::Tls(note));
   }
   if !plain.is_empty() && !silent {
     conn.in_flight.fetch_add(1, Ordering::AcqRel);

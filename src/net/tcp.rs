@@ -1,10 +1,14 @@
 //! Socket setup: bind and listen (synchronous, on the JS thread), connect (on the I/O thread).
 
+use std::fs::OpenOptions;
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
-use socket2::{Domain, Socket, Type};
+use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::error::{ErrorTarget, SocketError, Syscall};
@@ -78,8 +82,17 @@ fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener, SocketErro
     address: Some(path.display().to_string()),
     port: None,
   };
-  let listener = std::os::unix::net::UnixListener::bind(path)
-    .map_err(|err| SocketError::os(Syscall::Listen, &err, target.clone()))?;
+  let listener = match unix_name(path) {
+    Ok(UnixName::Path) => std::os::unix::net::UnixListener::bind(path),
+    Ok(UnixName::Abstract) => bind_unix_addr(path),
+    Ok(UnixName::Long { dir, proxy }) => {
+      let bound = bind_unix_addr(&proxy);
+      drop(dir);
+      bound
+    }
+    Err(err) => Err(err),
+  }
+  .map_err(|err| SocketError::os(Syscall::Listen, &err, target.clone()))?;
   listener
     .set_nonblocking(true)
     .map_err(|err| SocketError::os(Syscall::Listen, &err, target))?;
@@ -118,11 +131,85 @@ pub async fn connect(target: &Target) -> Result<(Socket, Kind), SocketError> {
       Err(last.unwrap_or_else(|| SocketError::not_found(host)))
     }
     Target::Unix(path) => {
-      let connected = async { UnixStream::connect(path).await?.into_std() };
+      let connected = async { connect_unix(path).await?.into_std() };
       connected
         .await
         .map(|stream| (Socket::from(stream), Kind::Unix))
         .map_err(|err| SocketError::os(Syscall::Connect, &err, target.error_target()))
     }
   }
+}
+
+async fn connect_unix(path: &Path) -> io::Result<UnixStream> {
+  match unix_name(path)? {
+    UnixName::Path => UnixStream::connect(path).await,
+    UnixName::Abstract => connect_unix_addr(path),
+    UnixName::Long { dir, proxy } => {
+      let connected = connect_unix_addr(&proxy);
+      drop(dir);
+      connected
+    }
+  }
+}
+
+/// How a unix socket path reaches the kernel. Linux keeps 108 bytes of it (sun_path): a
+/// longer one goes through `/proc/self/fd/<its directory>/<its name>` while the directory is
+/// held open, as Bun does. A leading NUL names an abstract socket, which is no file.
+enum UnixName {
+  Path,
+  Abstract,
+  Long { dir: OwnedFd, proxy: PathBuf },
+}
+
+const SUN_PATH_LEN: usize = 108;
+
+fn unix_name(path: &Path) -> io::Result<UnixName> {
+  let bytes = path.as_os_str().as_bytes();
+  if bytes.first() == Some(&0) {
+    return Ok(UnixName::Abstract);
+  }
+  if bytes.len() < SUN_PATH_LEN {
+    return Ok(UnixName::Path);
+  }
+  // Bun answers EINVAL when the directory cannot be opened or the name alone is too long.
+  let einval = || io::Error::from_raw_os_error(libc::EINVAL);
+  let name = path.file_name().ok_or_else(einval)?;
+  let dir = match path.parent() {
+    Some(dir) if !dir.as_os_str().is_empty() => dir,
+    _ => Path::new("."),
+  };
+  let dir: OwnedFd = OpenOptions::new()
+    .read(true)
+    .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+    .open(dir)
+    .map_err(|_| einval())?
+    .into();
+  let proxy = Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+  if proxy.as_os_str().len() >= SUN_PATH_LEN {
+    return Err(einval());
+  }
+  Ok(UnixName::Long { dir, proxy })
+}
+
+fn unix_addr(path: &Path) -> io::Result<SockAddr> {
+  // Too long for sun_path (an abstract name of 108 bytes or more): Bun's EINVAL.
+  SockAddr::unix(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn bind_unix_addr(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
+  let addr = unix_addr(path)?;
+  let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+  socket.bind(&addr)?;
+  socket.listen(BACKLOG)?;
+  Ok(socket.into())
+}
+
+/// A unix socket connects at once or fails (EAGAIN when the listener's backlog is full), as
+/// tokio's own connect does: the connect(2) never waits.
+fn connect_unix_addr(path: &Path) -> io::Result<UnixStream> {
+  let addr = unix_addr(path)?;
+  let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+  socket.set_nonblocking(true)?;
+  socket.connect(&addr)?;
+  UnixStream::from_std(socket.into())
 }

@@ -7,22 +7,22 @@
 //! handshake is done, for `authorized` and `getAuthorizationError()`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::ring::default_provider;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
-use rustls::sign::CertifiedKey;
-use rustls::{
-  AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, Error,
-  RootCertStore, ServerConfig, SignatureScheme,
-};
+use rustls::{AlertDescription, CertificateError, ClientConfig, Error, KeyLog, RootCertStore};
 
 use crate::error::SocketError;
+
+mod server;
+mod trust;
+
+pub use server::{
+  AlpnChoice, Answer, Hello, ServerTls, Step, HOOK_ALPN, HOOK_ALWAYS, HOOK_KEYLOG, HOOK_SERVER_NAME,
+};
+use trust::{Refusal, Refused, ServerVerifier, Trust};
 
 /// Bun's `tls` option in DER, as `lib/tls-options.js` normalised it.
 #[derive(Default, Clone)]
@@ -31,8 +31,10 @@ pub struct TlsOptions {
   pub certs: Vec<Vec<u8>>,
   /// PKCS#8, already decrypted.
   pub key: Option<Vec<u8>>,
-  /// Trusted roots; `None` trusts the bundled webpki roots.
+  /// Trusted roots; `None` trusts the bundled webpki roots and `extra_ca`.
   pub ca: Option<Vec<Vec<u8>>>,
+  /// NODE_EXTRA_CA_CERTS, added to the default roots (without `ca`, as in Bun).
+  pub extra_ca: Vec<Vec<u8>>,
   pub reject_unauthorized: bool,
   pub request_cert: bool,
   /// Protocol names, most preferred first.
@@ -45,7 +47,7 @@ pub struct TlsOptions {
 }
 
 /// Protocol versions left by `secureOptions`; none left is a configuration error.
-fn versions(options: &TlsOptions) -> Vec<&'static rustls::SupportedProtocolVersion> {
+pub(crate) fn versions(options: &TlsOptions) -> Vec<&'static rustls::SupportedProtocolVersion> {
   let mut out = Vec::with_capacity(2);
   if !options.no_tls13 {
     out.push(&rustls::version::TLS13);
@@ -57,25 +59,65 @@ fn versions(options: &TlsOptions) -> Vec<&'static rustls::SupportedProtocolVersi
 }
 
 /// A name no client asks for: a server with it alone agrees on no protocol.
-const NO_PROTOCOL: &[u8] = b"\0bun-sockets: invalid ALPNProtocols\0";
-
-/// A listener's TLS setup.
-pub struct ServerTls {
-  pub config: Arc<ServerConfig>,
-  /// Checks client certificates after the handshake; `None` without a usable `ca`.
-  client_verifier: Option<Arc<dyn ClientCertVerifier>>,
-  /// The same roots, to tell an untrusted certificate from one issued for another purpose.
-  issuer_check: Option<Arc<WebPkiServerVerifier>>,
-  request_cert: bool,
-  reject_unauthorized: bool,
-}
+pub(crate) const NO_PROTOCOL: &[u8] = b"\0bun-sockets: invalid ALPNProtocols\0";
 
 /// A client's TLS setup, shared by every connection made with the same options.
 pub struct ClientTls {
-  /// Cloned per connection, which gets its own session store.
-  pub config: Arc<ClientConfig>,
-  verifier: Arc<dyn ServerCertVerifier>,
+  /// Cloned per connection (`connection_config`), which gets its own session store.
+  config: Arc<ClientConfig>,
+  trust: Arc<Trust>,
   reject_unauthorized: bool,
+}
+
+/// Bun's `setVerifyMode(requestCert, rejectUnauthorized)`. A server asks for a client
+/// certificate with `request_cert`; `reject_unauthorized` makes a refused certificate end the
+/// connection (a client's own `request_cert` means nothing).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct VerifyMode {
+  pub request_cert: bool,
+  pub reject_unauthorized: bool,
+}
+
+/// What a session tells JS besides the handshake's end, in the order it happened.
+pub enum TlsNote {
+  /// Bun's `keylog(socket, line)`: an NSS key log line, newline included.
+  Keylog(Vec<u8>),
+  /// Bun's `session(socket, session)` (client): the session to resume from, a token here.
+  Session(Vec<u8>),
+  /// A server's ClientHello, waiting for JS to choose (`server::Hello`); `alpn` in wire format.
+  Hello {
+    server_name: Option<String>,
+    alpn: Option<Vec<u8>>,
+  },
+}
+
+/// One connection's key log: the lines rustls produced and JS has not seen yet.
+#[derive(Debug, Default)]
+pub struct KeyLines(Mutex<Vec<Vec<u8>>>);
+
+impl KeyLines {
+  pub fn take(&self) -> Vec<Vec<u8>> {
+    std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+  }
+}
+
+impl KeyLog for KeyLines {
+  fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+    let mut line = String::with_capacity(label.len() + 2 * (client_random.len() + secret.len()) + 3);
+    line.push_str(label);
+    for part in [client_random, secret] {
+      line.push(' ');
+      for byte in part {
+        let _ = write!(line, "{byte:02x}");
+      }
+    }
+    line.push('\n');
+    self
+      .0
+      .lock()
+      .unwrap_or_else(|p| p.into_inner())
+      .push(line.into_bytes());
+  }
 }
 
 /// How a handshake ended, as Bun reports it to `handshake(socket, success, authorizationError)`.
@@ -86,142 +128,43 @@ pub struct HandshakeOutcome {
   pub close: bool,
 }
 
-impl ServerTls {
-  pub fn new(options: &TlsOptions) -> Result<ServerTls, SocketError> {
-    let provider = Arc::new(default_provider());
-    let roots = match &options.ca {
-      Some(ca) if !ca.is_empty() => Some(Arc::new(roots(ca)?)),
-      _ => None,
-    };
-    let client_verifier = match &roots {
-      Some(roots) => WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-        .build()
-        .ok(),
-      None => None,
-    };
-    let issuer_check = match &roots {
-      Some(roots) => WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
-        .build()
-        .ok(),
-      None => None,
-    };
-    let hints = roots.as_ref().map(|roots| roots.subjects()).unwrap_or_default();
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-      .with_protocol_versions(&versions(options))
-      .map_err(config_error)?;
-    let builder = if options.request_cert {
-      builder.with_client_cert_verifier(Arc::new(AcceptingClientVerifier {
-        algorithms: provider.signature_verification_algorithms,
-        hints,
-        mandatory: options.reject_unauthorized,
-      }))
-    } else {
-      builder.with_no_client_auth()
-    };
-    let mut config = match (&options.key, options.certs.is_empty()) {
-      (Some(key), false) => builder
-        .with_single_cert(chain(&options.certs), pkcs8(key))
-        .map_err(config_error)?,
-      // Bun listens without a certificate and fails each handshake.
-      _ => builder.with_cert_resolver(Arc::new(NoCertificate)),
-    };
-    config.alpn_protocols = if options.alpn_invalid {
-      vec![NO_PROTOCOL.to_vec()]
-    } else {
-      options.alpn.clone()
-    };
-    Ok(ServerTls {
-      config: Arc::new(config),
-      client_verifier,
-      issuer_check,
-      request_cert: options.request_cert,
-      reject_unauthorized: options.reject_unauthorized,
-    })
-  }
-
-  /// Bun's verdict on a finished server handshake. Without `requestCert` (or without a client
-  /// certificate) it reports UNABLE_TO_GET_ISSUER_CERT; a refused certificate still counts as a
-  /// successful handshake, after which the socket closes when `rejectUnauthorized` is set.
-  pub fn outcome(&self, peer: Option<&[CertificateDer<'static>]>) -> HandshakeOutcome {
-    let error = match peer {
-      Some([leaf, rest @ ..]) if self.request_cert => match &self.client_verifier {
-        Some(verifier) => verifier
-          .verify_client_cert(leaf, rest, UnixTime::now())
-          .err()
-          .map(|err| self.client_certificate_error(err, leaf, rest)),
-        None => Some(tls_error("SELF_SIGNED_CERT_IN_CHAIN")),
-      },
-      _ => Some(tls_error("UNABLE_TO_GET_ISSUER_CERT")),
-    };
-    let close = self.request_cert && self.reject_unauthorized && error.is_some();
-    HandshakeOutcome {
-      success: true,
-      error,
-      close,
-    }
-  }
-
-  /// OpenSSL reports an untrusted issuer before a wrong purpose; webpki the other way round.
-  fn client_certificate_error(
-    &self,
-    err: Error,
-    leaf: &CertificateDer<'_>,
-    rest: &[CertificateDer<'_>],
-  ) -> SocketError {
-    let wrong_purpose = matches!(
-      err,
-      Error::InvalidCertificate(
-        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. }
-      )
-    );
-    if let (true, Some(check)) = (wrong_purpose, &self.issuer_check) {
-      let any_name = ServerName::try_from("invalid.invalid").expect("a valid DNS name");
-      if let Err(chain @ Error::InvalidCertificate(CertificateError::UnknownIssuer)) =
-        check.verify_server_cert(leaf, rest, &any_name, &[], UnixTime::now())
-      {
-        return certificate_error(&chain);
-      }
-    }
-    certificate_error(&err)
-  }
-}
-
 impl ClientTls {
   pub fn new(options: &TlsOptions) -> Result<ClientTls, SocketError> {
     let provider = Arc::new(default_provider());
-    let roots = match &options.ca {
-      Some(ca) => roots(ca)?,
-      None => RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-      },
+    let mut foreign = None;
+    let (roots, anchors) = match &options.ca {
+      // A `ca` without certificates trusts nothing, as in Bun.
+      Some(ca) => {
+        if !options.extra_ca.is_empty() {
+          foreign = Some(Arc::new(extra_roots(&options.extra_ca)));
+        }
+        (roots(ca)?, ca.clone())
+      }
+      None => {
+        let mut roots = RootCertStore {
+          roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for der in &options.extra_ca {
+          // A certificate webpki cannot use as an anchor still counts as self-signed below.
+          let _ = roots.add(CertificateDer::from(der.clone()));
+        }
+        (roots, options.extra_ca.clone())
+      }
     };
-    let algorithms = provider.signature_verification_algorithms;
-    // A `ca` without certificates trusts nothing, as in Bun.
-    let verifier: Arc<dyn ServerCertVerifier> = if roots.is_empty() {
-      Arc::new(SignaturesOnly {
-        algorithms,
-        trust: false,
-      })
-    } else {
-      WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|_| tls_error("ERR_BORINGSSL"))?
-    };
-    let in_handshake: Arc<dyn ServerCertVerifier> = if options.reject_unauthorized {
-      Arc::new(StrictServerVerifier {
-        inner: verifier.clone(),
-      })
-    } else {
-      Arc::new(SignaturesOnly {
-        algorithms,
-        trust: true,
-      })
-    };
+    let trust = Arc::new(Trust {
+      roots: Arc::new(roots),
+      anchors,
+      foreign,
+      algorithms: provider.signature_verification_algorithms,
+    });
     let builder = ClientConfig::builder_with_provider(provider)
       .with_protocol_versions(&versions(options))
       .map_err(config_error)?
       .dangerous()
-      .with_custom_certificate_verifier(in_handshake);
+      .with_custom_certificate_verifier(Arc::new(ServerVerifier {
+        trust: trust.clone(),
+        strict: options.reject_unauthorized,
+      }));
     let mut config = match (&options.key, options.certs.is_empty()) {
       (Some(key), false) => builder
         .with_client_auth_cert(chain(&options.certs), pkcs8(key))
@@ -231,22 +174,50 @@ impl ClientTls {
     config.alpn_protocols = options.alpn.clone();
     Ok(ClientTls {
       config: Arc::new(config),
-      verifier,
+      trust,
       reject_unauthorized: options.reject_unauthorized,
     })
   }
 
-  /// Bun's verdict on a finished client handshake. With `rejectUnauthorized` the handshake
-  /// itself verified the server; otherwise verify now, for `authorized`. Bun reports a
-  /// hostname mismatch as an unsuccessful handshake even when the connection stays up.
-  pub fn outcome(&self, peer: Option<&[CertificateDer<'static>]>, name: &ServerName<'_>) -> HandshakeOutcome {
-    let error = if self.reject_unauthorized {
+  /// The options' `rejectUnauthorized`, before `setVerifyMode()`.
+  pub fn reject_unauthorized(&self) -> bool {
+    self.reject_unauthorized
+  }
+
+  /// A copy of the config for one connection: its server check refuses in the handshake when
+  /// `reject`, and `keylog` gets its secrets.
+  pub fn connection_config(&self, reject: bool, keylog: Option<Arc<KeyLines>>) -> ClientConfig {
+    let mut config = (*self.config).clone();
+    if reject != self.reject_unauthorized {
+      config
+        .dangerous()
+        .set_certificate_verifier(Arc::new(ServerVerifier {
+          trust: self.trust.clone(),
+          strict: reject,
+        }));
+    }
+    if let Some(keylog) = keylog {
+      config.key_log = keylog;
+    }
+    config
+  }
+
+  /// Bun's verdict on a finished client handshake. With `reject` the handshake itself verified
+  /// the server; otherwise verify now, for `authorized`. Bun reports a hostname mismatch as an
+  /// unsuccessful handshake even when the connection stays up.
+  pub fn outcome(
+    &self,
+    peer: Option<&[CertificateDer<'static>]>,
+    name: &ServerName<'_>,
+    reject: bool,
+  ) -> HandshakeOutcome {
+    let error = if reject {
       None
     } else {
       match peer {
         Some([leaf, rest @ ..]) => self
-          .verifier
-          .verify_server_cert(leaf, rest, name, &[], UnixTime::now())
+          .trust
+          .verify_server(leaf, rest, name, UnixTime::now())
           .err()
           .map(|err| certificate_error(&err)),
         _ => Some(tls_error("UNABLE_TO_GET_ISSUER_CERT")),
@@ -291,70 +262,6 @@ pub fn refused_certificate(err: &Error) -> Option<Vec<u8>> {
   }
 }
 
-/// Why a server certificate was refused, and the certificate.
-#[derive(Debug)]
-struct Refused {
-  error: Error,
-  leaf: Vec<u8>,
-}
-
-impl fmt::Display for Refused {
-  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    self.error.fmt(f)
-  }
-}
-
-impl std::error::Error for Refused {}
-
-/// webpki's verifier, keeping the refused certificate in the error.
-#[derive(Debug)]
-struct StrictServerVerifier {
-  inner: Arc<dyn ServerCertVerifier>,
-}
-
-impl ServerCertVerifier for StrictServerVerifier {
-  fn verify_server_cert(
-    &self,
-    end_entity: &CertificateDer<'_>,
-    intermediates: &[CertificateDer<'_>],
-    server_name: &ServerName<'_>,
-    ocsp: &[u8],
-    now: UnixTime,
-  ) -> Result<ServerCertVerified, Error> {
-    self
-      .inner
-      .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-      .map_err(|error| {
-        Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(Refused {
-          error,
-          leaf: end_entity.to_vec(),
-        }))))
-      })
-  }
-
-  fn verify_tls12_signature(
-    &self,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, Error> {
-    self.inner.verify_tls12_signature(message, cert, dss)
-  }
-
-  fn verify_tls13_signature(
-    &self,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-  ) -> Result<HandshakeSignatureValid, Error> {
-    self.inner.verify_tls13_signature(message, cert, dss)
-  }
-
-  fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-    self.inner.supported_verify_schemes()
-  }
-}
-
 /// A failure on an established connection (or an alert after our side finished): `EPROTO`.
 pub fn protocol_error(err: &Error) -> SocketError {
   let (reason, name) = match err {
@@ -386,11 +293,14 @@ pub fn disconnected_error() -> SocketError {
 }
 
 /// A certificate failure with Node's (and Bun's) code and wording.
-fn certificate_error(err: &Error) -> SocketError {
+pub(crate) fn certificate_error(err: &Error) -> SocketError {
   let code = match err {
     Error::InvalidCertificate(cert) => match cert {
-      // Bun reports a self-signed or unknown issuer this way (Node: DEPTH_ZERO_SELF_SIGNED_CERT
-      // for a self-signed leaf).
+      CertificateError::Other(other) if other.0.downcast_ref::<Refusal>().is_some() => other
+        .0
+        .downcast_ref::<Refusal>()
+        .map_or("UNABLE_TO_VERIFY_LEAF_SIGNATURE", |refusal| refusal.0),
+      // A leaf from an unknown issuer (a self-signed one is DEPTH_ZERO_SELF_SIGNED_CERT above).
       CertificateError::UnknownIssuer => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
       CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
         "ERR_TLS_CERT_ALTNAME_INVALID"
@@ -419,6 +329,7 @@ pub fn tls_error(code: &'static str) -> SocketError {
     "CERT_SIGNATURE_FAILURE" => "certificate signature failure",
     "INVALID_PURPOSE" => "unsupported certificate purpose",
     "SELF_SIGNED_CERT_IN_CHAIN" => "self signed certificate in certificate chain",
+    "DEPTH_ZERO_SELF_SIGNED_CERT" => "self signed certificate",
     "ERR_TLS_CERT_ALTNAME_INVALID" => "Hostname/IP does not match certificate's altnames",
     "ERR_BORINGSSL" => "Invalid CA",
     _ => "TLS configuration failed",
@@ -460,25 +371,34 @@ fn screaming_snake(camel: &str) -> String {
   out
 }
 
-fn config_error(err: impl fmt::Display) -> SocketError {
+pub(crate) fn config_error(err: impl fmt::Display) -> SocketError {
   SocketError::Tls {
     code: "ERR_SSL_CONFIG",
     message: err.to_string(),
   }
 }
 
-fn chain(certs: &[Vec<u8>]) -> Vec<CertificateDer<'static>> {
+pub(crate) fn chain(certs: &[Vec<u8>]) -> Vec<CertificateDer<'static>> {
   certs
     .iter()
     .map(|der| CertificateDer::from(der.clone()))
     .collect()
 }
 
-fn pkcs8(key: &[u8]) -> PrivateKeyDer<'static> {
+pub(crate) fn pkcs8(key: &[u8]) -> PrivateKeyDer<'static> {
   PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec()))
 }
 
-fn roots(ca: &[Vec<u8>]) -> Result<RootCertStore, SocketError> {
+/// NODE_EXTRA_CA_CERTS as roots: what webpki cannot use is left out, as Bun ignores it.
+pub(crate) fn extra_roots(extra: &[Vec<u8>]) -> RootCertStore {
+  let mut store = RootCertStore::empty();
+  for der in extra {
+    let _ = store.add(CertificateDer::from(der.clone()));
+  }
+  store
+}
+
+pub(crate) fn roots(ca: &[Vec<u8>]) -> Result<RootCertStore, SocketError> {
   let mut store = RootCertStore::empty();
   for der in ca {
     store
@@ -486,99 +406,4 @@ fn roots(ca: &[Vec<u8>]) -> Result<RootCertStore, SocketError> {
       .map_err(|_| tls_error("ERR_BORINGSSL"))?;
   }
   Ok(store)
-}
-
-/// The signature checks of a verifier that trusts certificates by other means: the peer must
-/// still hold the certificate's key.
-macro_rules! check_signatures {
-  () => {
-    fn verify_tls12_signature(
-      &self,
-      message: &[u8],
-      cert: &CertificateDer<'_>,
-      dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-      verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-      &self,
-      message: &[u8],
-      cert: &CertificateDer<'_>,
-      dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-      verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-      self.algorithms.supported_schemes()
-    }
-  };
-}
-
-/// A server certificate verifier that checks signatures only: `trust` lets every certificate
-/// through (`rejectUnauthorized: false`), otherwise none is (a `ca` without certificates).
-#[derive(Debug)]
-struct SignaturesOnly {
-  algorithms: WebPkiSupportedAlgorithms,
-  trust: bool,
-}
-
-impl ServerCertVerifier for SignaturesOnly {
-  fn verify_server_cert(
-    &self,
-    _end_entity: &CertificateDer<'_>,
-    _intermediates: &[CertificateDer<'_>],
-    _server_name: &ServerName<'_>,
-    _ocsp: &[u8],
-    _now: UnixTime,
-  ) -> Result<ServerCertVerified, Error> {
-    if self.trust {
-      Ok(ServerCertVerified::assertion())
-    } else {
-      Err(Error::InvalidCertificate(CertificateError::UnknownIssuer))
-    }
-  }
-
-  check_signatures!();
-}
-
-/// Asks for a client certificate and lets any through; `ServerTls::outcome` judges it after
-/// the handshake, as Bun does. A missing certificate fails the handshake when `mandatory`.
-#[derive(Debug)]
-struct AcceptingClientVerifier {
-  algorithms: WebPkiSupportedAlgorithms,
-  hints: Vec<DistinguishedName>,
-  mandatory: bool,
-}
-
-impl ClientCertVerifier for AcceptingClientVerifier {
-  fn client_auth_mandatory(&self) -> bool {
-    self.mandatory
-  }
-
-  fn root_hint_subjects(&self) -> &[DistinguishedName] {
-    &self.hints
-  }
-
-  fn verify_client_cert(
-    &self,
-    _end_entity: &CertificateDer<'_>,
-    _intermediates: &[CertificateDer<'_>],
-    _now: UnixTime,
-  ) -> Result<ClientCertVerified, Error> {
-    Ok(ClientCertVerified::assertion())
-  }
-
-  check_signatures!();
-}
-
-/// A listener given no certificate: every handshake fails.
-#[derive(Debug)]
-struct NoCertificate;
-
-impl ResolvesServerCert for NoCertificate {
-  fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-    None
-  }
 }

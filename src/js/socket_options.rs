@@ -1,0 +1,56 @@
+//! Socket options of `NativeSocket` that the connection core does not need: Bun's
+//! `setTypeOfService()` / `getTypeOfService()`. JS thread only; the options are set on the
+//! descriptor directly, as Bun does (IP_TOS, IPV6_TCLASS on an IPv6 socket).
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use napi_derive::napi;
+use socket2::{Domain, SockRef};
+
+use crate::js::socket::NativeSocket;
+
+#[napi]
+impl NativeSocket {
+  /// Sets the type of service (0..=255, checked by `lib/`): 0, or -errno as Bun returns it
+  /// (EBADF once closed, EINVAL on a unix socket).
+  #[napi]
+  pub fn set_type_of_service(&self, tos: u32) -> i32 {
+    self
+      .with_ip_socket(|sock, domain| match domain {
+        Domain::IPV6 => sock.set_tclass_v6(tos),
+        _ => sock.set_tos_v4(tos),
+      })
+      .map_or_else(negative_errno, |()| 0)
+  }
+
+  /// The type of service, or -errno as `set_type_of_service`.
+  #[napi]
+  pub fn type_of_service(&self) -> i32 {
+    self
+      .with_ip_socket(|sock, domain| match domain {
+        Domain::IPV6 => sock.tclass_v6(),
+        _ => sock.tos_v4(),
+      })
+      .map_or_else(negative_errno, |tos| tos as i32)
+  }
+
+  fn with_ip_socket<T>(&self, f: impl FnOnce(SockRef<'_>, Domain) -> io::Result<T>) -> io::Result<T> {
+    let conn = match self.conn() {
+      Some(conn) if !conn.is_closed() => conn,
+      _ => return Err(io::Error::from_raw_os_error(libc::EBADF)),
+    };
+    // SAFETY: the descriptor belongs to `conn`, which this call keeps alive (the JS thread
+    // holds its Arc); it is not closed before the connection is dropped.
+    let fd = unsafe { BorrowedFd::borrow_raw(conn.fd()) };
+    let sock = SockRef::from(&fd);
+    match sock.domain()? {
+      domain @ (Domain::IPV4 | Domain::IPV6) => f(sock, domain),
+      _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+    }
+  }
+}
+
+fn negative_errno(err: io::Error) -> i32 {
+  -err.raw_os_error().unwrap_or(libc::EINVAL)
+}
