@@ -4,6 +4,7 @@
 // in Bun.
 
 const binding = require('./native')
+const timers = require('./timers')
 
 const kEvent = Symbol('kEvent')
 const kHandlers = Symbol('kHandlers')
@@ -63,7 +64,7 @@ function startSpin() {
   seen = events
   idleTurns = 0
   caught = 0
-  setImmediate(spin)
+  timers.setImmediate(spin)
 }
 
 function spin() {
@@ -76,7 +77,7 @@ function spin() {
     budget = caught > 0 ? Math.min(budget * 2, MAX_SPIN_TURNS) : budget >> 1
     return
   }
-  setImmediate(spin)
+  timers.setImmediate(spin)
 }
 
 binding.init(dispatch)
@@ -116,7 +117,7 @@ function reportHandlerError(socket, err) {
       err = again
     }
   }
-  process.nextTick(() => {
+  timers.nextTick(() => {
     throw err
   })
 }
