@@ -528,8 +528,8 @@ export class ArrayBufferSink {
   close(): void
 }
 
-/** The subset of the `Bun` namespace this package provides: `import Bun from 'bun-sockets'`. */
-declare const Bun: {
+/** The part of Bun's `Bun` namespace this package provides, as its default export. */
+export interface BunSockets {
   /** Same as the named export `listen`. */
   listen: typeof listen
   /** Same as the named export `connect`. */
@@ -539,4 +539,7 @@ declare const Bun: {
   /** Same as the named export `ArrayBufferSink`. */
   ArrayBufferSink: typeof ArrayBufferSink
 }
+
+/** `import Bun from 'bun-sockets'`: `Bun.listen`, `Bun.connect`, `Bun.udpSocket`, `Bun.ArrayBufferSink`. */
+declare const Bun: BunSockets
 export default Bun

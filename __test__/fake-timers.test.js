@@ -2,24 +2,16 @@
 // Sockets under `jest.useFakeTimers()` (default settings, which fake setImmediate,
 // queueMicrotask and process.nextTick too): the package schedules its own work with the real
 // functions, so a TLS echo and a close after the peer's `end` finish without the test advancing
-// the clock. Waits here are bounded by node:timers, which fake timers leave alone.
+// the clock. Waits are bounded by helpers.js's `within`, on node:timers, which fake timers leave
+// alone.
 
 const fs = require('node:fs')
 const path = require('node:path')
-const realTimers = require('node:timers')
 const { listen, connect } = require('bun')
-const { deferred, autoClose } = require('./helpers')
+const { deferred, autoClose, within } = require('./helpers')
 
 const pem = (name) => fs.readFileSync(path.join(__dirname, 'fixtures', 'certs', name), 'utf8')
 const track = autoClose()
-
-function within(promise, ms, what) {
-  let timer
-  const timeout = new Promise((_, reject) => {
-    timer = realTimers.setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => realTimers.clearTimeout(timer))
-}
 
 beforeEach(() => {
   jest.useFakeTimers()

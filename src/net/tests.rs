@@ -281,6 +281,17 @@ mod udp {
     Udp::bind(next_id(), sink.clone(), &config).unwrap()
   }
 
+  /// Waits for an `error` event with `code`, skipping the first `drain`.
+  fn expect_error(rx: &Events, code: &str) {
+    loop {
+      match next(rx).1 {
+        Event::Error(err) => return assert_eq!(err.code(), code),
+        Event::Drain => {}
+        other => panic!("unexpected {}", name(&other)),
+      }
+    }
+  }
+
   /// Skips the `drain` each socket reports once after creation.
   fn next_datagrams(rx: &Events) -> crate::net::udp::Batch {
     loop {
@@ -342,16 +353,7 @@ mod udp {
     gone.close();
     let udp = bind(&sink, 0);
     assert!(matches!(udp.send(b"anyone?", dead), Ok(true)));
-    loop {
-      match next(&rx).1 {
-        Event::Error(err) => {
-          assert_eq!(err.code(), "ECONNREFUSED");
-          break;
-        }
-        Event::Drain => {}
-        other => panic!("unexpected {}", name(&other)),
-      }
-    }
+    expect_error(&rx, "ECONNREFUSED");
     udp.close();
   }
 
@@ -369,16 +371,7 @@ mod udp {
     };
     let udp = Udp::bind(next_id(), sink.clone(), &config).unwrap();
     assert!(matches!(udp.send(b"anyone?", None), Ok(true)));
-    loop {
-      match next(&rx).1 {
-        Event::Error(err) => {
-          assert_eq!(err.code(), "ECONNREFUSED");
-          break;
-        }
-        Event::Drain => {}
-        other => panic!("unexpected {}", name(&other)),
-      }
-    }
+    expect_error(&rx, "ECONNREFUSED");
     udp.close();
   }
 
