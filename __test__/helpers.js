@@ -5,6 +5,8 @@
 const os = require('node:os')
 const path = require('node:path')
 const fs = require('node:fs')
+// Waits use node:timers, which Jest's fake timers leave alone (fake-timers.test.js).
+const timers = require('node:timers')
 
 /** True when the suite runs on real Bun rather than on the package. */
 const onBun = typeof globalThis.Bun !== 'undefined' && typeof process.versions.bun === 'string'
@@ -23,9 +25,9 @@ function deferred() {
 function within(promise, ms = 5000, what = 'operation') {
   let timer
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)
+    timer = timers.setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)
   })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+  return Promise.race([promise, timeout]).finally(() => timers.clearTimeout(timer))
 }
 
 /** Resolves once `predicate()` is true, polling every few ms; rejects after `ms`. */
@@ -37,7 +39,7 @@ async function waitFor(predicate, ms = 5000, what = 'condition') {
   }
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const sleep = (ms) => new Promise((resolve) => timers.setTimeout(resolve, ms))
 
 /** A fresh directory for unix socket paths. */
 function tempDir() {

@@ -4,6 +4,7 @@
 // in Bun.
 
 const binding = require('./native')
+const timers = require('./timers')
 
 const kEvent = Symbol('kEvent')
 const kHandlers = Symbol('kHandlers')
@@ -75,7 +76,7 @@ function reportHandlerError(socket, err) {
       err = again
     }
   }
-  process.nextTick(() => {
+  timers.nextTick(() => {
     throw err
   })
 }

@@ -3,6 +3,7 @@
 // (readyState, data, handlers); the socket itself lives in Rust. Listeners: lib/listener.js.
 
 const binding = require('./native')
+const timers = require('./timers')
 const { handles, kEvent, kHandlers, callHandler, callData, reportHandlerError, kinds } = require('./dispatch')
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType, outOfRange } = require('./errors')
@@ -297,7 +298,7 @@ class TCPSocket {
     if (this[kHeld] !== null) {
       if (!this[kReplaying]) {
         this[kReplaying] = true
-        setImmediate(replayHeld, this)
+        timers.setImmediate(replayHeld, this)
       }
       return
     }
@@ -400,7 +401,7 @@ function opened(socket, native) {
   if (state !== undefined) {
     // Bun calls `open` after the handshake unless there is a `handshake` handler. A client
     // starts its handshake once the promise's callbacks ran, so setSession() there applies.
-    if (!state.meta.isServer) queueMicrotask(() => startHandshake(socket))
+    if (!state.meta.isServer) timers.queueMicrotask(() => startHandshake(socket))
     if (socket[kHandlers].handshake === undefined) {
       state.deferOpen = true
       return
@@ -444,7 +445,7 @@ function ended(socket) {
     }
   }
   // Without allowHalfOpen, Bun closes right after the handler and its microtasks ran.
-  if (!socket[kAllowHalfOpen]) queueMicrotask(() => socket.close())
+  if (!socket[kAllowHalfOpen]) timers.queueMicrotask(() => socket.close())
 }
 
 function closed(socket, err) {

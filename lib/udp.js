@@ -3,6 +3,7 @@
 // Bun 1.4.4; the socket lives in Rust.
 
 const binding = require('./native')
+const timers = require('./timers')
 const { handles, kEvent, kinds } = require('./dispatch')
 const { isIPv4, isIPv6 } = require('node:net')
 const { invalidArgType, fromNative } = require('./errors')
@@ -536,7 +537,7 @@ function reportError(socket, err) {
       err = again
     }
   }
-  process.nextTick(() => {
+  timers.nextTick(() => {
     throw err
   })
 }

@@ -101,13 +101,20 @@ impl SocketError {
   }
 }
 
-/// The errno's symbolic name ("ECONNREFUSED"), or "UNKNOWN".
+/// The errno's symbolic name ("ECONNREFUSED"), or "UNKNOWN". On Windows `raw_os_error()` is a
+/// Winsock or Win32 code, named as libuv (and so Node) names it.
 pub fn errno_name(errno: i32) -> &'static str {
   #[cfg(unix)]
   {
     let name = nix::errno::Errno::from_raw(errno);
     if name != nix::errno::Errno::UnknownErrno {
       return errno_str(name);
+    }
+  }
+  #[cfg(windows)]
+  {
+    if let Some((name, _)) = windows_error(errno) {
+      return name;
     }
   }
   "UNKNOWN"
@@ -126,22 +133,119 @@ fn errno_str(errno: nix::errno::Errno) -> &'static str {
     .or_insert_with(|| Box::leak(format!("{errno:?}").into_boxed_str()))
 }
 
-/// Errors without an errno (tokio's own, or ones built from a kind).
+/// A Winsock (WSAE…) or Win32 (ERROR_…) code as libuv translates it (`uv_translate_sys_error`):
+/// the POSIX name and libuv's description. Plain data, so Linux CI tests it too.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn windows_error(code: i32) -> Option<(&'static str, &'static str)> {
+  WINDOWS_ERRORS
+    .iter()
+    .find(|(c, _, _)| *c == code)
+    .map(|&(_, name, description)| (name, description))
+}
+
+#[rustfmt::skip]
+const WINDOWS_ERRORS: &[(i32, &str, &str)] = &[
+  // Winsock.
+  (10004, "EINTR", "interrupted system call"),
+  (10009, "EBADF", "bad file descriptor"),
+  (10013, "EACCES", "permission denied"),
+  (10014, "EFAULT", "bad address in system call argument"),
+  (10022, "EINVAL", "invalid argument"),
+  (10024, "EMFILE", "too many open files"),
+  (10035, "EAGAIN", "resource temporarily unavailable"),
+  (10036, "EALREADY", "connection already in progress"),
+  (10037, "EALREADY", "connection already in progress"),
+  (10038, "ENOTSOCK", "socket operation on non-socket"),
+  (10039, "EDESTADDRREQ", "destination address required"),
+  (10040, "EMSGSIZE", "message too long"),
+  (10041, "EPROTOTYPE", "protocol wrong type for socket"),
+  (10042, "ENOPROTOOPT", "protocol not available"),
+  (10043, "EPROTONOSUPPORT", "protocol not supported"),
+  (10044, "ESOCKTNOSUPPORT", "socket type not supported"),
+  (10045, "EOPNOTSUPP", "operation not supported on socket"),
+  (10046, "EAFNOSUPPORT", "address family not supported"),
+  (10047, "EAFNOSUPPORT", "address family not supported"),
+  (10048, "EADDRINUSE", "address already in use"),
+  (10049, "EADDRNOTAVAIL", "address not available"),
+  (10050, "ENETDOWN", "network is down"),
+  (10051, "ENETUNREACH", "network is unreachable"),
+  (10052, "ECONNRESET", "connection reset by peer"),
+  (10053, "ECONNABORTED", "software caused connection abort"),
+  (10054, "ECONNRESET", "connection reset by peer"),
+  (10055, "ENOBUFS", "no buffer space available"),
+  (10056, "EISCONN", "socket is already connected"),
+  (10057, "ENOTCONN", "socket is not connected"),
+  (10058, "ESHUTDOWN", "cannot send after transport endpoint shutdown"),
+  (10060, "ETIMEDOUT", "connection timed out"),
+  (10061, "ECONNREFUSED", "connection refused"),
+  (10063, "ENAMETOOLONG", "name too long"),
+  (10064, "EHOSTDOWN", "host is down"),
+  (10065, "EHOSTUNREACH", "host is unreachable"),
+  (10101, "EPIPE", "broken pipe"),
+  (11001, "ENOTFOUND", "not found"),
+  // Win32 codes that socket calls and `unix` paths return.
+  (2, "ENOENT", "no such file or directory"),
+  (3, "ENOENT", "no such file or directory"),
+  (5, "EPERM", "operation not permitted"),
+  (6, "EBADF", "bad file descriptor"),
+  (8, "ENOMEM", "not enough memory"),
+  (14, "ENOMEM", "not enough memory"),
+  (64, "ECONNRESET", "connection reset by peer"),
+  (109, "EOF", "end of file"),
+  (121, "ETIMEDOUT", "connection timed out"),
+  (206, "ENAMETOOLONG", "name too long"),
+  (231, "EBUSY", "resource busy or locked"),
+  (232, "EPIPE", "broken pipe"),
+  (995, "ECANCELED", "operation canceled"),
+  (1225, "ECONNREFUSED", "connection refused"),
+  (1227, "EADDRINUSE", "address already in use"),
+  (1231, "ENETUNREACH", "network is unreachable"),
+  (1232, "EHOSTUNREACH", "host is unreachable"),
+  (1236, "ECONNABORTED", "software caused connection abort"),
+];
+
+/// Errors without an errno (tokio's own, or ones built from a kind), with the number this
+/// platform gives that error.
 fn kind_code(err: &io::Error) -> (&'static str, i32) {
-  let errno = |e: nix::errno::Errno| e as i32;
-  use nix::errno::Errno::*;
   match err.kind() {
-    io::ErrorKind::ConnectionRefused => ("ECONNREFUSED", errno(ECONNREFUSED)),
-    io::ErrorKind::ConnectionReset => ("ECONNRESET", errno(ECONNRESET)),
-    io::ErrorKind::BrokenPipe => ("EPIPE", errno(EPIPE)),
-    io::ErrorKind::TimedOut => ("ETIMEDOUT", errno(ETIMEDOUT)),
-    io::ErrorKind::AddrInUse => ("EADDRINUSE", errno(EADDRINUSE)),
-    io::ErrorKind::AddrNotAvailable => ("EADDRNOTAVAIL", errno(EADDRNOTAVAIL)),
-    io::ErrorKind::NotFound => ("ENOENT", errno(ENOENT)),
-    io::ErrorKind::PermissionDenied => ("EACCES", errno(EACCES)),
-    io::ErrorKind::InvalidInput => ("EINVAL", errno(EINVAL)),
+    io::ErrorKind::ConnectionRefused => ("ECONNREFUSED", codes::ECONNREFUSED),
+    io::ErrorKind::ConnectionReset => ("ECONNRESET", codes::ECONNRESET),
+    io::ErrorKind::BrokenPipe => ("EPIPE", codes::EPIPE),
+    io::ErrorKind::TimedOut => ("ETIMEDOUT", codes::ETIMEDOUT),
+    io::ErrorKind::AddrInUse => ("EADDRINUSE", codes::EADDRINUSE),
+    io::ErrorKind::AddrNotAvailable => ("EADDRNOTAVAIL", codes::EADDRNOTAVAIL),
+    io::ErrorKind::NotFound => ("ENOENT", codes::ENOENT),
+    io::ErrorKind::PermissionDenied => ("EACCES", codes::EACCES),
+    io::ErrorKind::InvalidInput => ("EINVAL", codes::EINVAL),
     _ => ("UNKNOWN", 0),
   }
+}
+
+#[cfg(unix)]
+mod codes {
+  pub const ECONNREFUSED: i32 = libc::ECONNREFUSED;
+  pub const ECONNRESET: i32 = libc::ECONNRESET;
+  pub const EPIPE: i32 = libc::EPIPE;
+  pub const ETIMEDOUT: i32 = libc::ETIMEDOUT;
+  pub const EADDRINUSE: i32 = libc::EADDRINUSE;
+  pub const EADDRNOTAVAIL: i32 = libc::EADDRNOTAVAIL;
+  pub const ENOENT: i32 = libc::ENOENT;
+  pub const EACCES: i32 = libc::EACCES;
+  pub const EINVAL: i32 = libc::EINVAL;
+}
+
+/// The Winsock and Win32 codes of `WINDOWS_ERRORS`.
+#[cfg(windows)]
+mod codes {
+  pub const ECONNREFUSED: i32 = 10061;
+  pub const ECONNRESET: i32 = 10054;
+  pub const EPIPE: i32 = 10101;
+  pub const ETIMEDOUT: i32 = 10060;
+  pub const EADDRINUSE: i32 = 10048;
+  pub const EADDRNOTAVAIL: i32 = 10049;
+  pub const ENOENT: i32 = 2;
+  pub const EACCES: i32 = 10013;
+  pub const EINVAL: i32 = 10022;
 }
 
 struct TargetSuffix<'a>(&'a ErrorTarget);
@@ -160,6 +264,7 @@ impl fmt::Display for TargetSuffix<'_> {
 mod tests {
   use super::*;
 
+  #[cfg(unix)]
   #[test]
   fn names_errnos_like_node() {
     let err = io::Error::from_raw_os_error(nix::errno::Errno::ECONNREFUSED as i32);
@@ -172,5 +277,26 @@ mod tests {
     assert_eq!(e.to_string(), "connect ECONNREFUSED 127.0.0.1:4000");
     assert_eq!(errno_name(nix::errno::Errno::EADDRINUSE as i32), "EADDRINUSE");
     assert_eq!(errno_name(100_000), "UNKNOWN");
+  }
+
+  #[test]
+  fn windows_codes_are_named_as_libuv_names_them() {
+    assert_eq!(windows_error(10061), Some(("ECONNREFUSED", "connection refused")));
+    assert_eq!(windows_error(10048).map(|e| e.0), Some("EADDRINUSE"));
+    assert_eq!(windows_error(10054).map(|e| e.0), Some("ECONNRESET"));
+    assert_eq!(windows_error(1225).map(|e| e.0), Some("ECONNREFUSED"));
+    assert_eq!(windows_error(2).map(|e| e.0), Some("ENOENT"));
+    assert_eq!(windows_error(4242), None);
+    // Every name is one this module also uses for Unix errnos or Node knows.
+    for &(code, name, description) in WINDOWS_ERRORS {
+      assert!(name.starts_with('E') && !description.is_empty(), "{code}");
+    }
+  }
+
+  #[cfg(unix)]
+  #[test]
+  fn kinds_without_an_errno_get_this_platform_s_number() {
+    let err = io::Error::from(io::ErrorKind::ConnectionRefused);
+    assert_eq!(kind_code(&err), ("ECONNREFUSED", libc::ECONNREFUSED));
   }
 }

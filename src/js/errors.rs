@@ -51,6 +51,7 @@ impl From<&SocketError> for ErrorInfo {
 
 /// libuv's wording of an errno ("connection reset by peer"), which Bun's messages use; the C
 /// library's, lower-cased, for the rare ones libuv words the same way or not at all.
+#[cfg(unix)]
 fn describe_errno(errno: i32) -> Option<String> {
   use nix::errno::Errno::*;
   if errno == 0 {
@@ -89,4 +90,10 @@ fn describe_errno(errno: i32) -> Option<String> {
   let mut chars = text.chars();
   let first = chars.next()?;
   Some(first.to_lowercase().chain(chars).collect())
+}
+
+/// libuv's wording of a Winsock or Win32 code.
+#[cfg(windows)]
+fn describe_errno(errno: i32) -> Option<String> {
+  crate::error::windows_error(errno).map(|(_, description)| description.to_owned())
 }

@@ -466,6 +466,17 @@ mod udp {
     Udp::bind(next_id(), sink.clone(), &config).unwrap()
   }
 
+  /// Waits for an `error` event with `code`, skipping the first `drain`.
+  fn expect_error(rx: &Events, code: &str) {
+    loop {
+      match next(rx).1 {
+        Event::Error(err) => return assert_eq!(err.code(), code),
+        Event::Drain => {}
+        other => panic!("unexpected {}", name(&other)),
+      }
+    }
+  }
+
   /// Skips the `drain` each socket reports once after creation.
   fn next_datagrams(rx: &Events) -> crate::net::udp::Batch {
     loop {
@@ -514,6 +525,11 @@ mod udp {
     }
   }
 
+  // Unconnected sockets learn of ICMP errors only through Linux's error queue.
+  #[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    not(feature = "portable-fallbacks")
+  ))]
   #[test]
   fn port_unreachable_is_reported_from_the_error_queue() {
     let (sink, rx) = sink();
@@ -522,17 +538,50 @@ mod udp {
     gone.close();
     let udp = bind(&sink, 0);
     assert!(matches!(udp.send(b"anyone?", dead), Ok(true)));
-    loop {
-      match next(&rx).1 {
-        Event::Error(err) => {
-          assert_eq!(err.code(), "ECONNREFUSED");
-          break;
-        }
-        Event::Drain => {}
-        other => panic!("unexpected {}", name(&other)),
+    expect_error(&rx, "ECONNREFUSED");
+    udp.close();
+  }
+
+  /// A connected socket gets ICMP errors everywhere: from the error queue on Linux, as the
+  /// socket's own error (a failed read, SO_ERROR) with the portable fallbacks.
+  #[test]
+  fn port_unreachable_on_a_connected_socket_is_reported() {
+    let (sink, rx) = sink();
+    let gone = bind(&sink, 0);
+    let dead = gone.local_addr().unwrap();
+    gone.close();
+    let config = UdpConfig {
+      bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+      connect: Some(dead),
+    };
+    let udp = Udp::bind(next_id(), sink.clone(), &config).unwrap();
+    assert!(matches!(udp.send(b"anyone?", None), Ok(true)));
+    expect_error(&rx, "ECONNREFUSED");
+    udp.close();
+  }
+
+  /// More datagrams than one batch holds, sent in one call and read back in several.
+  #[test]
+  fn batches_split_and_join_beyond_one_call() {
+    let (sink, rx) = sink();
+    let receiver = bind(&sink, 0);
+    let sender = bind(&sink, 0);
+    let to = receiver.local_addr();
+    let count = crate::net::udp::BATCH * 3 + 5;
+    let payloads: Vec<Vec<u8>> = (0..count).map(|i| (i as u32).to_be_bytes().to_vec()).collect();
+    let packets: Vec<(&[u8], Option<SocketAddr>)> = payloads.iter().map(|p| (p.as_slice(), to)).collect();
+    assert_eq!(sender.send_many(&packets).unwrap(), count);
+    let mut got = Vec::new();
+    while got.len() < count {
+      let batch = next_datagrams(&rx);
+      assert!(batch.datagrams.len() <= crate::net::udp::BATCH);
+      for chunk in batch.bytes.chunks(4) {
+        got.push(chunk.to_vec());
       }
     }
-    udp.close();
+    assert_eq!(got, payloads);
+    sender.close();
+    receiver.close();
   }
 }
 

@@ -1,5 +1,5 @@
 //! A UDP socket: sends from the JS thread (`send`, `sendmmsg`), a receive loop on the I/O thread
-//! (`recvmmsg`, many datagrams per wake-up).
+//! (`recvmmsg`, many datagrams per wake-up; plain loops where those calls are missing, see `sys`).
 //!
 //! Received datagrams travel to JS in batches, one event per `recvmmsg` call, each holding a
 //! credit for its bytes. UDP cannot slow a sender down, so the loop keeps reading into memory up
@@ -24,11 +24,22 @@ use crate::error::{ErrorTarget, SocketError, Syscall};
 use crate::net::{Credit, Creditor, Event, EventSink, HandleId, Reporter};
 
 mod options;
+// Linux's batched calls and error queue, or plain loops and SO_ERROR elsewhere. The
+// `portable-fallbacks` feature picks the portable module on Linux too, so CI tests it.
+#[cfg_attr(
+  any(
+    not(any(target_os = "linux", target_os = "android")),
+    feature = "portable-fallbacks"
+  ),
+  path = "portable.rs"
+)]
 mod sys;
 
 use options::apply_option;
 pub use options::UdpOption;
-use sys::{grow_receive_buffer, read_error_queue, recvmmsg, sendmmsg, set_recv_err};
+use sys::{
+  grow_receive_buffer, read_error_queue, receive_batch, replace_fd, send_batch, set_recv_err, HAS_ERROR_QUEUE,
+};
 
 /// Received bytes in flight to JS at once. UDP cannot slow the sender down, so what JS has not
 /// taken yet waits here rather than in a kernel buffer of ~256 small datagrams that drops the
@@ -185,7 +196,7 @@ impl Udp {
     let mut sent = 0;
     while sent < packets.len() {
       let chunk = &packets[sent..packets.len().min(sent + BATCH)];
-      match self.with(|socket| sendmmsg(socket, chunk)) {
+      match self.with(|socket| send_batch(socket, chunk)) {
         Ok(n) => {
           sent += n;
           if n < chunk.len() {
@@ -208,8 +219,9 @@ impl Udp {
   }
 
   /// Closes now; no event follows. The port is free when this returns: the socket's descriptor
-  /// is atomically pointed at a fresh unbound socket (`dup3`), which releases the bound one at
-  /// once, while the task that still holds the descriptor is woken to drop it.
+  /// is pointed at a fresh unbound socket (`dup3`, or `dup2` where there is none), which
+  /// releases the bound one at once, while the task that still holds the descriptor is woken to
+  /// drop it. The task never reads once `closed` is set.
   pub fn close(&self) {
     if self.closed.swap(true, Ordering::AcqRel) {
       return;
@@ -220,9 +232,7 @@ impl Udp {
       Domain::IPV4
     };
     if let Ok(placeholder) = Socket::new(domain, Type::DGRAM, None) {
-      // SAFETY: both descriptors are open; dup3 closes the old description of the target fd,
-      // whose epoll registration goes with it. The task never reads once `closed` is set.
-      unsafe { libc::dup3(placeholder.as_raw_fd(), self.socket.as_raw_fd(), libc::O_CLOEXEC) };
+      replace_fd(&placeholder, self.socket.as_raw_fd());
     }
     self.wake.notify_one();
   }
@@ -315,7 +325,7 @@ async fn run(udp: Arc<Udp>) {
 /// then reports queued ICMP errors. False when nobody listens any more.
 fn receive(udp: &Arc<Udp>, mut guard: tokio::io::unix::AsyncFdReadyGuard<'_, UdpSocket>) -> bool {
   while udp.can_read() && !udp.is_closed() {
-    let read = match guard.try_io(|socket| recvmmsg(socket.get_ref())) {
+    let read = match guard.try_io(|socket| receive_batch(socket.get_ref())) {
       Ok(read) => read,
       // Drained: tokio cleared the readiness it had seen.
       Err(_would_block) => return report_errors(udp),
@@ -334,8 +344,20 @@ fn receive(udp: &Arc<Udp>, mut guard: tokio::io::unix::AsyncFdReadyGuard<'_, Udp
       }
       Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
       // A pending ICMP error read as the socket's error (ECONNREFUSED…): the error queue
-      // reports it, with its details.
-      Err(_) => return report_errors(udp),
+      // reports it, with its details. Without one, this error is all there is.
+      Err(err) => {
+        if !HAS_ERROR_QUEUE {
+          if let Some(errno) = err.raw_os_error() {
+            if !udp
+              .reporter
+              .emit(Event::Error(SocketError::queued(Syscall::Recv, errno)))
+            {
+              return false;
+            }
+          }
+        }
+        return report_errors(udp);
+      }
     }
   }
   true
@@ -379,5 +401,18 @@ fn report_errors(udp: &Udp) -> bool {
       // EAGAIN: the queue is empty.
       Err(_) => return true,
     }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  /// CI runs the UDP tests with `portable-fallbacks` too: they must then reach `portable.rs`.
+  #[test]
+  fn the_feature_picks_the_calls() {
+    let linux = cfg!(any(target_os = "linux", target_os = "android"));
+    assert_eq!(
+      super::HAS_ERROR_QUEUE,
+      linux && !cfg!(feature = "portable-fallbacks")
+    );
   }
 }

@@ -1,10 +1,8 @@
 //! Socket options of a UDP socket: broadcast, TTLs, multicast membership.
 
+use socket2::SockRef;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
-
-use socket2::{SockAddr, SockRef};
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::UdpSocket;
 
@@ -100,7 +98,14 @@ fn source_membership(
       sock.leave_ssm_v4(&source, &group, &interface)
     };
   }
-  // MCAST_(JOIN|LEAVE)_SOURCE_GROUP: the protocol-independent form, for IPv6.
+  source_membership_v6(socket, join, source, group)
+}
+
+/// MCAST_(JOIN|LEAVE)_SOURCE_GROUP: the protocol-independent form, for IPv6 (Linux's; other
+/// systems spell the request differently, and get ENOPROTOOPT).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn source_membership_v6(socket: &UdpSocket, join: bool, source: IpAddr, group: IpAddr) -> io::Result<()> {
+  use std::os::fd::AsRawFd;
   // SAFETY: all-zero is a valid group_source_req.
   let mut req: libc::group_source_req = unsafe { std::mem::zeroed() };
   write_storage(&mut req.gsr_group, group);
@@ -127,8 +132,14 @@ fn source_membership(
   }
 }
 
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn source_membership_v6(_socket: &UdpSocket, _join: bool, _source: IpAddr, _group: IpAddr) -> io::Result<()> {
+  Err(io::Error::from_raw_os_error(libc::ENOPROTOOPT))
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn write_storage(storage: &mut libc::sockaddr_storage, ip: IpAddr) {
-  let addr = SockAddr::from(SocketAddr::new(ip, 0));
+  let addr = socket2::SockAddr::from(std::net::SocketAddr::new(ip, 0));
   // SAFETY: `addr` holds `addr.len()` valid bytes, at most a sockaddr_storage.
   unsafe {
     std::ptr::copy_nonoverlapping(

@@ -1,10 +1,12 @@
-//! The raw calls behind a UDP socket that std, socket2 and tokio do not offer: `recvmmsg`,
-//! `sendmmsg`, the error queue, a forced receive buffer. Runs on whichever thread calls it.
+//! The raw calls behind a UDP socket that std, socket2 and tokio do not offer, Linux's fast
+//! paths: `recvmmsg`, `sendmmsg`, the error queue, a forced receive buffer, `dup3`. Runs on
+//! whichever thread calls it. Elsewhere (or with the `portable-fallbacks` feature) `portable.rs`
+//! stands in with the same functions.
 
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::{SockAddr, Socket};
 
@@ -52,7 +54,11 @@ thread_local! {
   static RECEIVER: RefCell<Receiver> = RefCell::new(Receiver::new());
 }
 
-pub(super) fn recvmmsg(socket: &UdpSocket) -> io::Result<Batch> {
+/// The error queue holds the details of ICMP errors (`read_error_queue`).
+pub(super) const HAS_ERROR_QUEUE: bool = true;
+
+/// Reads up to `BATCH` datagrams with one `recvmmsg`.
+pub(super) fn receive_batch(socket: &UdpSocket) -> io::Result<Batch> {
   RECEIVER.with(|receiver| {
     let receiver = &mut *receiver.borrow_mut();
     debug_assert_eq!(receiver.iovecs.len(), BATCH);
@@ -96,7 +102,8 @@ pub(super) fn recvmmsg(socket: &UdpSocket) -> io::Result<Batch> {
   })
 }
 
-pub(super) fn sendmmsg(socket: &UdpSocket, packets: &[(&[u8], Option<SocketAddr>)]) -> io::Result<usize> {
+/// Sends `packets` with one `sendmmsg`; returns how many the kernel took.
+pub(super) fn send_batch(socket: &UdpSocket, packets: &[(&[u8], Option<SocketAddr>)]) -> io::Result<usize> {
   let addrs: Vec<Option<SockAddr>> = packets.iter().map(|(_, to)| to.map(SockAddr::from)).collect();
   let mut iovecs: Vec<libc::iovec> = packets
     .iter()
@@ -130,7 +137,7 @@ pub(super) fn sendmmsg(socket: &UdpSocket, packets: &[(&[u8], Option<SocketAddr>
   Ok(n as usize)
 }
 
-pub(super) fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
   match storage.ss_family as libc::c_int {
     libc::AF_INET => {
       // SAFETY: the family says this storage holds a sockaddr_in.
@@ -236,4 +243,11 @@ pub(super) fn read_error_queue(socket: &UdpSocket) -> io::Result<Option<i32>> {
     cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
   }
   Ok(None)
+}
+
+/// Points `target` at the description of `placeholder` in one step, closing what `target` held.
+pub(super) fn replace_fd(placeholder: &Socket, target: RawFd) {
+  // SAFETY: both descriptors are open; dup3 closes the old description of the target fd,
+  // whose epoll registration goes with it.
+  unsafe { libc::dup3(placeholder.as_raw_fd(), target, libc::O_CLOEXEC) };
 }

@@ -1,0 +1,6 @@
+export default {
+  testEnvironment: 'node',
+  testMatch: ['**/*.test.mjs'],
+  transform: {},
+  moduleNameMapper: { '^bun$': 'bun-sockets' },
+}

@@ -1,0 +1,3 @@
+export async function resolve(specifier, context, next) {
+  return next(specifier === 'bun' ? 'bun-sockets' : specifier, context)
+}

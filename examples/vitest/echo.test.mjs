@@ -1,0 +1,21 @@
+import { listen, connect } from 'bun'
+import { test, expect } from 'vitest'
+
+test('echo over loopback', async () => {
+  const server = listen({
+    hostname: '127.0.0.1',
+    port: 0,
+    socket: { data: (socket, data) => socket.write(data) },
+  })
+  const reply = new Promise((resolve) => {
+    connect({
+      hostname: '127.0.0.1',
+      port: server.port,
+      socket: { data: (socket, data) => resolve([socket, String(data)]) },
+    }).then((client) => client.write('esm'))
+  })
+  const [client, text] = await reply
+  expect(text).toBe('esm')
+  client.end()
+  server.stop(true)
+})
