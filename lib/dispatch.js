@@ -24,11 +24,18 @@ const HANDSHAKE = 10
 const KEYLOG = 11
 const SESSION = 12
 const HELLO = 13
+// Data read by this thread: (slab ArrayBuffer, offset, length), a view of the slab.
+const SLICE = 14
 
 /** Live handles (sockets, listeners) by native id. */
 const handles = new Map()
 
-function dispatch(id, kind, a, b) {
+function dispatch(id, kind, a, b, c) {
+  if (kind === SLICE) {
+    a = Buffer.from(a, b, c)
+    kind = DATA
+    b = undefined
+  }
   const handle = handles.get(id)
   if (handle !== undefined) handle[kEvent](kind, a, b)
   else if (kind === ACCEPT) {

@@ -21,8 +21,8 @@ use napi::bindgen_prelude::ToNapiValue;
 use napi::{sys, Env, Result, Status};
 
 use crate::js::errors::ErrorInfo;
-use crate::net::conn::{Conn, Readout};
-use crate::net::poller::{serve, Poller};
+use crate::net::conn::{Conn, Readout, Ready};
+use crate::net::poller::{serve, Poller, ReadSink};
 use crate::net::HandleId;
 
 /// Bytes read per syscall, as Node reads.
@@ -30,6 +30,8 @@ const READ_SIZE: usize = 64 * 1024;
 
 // Event kinds, as `lib/dispatch.js` numbers them.
 pub const DATA: u32 = 2;
+/// Data as a part of the slab: `(slab, offset, length)`.
+pub const SLICE: u32 = 14;
 pub const DRAIN: u32 = 3;
 pub const END: u32 = 4;
 pub const CLOSE: u32 = 5;
@@ -59,7 +61,11 @@ struct Reader {
   poller: RefCell<Poller<Rc<JsTarget>>>,
   /// The uv_poll handle, owned by libuv until its close callback.
   handle: *mut c_void,
-  buf: RefCell<Vec<u8>>,
+  slab: RefCell<Slab>,
+  /// Where a read goes when no slab can be made (out of memory): copied out from here.
+  scratch: RefCell<Vec<u8>>,
+  /// The ready sockets of one wake-up, kept for the next (no allocation per wake-up).
+  ready: RefCell<Vec<(Arc<Conn>, Rc<JsTarget>, Ready)>>,
   /// Set by the cleanup hook: no more sockets are taken.
   closing: Cell<bool>,
 }
@@ -94,8 +100,9 @@ impl JsTarget {
     })
   }
 
-  /// Calls `dispatch(id, kind, a, b)`; `a` is built inside the call's handle scope.
-  fn call(&self, id: HandleId, kind: u32, a: impl FnOnce(sys::napi_env) -> Result<sys::napi_value>) {
+  /// Calls `dispatch(id, kind, a, b, c)`; the arguments are built inside the call's handle
+  /// scope.
+  fn call(&self, id: HandleId, kind: u32, args: impl FnOnce(sys::napi_env) -> Result<Args>) {
     let env = self.env;
     let mut scope = ptr::null_mut();
     // SAFETY: JS thread of `env`, called from libuv's poll phase (no JS on the stack); every
@@ -104,23 +111,16 @@ impl JsTarget {
       if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
         return;
       }
-      let made = (|| -> Result<()> {
+      let _ = (|| -> Result<()> {
         let mut dispatch = ptr::null_mut();
         check(sys::napi_get_reference_value(env, self.dispatch, &mut dispatch))?;
         // napi_make_callback wants an object for `this`.
         let mut recv = ptr::null_mut();
         check(sys::napi_get_global(env, &mut recv))?;
-        let mut undefined = ptr::null_mut();
-        check(sys::napi_get_undefined(env, &mut undefined))?;
-        let args = [
-          u32::to_napi_value(env, id)?,
-          u32::to_napi_value(env, kind)?,
-          a(env)?,
-          undefined,
-        ];
+        let [a, b, c] = args(env)?;
+        let argv = [u32::to_napi_value(env, id)?, u32::to_napi_value(env, kind)?, a, b, c];
         let mut result = ptr::null_mut();
-        let status =
-          sys::napi_make_callback(env, self.context, recv, dispatch, 4, args.as_ptr(), &mut result);
+        let status = sys::napi_make_callback(env, self.context, recv, dispatch, 5, argv.as_ptr(), &mut result);
         if status == sys::Status::napi_pending_exception {
           // `dispatch` never throws a handler's error; anything else is reported as Node would.
           let mut err = ptr::null_mut();
@@ -130,10 +130,140 @@ impl JsTarget {
         }
         Ok(())
       })();
-      let _ = made;
       sys::napi_close_handle_scope(env, scope);
     }
   }
+}
+
+type Args = [sys::napi_value; 3];
+
+/// The JS memory reads go into: one ArrayBuffer, filled front to back, each chunk a view of
+/// its part. Received bytes are copied once (kernel to the memory the handler gets), and a small
+/// message costs no allocation of its own; V8 accounts for the slab, so a slow consumer's
+/// garbage is collected in time.
+struct Slab {
+  env: sys::napi_env,
+  /// The current ArrayBuffer (a strong reference), or null.
+  buffer: sys::napi_ref,
+  data: *mut u8,
+  used: usize,
+}
+
+/// A slab's size: four full reads; a new one starts when less than a read's room is left.
+const SLAB_SIZE: usize = 4 * READ_SIZE;
+
+impl Slab {
+  /// Room for the next read, in a fresh slab if this one is short of it (or was detached by
+  /// a transfer of its ArrayBuffer: then its memory is no longer ours).
+  ///
+  /// SAFETY: JS thread of `env`, inside a handle scope. The slice is valid until the next call
+  /// into JS (which could detach the buffer).
+  unsafe fn room(&mut self) -> Result<&mut [u8]> {
+    let env = self.env;
+    // SAFETY: as the caller promised.
+    unsafe {
+      if !self.buffer.is_null() && SLAB_SIZE - self.used >= READ_SIZE {
+        let mut value = ptr::null_mut();
+        let mut detached = true;
+        check(sys::napi_get_reference_value(env, self.buffer, &mut value))?;
+        check(sys::napi_is_detached_arraybuffer(env, value, &mut detached))?;
+        if !detached {
+          return Ok(std::slice::from_raw_parts_mut(self.data.add(self.used), READ_SIZE));
+        }
+      }
+      if !self.buffer.is_null() {
+        sys::napi_delete_reference(env, self.buffer);
+        self.buffer = ptr::null_mut();
+      }
+      let mut value = ptr::null_mut();
+      let mut data = ptr::null_mut();
+      check(sys::napi_create_arraybuffer(env, SLAB_SIZE, &mut data, &mut value))?;
+      check(sys::napi_create_reference(env, value, 1, &mut self.buffer))?;
+      self.data = data.cast();
+      self.used = 0;
+      Ok(std::slice::from_raw_parts_mut(self.data, READ_SIZE))
+    }
+  }
+
+  /// Takes the `n` bytes the last read put at the front of the room: (the slab, their offset).
+  ///
+  /// SAFETY: JS thread of `env`, inside a handle scope, after `room`.
+  unsafe fn take(&mut self, n: usize) -> Result<(sys::napi_value, usize)> {
+    let offset = self.used;
+    // Keep views 8-byte aligned, as allocations are.
+    self.used = (offset + n + 7) & !7;
+    let mut value = ptr::null_mut();
+    // SAFETY: as the caller promised.
+    check(unsafe { sys::napi_get_reference_value(self.env, self.buffer, &mut value) })?;
+    Ok((value, offset))
+  }
+}
+
+/// One socket's turn: reads go into the slab, readouts to JS.
+struct Turn<'a> {
+  reader: &'a Reader,
+  slab: &'a mut Slab,
+  scratch: &'a mut [u8],
+  js: &'a JsTarget,
+  id: HandleId,
+  /// The last read went to `scratch` (no slab could be made): copy it out.
+  in_scratch: bool,
+}
+
+impl ReadSink for Turn<'_> {
+  fn buffer(&mut self) -> &mut [u8] {
+    // SAFETY: on the JS thread in `Reader::run`, inside its handle scope; the slice is used
+    // by the read that follows, before any call into JS.
+    match unsafe { self.slab.room() } {
+      Ok(room) => {
+        self.in_scratch = false;
+        room
+      }
+      Err(_) => {
+        self.in_scratch = true;
+        self.scratch
+      }
+    }
+  }
+
+  fn data(&mut self, n: usize) {
+    if self.in_scratch {
+      let bytes = &self.scratch[..n];
+      return self.js.call(self.id, DATA, |env| Ok([copy_buffer(env, bytes)?, undefined(env)?, undefined(env)?]));
+    }
+    let slab = &mut *self.slab;
+    self.js.call(self.id, SLICE, |env| {
+      // SAFETY: inside `call`'s handle scope, after `buffer`.
+      let (buffer, offset) = unsafe { slab.take(n) }?;
+      // SAFETY: as above.
+      unsafe { Ok([buffer, u32::to_napi_value(env, offset as u32)?, u32::to_napi_value(env, n as u32)?]) }
+    });
+  }
+
+  fn event(&mut self, out: Readout) {
+    let id = self.id;
+    match out {
+      Readout::Data(n) => self.data(n),
+      Readout::End => self.js.call(id, END, undefineds),
+      Readout::Drain => self.js.call(id, DRAIN, undefineds),
+      Readout::Close(err) => {
+        self.reader.poller.borrow_mut().remove(id);
+        self.js.call(id, CLOSE, |env| {
+          let a = match &err {
+            // SAFETY: inside `call`'s handle scope.
+            Some(err) => unsafe { ErrorInfo::to_napi_value(env, ErrorInfo::from(err)) }?,
+            None => undefined(env)?,
+          };
+          Ok([a, undefined(env)?, undefined(env)?])
+        });
+      }
+    }
+  }
+}
+
+fn undefineds(env: sys::napi_env) -> Result<Args> {
+  let value = undefined(env)?;
+  Ok([value, value, value])
 }
 
 /// Starts reading `conn` on this thread, its events going to `js`.
@@ -173,30 +303,35 @@ impl Reader {
   /// libuv saw the set ready: serve every ready socket, each event a call into JS. No borrow
   /// of the set is held while JS runs (handlers pause, write and close sockets).
   fn run(&self) {
-    let mut ready = Vec::new();
+    let env = self.slab.borrow().env;
+    let mut scope = ptr::null_mut();
+    // SAFETY: JS thread; the slab's napi values live in this scope.
+    if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
+      return;
+    }
+    let mut ready = std::mem::take(&mut *self.ready.borrow_mut());
     self.poller.borrow().ready(0, &mut ready);
-    for (conn, js, mut flags) in ready {
+    // Only `run` uses these, and JS cannot call `run`: held across the calls into JS.
+    let mut slab = self.slab.borrow_mut();
+    let mut scratch = self.scratch.borrow_mut();
+    for (conn, js, mut flags) in ready.drain(..) {
       let id = conn.id();
-      let open = {
-        let mut buf = self.buf.borrow_mut();
-        serve(&conn, &mut flags, &mut buf, |out, bytes| match out {
-          Readout::Data(_) => js.call(id, DATA, |env| copy_buffer(env, bytes)),
-          Readout::End => js.call(id, END, undefined),
-          Readout::Drain => js.call(id, DRAIN, undefined),
-          Readout::Close(err) => {
-            self.poller.borrow_mut().remove(id);
-            js.call(id, CLOSE, |env| match &err {
-              // SAFETY: inside `call`'s handle scope.
-              Some(err) => unsafe { ErrorInfo::to_napi_value(env, ErrorInfo::from(err)) },
-              None => undefined(env),
-            });
-          }
-        })
+      let mut turn = Turn {
+        reader: self,
+        slab: &mut slab,
+        scratch: &mut scratch,
+        js: &js,
+        id,
+        in_scratch: false,
       };
-      if open {
+      if serve(&conn, &mut flags, &mut turn) {
         self.poller.borrow_mut().update(id);
       }
     }
+    drop((slab, scratch));
+    *self.ready.borrow_mut() = ready;
+    // SAFETY: the scope opened above.
+    unsafe { sys::napi_close_handle_scope(env, scope) };
   }
 }
 
@@ -272,7 +407,14 @@ fn reader(env: &Env) -> Result<Rc<Reader>> {
   let reader = Rc::new(Reader {
     poller: RefCell::new(poller),
     handle,
-    buf: RefCell::new(vec![0; READ_SIZE]),
+    slab: RefCell::new(Slab {
+      env: env.raw(),
+      buffer: ptr::null_mut(),
+      data: ptr::null_mut(),
+      used: 0,
+    }),
+    scratch: RefCell::new(vec![0; READ_SIZE]),
+    ready: RefCell::default(),
     closing: Cell::new(false),
   });
   READER.with(|cell| *cell.borrow_mut() = Some(reader.clone()));

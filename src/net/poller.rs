@@ -152,16 +152,26 @@ impl<T: Clone> Poller<T> {
   }
 }
 
-/// One turn for a ready socket: reads into `buf` and hands each readout to `emit` (with the
-/// bytes read, for `Data`), re-checking the socket's state between readouts, so a handler's
-/// `pause()` or `close()` takes effect before the next read. Returns false once the socket
-/// closed (the caller removes it).
-pub fn serve(conn: &Conn, ready: &mut Ready, buf: &mut [u8], mut emit: impl FnMut(Readout, &[u8])) -> bool {
+/// Where one turn's reads go: the memory each read fills, then what it produced.
+pub trait ReadSink {
+  /// The memory the next read fills (the JS reader lends a slice of a JS ArrayBuffer).
+  fn buffer(&mut self) -> &mut [u8];
+  /// `n` bytes were read into the last `buffer()`.
+  fn data(&mut self, n: usize);
+  /// Anything else: `End`, `Drain`, `Close`.
+  fn event(&mut self, out: Readout);
+}
+
+/// One turn for a ready socket: reads into the sink's memory and hands each readout over,
+/// re-checking the socket's state between readouts, so a handler's `pause()` or `close()`
+/// takes effect before the next read. Returns false once the socket closed (the caller
+/// removes it).
+pub fn serve(conn: &Conn, ready: &mut Ready, sink: &mut impl ReadSink) -> bool {
   let mut reads = 0;
-  while let Some(out) = conn.read_step(ready, buf) {
+  while let Some(out) = conn.read_step(ready, sink.buffer()) {
     match out {
       Readout::Data(n) => {
-        emit(Readout::Data(n), &buf[..n]);
+        sink.data(n);
         reads += 1;
         // A reset's data is all delivered now; otherwise others get their turn.
         if reads == READS_PER_TURN && !ready.failed {
@@ -169,10 +179,10 @@ pub fn serve(conn: &Conn, ready: &mut Ready, buf: &mut [u8], mut emit: impl FnMu
         }
       }
       Readout::Close(err) => {
-        emit(Readout::Close(err), &[]);
+        sink.event(Readout::Close(err));
         return false;
       }
-      other => emit(other, &[]),
+      other => sink.event(other),
     }
   }
   true

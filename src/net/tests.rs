@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::net::conn::{Readout, Request, CREDIT};
-use crate::net::poller::{serve, Poller};
+use crate::net::poller::{serve, Poller, ReadSink};
 use crate::net::tcp::ListenConfig;
 use crate::net::{next_id, Conn, Credit, Creditor, Event, EventSink, HandleId, Listener, Target};
 
@@ -64,6 +64,34 @@ struct Reader {
   thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Reads into a plain buffer; readouts become events on the channel.
+struct Turn<'a> {
+  buf: &'a mut [u8],
+  id: HandleId,
+  sink: &'a dyn EventSink,
+}
+
+impl ReadSink for Turn<'_> {
+  fn buffer(&mut self) -> &mut [u8] {
+    self.buf
+  }
+
+  fn data(&mut self, n: usize) {
+    let chunk = self.buf[..n].to_vec();
+    self.sink.emit(self.id, Event::Data(chunk, Credit::new(Arc::new(NoCredit))));
+  }
+
+  fn event(&mut self, out: Readout) {
+    let event = match out {
+      Readout::Data(n) => return self.data(n),
+      Readout::End => Event::End,
+      Readout::Drain => Event::Drain,
+      Readout::Close(err) => Event::Close(err),
+    };
+    self.sink.emit(self.id, event);
+  }
+}
+
 struct NoCredit;
 
 impl Creditor for NoCredit {
@@ -83,15 +111,12 @@ impl Reader {
           poller.lock().unwrap().ready(5, &mut ready);
           for (conn, (), mut flags) in ready {
             let id = conn.id();
-            let open = serve(&conn, &mut flags, &mut buf, |out, bytes| {
-              let event = match out {
-                Readout::Data(_) => Event::Data(bytes.to_vec(), Credit::new(Arc::new(NoCredit))),
-                Readout::End => Event::End,
-                Readout::Drain => Event::Drain,
-                Readout::Close(err) => Event::Close(err),
-              };
-              sink.emit(id, event);
-            });
+            let mut turn = Turn {
+              buf: &mut buf,
+              id,
+              sink: &*sink,
+            };
+            let open = serve(&conn, &mut flags, &mut turn);
             let mut poller = poller.lock().unwrap();
             if open {
               poller.update(id);
