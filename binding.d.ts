@@ -153,8 +153,12 @@ export interface ErrorInfo {
   port?: number
 }
 
-/** Connects this environment to `lib/dispatch.js`. Called once when the package loads. */
-export declare function init(dispatch: (arg: Args) => unknown): void
+/**
+ * Connects this environment to `lib/dispatch.js`. Called once when the package loads, with
+ * the async resource native callbacks run in (its `hasRef()` says false: the user's handles
+ * carry resources of their own).
+ */
+export declare function init(dispatch: (arg: unknown) => unknown, resource: object): void
 
 /**
  * Binds and listens now. Returns the listener, or the failure's description for

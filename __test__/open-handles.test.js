@@ -4,11 +4,9 @@
 // at the line that required the package). Each case is a child Jest run over
 // __test__/fixtures/open-handles/*.check.js, with `bun` mapped to the package.
 //
-// Both still fail: the native event channel is created when the package loads and holds an async
-// resource ("napi_rs_threadsafe_function") for the whole run, reported at `require('bun')`. The
-// fix belongs in src/js/dispatch.rs (create the channel lazily, give it a resource name that says
-// what it is, and let ref'd handles carry the caller's stack); then `test.failing` becomes `test`.
-// On Bun the same suites run under `bun test`, which has no --detectOpenHandles.
+// The package's own event channel runs in an async resource whose hasRef() is false; each
+// listen()/connect()/udpSocket() makes one of its own, destroyed when that handle closes. On Bun
+// the same suites run under `bun test`, which has no --detectOpenHandles.
 
 const path = require('node:path')
 const { spawn } = require('node:child_process')
@@ -36,16 +34,15 @@ function runSuite(file, ms = 30000) {
   })
 }
 
-const jestOnly = onBun ? test : test.failing
 
-jestOnly('--detectOpenHandles reports nothing for a suite that closes everything', async () => {
+test('--detectOpenHandles reports nothing for a suite that closes everything', async () => {
   const { code, output } = await runSuite('closes-all.check.js')
   expect(output).toMatch(/1 pass/)
   expect(code).toBe(0)
   expect(output).not.toMatch(/open handle/)
 })
 
-jestOnly('--detectOpenHandles points at the listen() that left a listener open', async () => {
+test('--detectOpenHandles points at the listen() that left a listener open', async () => {
   const { output } = await runSuite('leaves-listener.check.js')
   expect(output).toMatch(/1 pass/)
   if (onBun) return

@@ -3,6 +3,7 @@
 // reaches Rust: it goes to the socket's `error` handler or becomes an uncaught exception, as
 // in Bun.
 
+const { AsyncResource } = require('node:async_hooks')
 const binding = require('./native')
 const timers = require('./timers')
 
@@ -46,7 +47,30 @@ function dispatch(id, kind, a, b, c) {
   }
 }
 
-binding.init(dispatch)
+/**
+ * The async resource of a handle the user opened (listen, connect, udpSocket): made in that
+ * call, so `jest --detectOpenHandles` points at it while the handle is open and ref'd, and
+ * destroyed when it closes. The native event channel runs in a resource that never counts.
+ */
+class HandleResource extends AsyncResource {
+  constructor(type) {
+    super(type, { requireManualDestroy: true })
+    this.refd = true
+  }
+
+  hasRef() {
+    return this.refd
+  }
+
+  close() {
+    if (!this.refd && this.closed) return
+    this.refd = false
+    this.closed = true
+    this.emitDestroy()
+  }
+}
+
+binding.init(dispatch, { hasRef: () => false })
 
 /**
  * Calls the user's handler `name` as Bun does: `this` and the first argument are the socket,
@@ -89,6 +113,7 @@ function reportHandlerError(socket, err) {
 }
 
 module.exports = {
+  HandleResource,
   handles,
   kEvent,
   kHandlers,

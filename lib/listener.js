@@ -3,7 +3,7 @@
 // (TLSSockets with `tls`), built here when the native side reports them.
 
 const binding = require('./native')
-const { handles, kEvent, kHandlers, kinds } = require('./dispatch')
+const { HandleResource, handles, kEvent, kHandlers, kinds } = require('./dispatch')
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType } = require('./errors')
 const { TCPSocket, internals } = require('./tcp')
@@ -15,6 +15,7 @@ const kPort = Symbol('kPort')
 const kHostname = Symbol('kHostname')
 const kUnix = Symbol('kUnix')
 const kTlsConfig = Symbol('kTlsConfig')
+const kResource = Symbol('kResource')
 const kNativeTls = Symbol('kNativeTls')
 
 class SocketListener {
@@ -32,6 +33,7 @@ class SocketListener {
     this[kHostname] = options.unix === undefined ? options.hostname : undefined
     const address = native.address()
     this[kPort] = address === null ? undefined : address.port
+    this[kResource] = new HandleResource('BunSocketsListener')
   }
 
   get port() {
@@ -72,6 +74,7 @@ class SocketListener {
       this[kNative].stop()
       handles.delete(this[kId])
       this[kStopped] = true
+      this[kResource].close()
     }
     if (closeActiveConnections === true) {
       for (const socket of [...this[kSockets]]) socket.close()
@@ -81,11 +84,15 @@ class SocketListener {
   }
 
   ref() {
-    if (this[kState] === OPEN) this[kNative].ref()
+    if (this[kState] !== OPEN) return
+    this[kNative].ref()
+    this[kResource].refd = true
   }
 
   unref() {
-    if (this[kState] === OPEN) this[kNative].unref()
+    if (this[kState] !== OPEN) return
+    this[kNative].unref()
+    this[kResource].refd = false
   }
 
   reload(options) {

@@ -4,7 +4,7 @@
 
 const binding = require('./native')
 const timers = require('./timers')
-const { handles, kEvent, kHandlers, callHandler, callData, reportHandlerError, kinds } = require('./dispatch')
+const { HandleResource, handles, kEvent, kHandlers, callHandler, callData, reportHandlerError, kinds } = require('./dispatch')
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType, outOfRange } = require('./errors')
 const { toBytes, writeArgs } = require('./write')
@@ -23,6 +23,7 @@ const kAllowHalfOpen = Symbol('kAllowHalfOpen')
 const kPaused = Symbol('kPaused')
 const kHeld = Symbol('kHeld')
 const kReplaying = Symbol('kReplaying')
+const kResource = Symbol('kResource')
 const kConnect = Symbol('kConnect')
 const kSockets = Symbol('kSockets')
 const kAddress = Symbol('kAddress')
@@ -50,6 +51,8 @@ class TCPSocket {
     this[kPaused] = false
     this[kHeld] = null
     this[kReplaying] = false
+    // Made by connect(): what `jest --detectOpenHandles` shows while the socket is open.
+    this[kResource] = null
     this[kConnect] = null
     this[kAddress] = null
     this[kSeen] = null
@@ -277,11 +280,15 @@ class TCPSocket {
   }
 
   ref() {
-    if (this[kState] === OPEN) this[kNative].ref()
+    if (this[kState] !== OPEN) return
+    this[kNative].ref()
+    if (this[kResource] !== null) this[kResource].refd = true
   }
 
   unref() {
-    if (this[kState] === OPEN) this[kNative].unref()
+    if (this[kState] !== OPEN) return
+    this[kNative].unref()
+    if (this[kResource] !== null) this[kResource].refd = false
   }
 
   pause() {
@@ -385,6 +392,7 @@ function connect(options) {
   }
   const id = socket[kId]
   socket[kConnect] = { promise, resolve, reject }
+  socket[kResource] = new HandleResource('BunSocketsSocket')
   handles.set(id, socket)
   return promise
 }
@@ -466,6 +474,7 @@ function closed(socket, err) {
   }
   socket[kListener] = undefined
   socket[kHeld] = null
+  socket[kResource]?.close()
   const raw = socket[kTls]?.raw
   if (raw != null && raw[kState] !== CLOSED) {
     raw[kState] = CLOSED
@@ -477,6 +486,7 @@ function closed(socket, err) {
 function connectFailed(socket, info) {
   socket[kState] = CLOSED
   handles.delete(socket[kId])
+  socket[kResource]?.close()
   const { promise, reject } = socket[kConnect]
   socket[kConnect] = null
   const onConnectError = socket[kHandlers].connectError
@@ -600,6 +610,7 @@ const internals = {
   kSockets,
   kStopped,
   kTls,
+  kResource,
   OPEN,
   CLOSED,
   disposeSymbols,

@@ -11,7 +11,7 @@ const { isNativeError } = require('node:util').types
 const { parseTlsOptions } = require('./tls-options')
 const { TCPSocket, internals } = require('./tcp')
 
-const { kNative, kId, kState, kData, kListener, kAllowHalfOpen, kSockets, kTls, OPEN, CLOSED, callOpen } = internals
+const { kNative, kId, kState, kData, kListener, kAllowHalfOpen, kSockets, kTls, kResource, OPEN, CLOSED, callOpen } = internals
 
 /** A TLS socket: Bun's TLS introspection over the native session. */
 class TLSSocket extends TCPSocket {
@@ -292,7 +292,9 @@ function upgrade(socket, options) {
   }
   upgraded[kTls].raw = raw
   raw[kTls].partner = upgraded
-  // The original is dead without a `close`.
+  // The original is dead without a `close`; its async resource lives on in the TLS socket.
+  upgraded[kResource] = socket[kResource]
+  socket[kResource] = null
   socket[kState] = CLOSED
   socket[kNative] = null
   socket[kListener] = undefined

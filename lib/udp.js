@@ -4,7 +4,7 @@
 
 const binding = require('./native')
 const timers = require('./timers')
-const { handles, kEvent, kinds } = require('./dispatch')
+const { HandleResource, handles, kEvent, kinds } = require('./dispatch')
 const { isIPv4, isIPv6 } = require('node:net')
 const { invalidArgType, fromNative } = require('./errors')
 
@@ -16,6 +16,7 @@ const kConnected = Symbol('kConnected')
 const kClosed = Symbol('kClosed')
 const kHostname = Symbol('kHostname')
 const kCache = Symbol('kCache')
+const kResource = Symbol('kResource')
 
 const disposeSymbols = [Symbol.dispose, Symbol.for('nodejs.dispose')].filter((s) => typeof s === 'symbol')
 
@@ -56,6 +57,7 @@ class UDPSocket {
     this[kConnected] = connected
     this[kClosed] = false
     this[kCache] = {}
+    this[kResource] = new HandleResource('BunSocketsUDP')
   }
 
   // Bun keeps what these getters answered first, even after reload() or close().
@@ -145,14 +147,19 @@ class UDPSocket {
     this[kClosed] = true
     handles.delete(this[kId])
     this[kNative].close()
+    this[kResource].close()
   }
 
   ref() {
-    if (!this[kClosed]) this[kNative].ref()
+    if (this[kClosed]) return
+    this[kNative].ref()
+    this[kResource].refd = true
   }
 
   unref() {
-    if (!this[kClosed]) this[kNative].unref()
+    if (this[kClosed]) return
+    this[kNative].unref()
+    this[kResource].refd = false
   }
 
   reload(options) {

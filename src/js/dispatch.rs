@@ -1,9 +1,13 @@
 //! Events to JS, and liveness.
 //!
-//! One weak `ThreadsafeFunction` per Node environment carries every event of its sockets and
-//! listeners, one call per event (a FIFO: each socket's events reach JS in order, and Node runs
-//! nextTicks and microtasks between calls, as Bun does). It calls `lib/dispatch.js` with
-//! `(id, kind, a, b)`.
+//! One weak threadsafe function per Node environment carries every event the I/O thread has
+//! for its sockets and listeners, one call per event (a FIFO: each socket's events reach JS in
+//! order, and Node runs nextTicks and microtasks between calls, as Bun does). It calls
+//! `lib/dispatch.js` with `(id, kind, a, b)`. (Plain sockets' data comes from `reader.rs`.)
+//! It is made with napi's own calls rather than napi-rs's wrapper, to give it the async
+//! resource JS passes to `init`: one whose `hasRef()` is false, so `jest --detectOpenHandles`
+//! reports the user's handles (`lib/dispatch.js` makes one per `listen`/`connect`/`udpSocket`)
+//! instead of this channel.
 //!
 //! Liveness: the function is weak, so by itself it never holds the event loop. The environment
 //! counts its ref'd handles (listening listeners, open or connecting sockets not `unref()`ed);
@@ -20,10 +24,10 @@ use std::ptr;
 use std::rc::Rc;
 use std::sync::{Arc, Weak};
 
-use napi::bindgen_prelude::{FnArgs, Function, JsValue, ToNapiValue};
-use napi::threadsafe_function::{
-  ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue,
-};
+use std::ffi::c_void;
+use std::sync::Mutex;
+
+use napi::bindgen_prelude::{Function, JsValue, Object, ToNapiValue, Unknown};
 use napi::{sys, Env, Result, Status};
 use napi_derive::napi;
 
@@ -56,12 +60,16 @@ const HELLO: u32 = 13;
 /// A JS value made in the callback, passed through as is.
 pub struct Raw(sys::napi_value);
 
-type Args = FnArgs<(Raw, Raw, Raw, Raw)>;
+type Args = [Raw; 4];
 
-type Tsfn = ThreadsafeFunction<(HandleId, Payload), UnknownReturnValue, Args, Status, false, true, 0>;
+/// One event on its way to the JS thread, with the credit it holds until the handler returned.
+struct Item {
+  id: HandleId,
+  payload: Payload,
+  _credit: Option<Credit>,
+}
 
-/// An event as it crosses to the JS thread: a `Data` chunk's credit stays behind in the return
-/// callback, so it is released only after the handler returned.
+/// An event as it crosses to the JS thread.
 enum Payload {
   Open(Arc<Conn>),
   Accept(Arc<Conn>),
@@ -86,8 +94,23 @@ pub struct EnvCtx {
   _js: Rc<JsTarget>,
 }
 
+/// The I/O thread's way into JS: the environment's threadsafe function, null once the
+/// environment is gone.
 struct JsSink {
-  tsfn: Tsfn,
+  tsfn: Mutex<Tsfn>,
+}
+
+struct Tsfn(sys::napi_threadsafe_function);
+
+// SAFETY: napi's threadsafe functions are made to be called from any thread; the pointer is
+// only read under the mutex, and cleared there before the function is gone.
+unsafe impl Send for Tsfn {}
+
+/// What the threadsafe function's callback needs on the JS thread.
+struct CallCtx {
+  live: Rc<Liveness>,
+  js: Rc<JsTarget>,
+  sink: Arc<JsSink>,
 }
 
 struct Liveness {
@@ -104,35 +127,125 @@ enum Owned {
   Udp(Weak<Udp>),
 }
 
-/// Connects this environment to `lib/dispatch.js`. Called once when the package loads.
+/// Connects this environment to `lib/dispatch.js`. Called once when the package loads, with
+/// the async resource native callbacks run in (its `hasRef()` says false: the user's handles
+/// carry resources of their own).
 #[napi]
-pub fn init(env: Env, dispatch: Function<'_, Args, UnknownReturnValue>) -> Result<()> {
-  let js = Rc::new(JsTarget::new(&env, dispatch.value().value)?);
+pub fn init(env: Env, dispatch: Function<'_, Unknown<'_>, Unknown<'_>>, resource: Object<'_>) -> Result<()> {
+  let dispatch = dispatch.value().value;
+  let resource = resource.value().value;
+  let js = Rc::new(JsTarget::new(&env, dispatch, resource)?);
   let live = Rc::new(Liveness {
     env: env.raw(),
     tsfn: Cell::new(ptr::null_mut()),
     refs: RefCell::default(),
     owned: RefCell::default(),
   });
-  let callback_live = live.clone();
-  let callback_js = js.clone();
-  let tsfn: Tsfn = dispatch
-    .build_threadsafe_function::<(HandleId, Payload)>()
-    .callee_handled::<false>()
-    .weak::<true>()
-    .max_queue_size::<0>()
-    .build_callback(move |ctx: ThreadsafeCallContext<(HandleId, Payload)>| {
-      to_args(&ctx.env, &callback_live, &callback_js, ctx.value)
-    })?;
-  live.tsfn.set(tsfn.raw());
+  let sink = Arc::new(JsSink {
+    tsfn: Mutex::new(Tsfn(ptr::null_mut())),
+  });
+  let context = Box::into_raw(Box::new(CallCtx {
+    live: live.clone(),
+    js: js.clone(),
+    sink: sink.clone(),
+  }));
+  let mut name = ptr::null_mut();
+  let mut tsfn = ptr::null_mut();
+  let text = "BunSocketsEvents";
+  // SAFETY: JS thread of `env`, inside `init`. `context` is freed by `finalize`, which napi
+  // calls once, on this thread, when the function is gone.
+  unsafe {
+    check(sys::napi_create_string_utf8(
+      env.raw(),
+      text.as_ptr().cast(),
+      text.len() as isize,
+      &mut name,
+    ))?;
+    check(sys::napi_create_threadsafe_function(
+      env.raw(),
+      dispatch,
+      resource,
+      name,
+      0,
+      1,
+      ptr::null_mut(),
+      Some(finalize),
+      context.cast(),
+      Some(call_js),
+      &mut tsfn,
+    ))?;
+    // Weak: by itself it never holds the event loop (`Liveness` refs it).
+    check(sys::napi_unref_threadsafe_function(env.raw(), tsfn))?;
+  }
+  *sink.tsfn.lock().unwrap_or_else(|p| p.into_inner()) = Tsfn(tsfn);
+  live.tsfn.set(tsfn);
   let hook_live = live.clone();
   env.add_env_cleanup_hook((), move |()| hook_live.close_all())?;
-  let ctx = EnvCtx {
-    sink: Arc::new(JsSink { tsfn }),
-    live,
-    _js: js,
-  };
+  let ctx = EnvCtx { sink, live, _js: js };
   env.set_instance_data(ctx, (), |_| {})
+}
+
+/// Runs on the JS thread for each event: builds the arguments and calls `dispatch`. With a
+/// null `env` the environment is going away: the event is dropped.
+unsafe extern "C" fn call_js(
+  env: sys::napi_env,
+  dispatch: sys::napi_value,
+  context: *mut c_void,
+  data: *mut c_void,
+) {
+  if data.is_null() {
+    return;
+  }
+  // SAFETY: `data` is an `Item` boxed by `JsSink::emit`, handed over exactly once.
+  let Item {
+    id,
+    payload,
+    _credit: credit,
+  } = *unsafe { Box::from_raw(data.cast::<Item>()) };
+  if env.is_null() || dispatch.is_null() || context.is_null() {
+    return;
+  }
+  // SAFETY: `context` is the `CallCtx` of `init`, alive until `finalize`; JS thread.
+  let ctx = unsafe { &*context.cast::<CallCtx>() };
+  // SAFETY: JS thread, inside the handle and callback scope Node opens for the call.
+  unsafe {
+    let Ok(args) = to_args(&Env::from_raw(env), &ctx.live, &ctx.js, id, payload) else {
+      return;
+    };
+    let mut recv = ptr::null_mut();
+    sys::napi_get_undefined(env, &mut recv);
+    let argv = args.map(|arg| arg.0);
+    let mut result = ptr::null_mut();
+    let status = sys::napi_call_function(env, recv, dispatch, 4, argv.as_ptr(), &mut result);
+    if status == sys::Status::napi_pending_exception {
+      // `dispatch` never throws a handler's error; anything else is reported as Node would.
+      let mut err = ptr::null_mut();
+      if sys::napi_get_and_clear_last_exception(env, &mut err) == sys::Status::napi_ok {
+        sys::napi_fatal_exception(env, err);
+      }
+    }
+  }
+  // The credit goes back now that the handler returned.
+  drop(credit);
+}
+
+/// The threadsafe function is gone (the environment ended): nothing may call it any more.
+unsafe extern "C" fn finalize(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+  // SAFETY: `hint` is the boxed `CallCtx` of `init`; napi calls this once.
+  let ctx = unsafe { Box::from_raw(hint.cast::<CallCtx>()) };
+  *ctx.sink.tsfn.lock().unwrap_or_else(|p| p.into_inner()) = Tsfn(ptr::null_mut());
+  ctx.live.tsfn.set(ptr::null_mut());
+}
+
+fn check(status: sys::napi_status) -> Result<()> {
+  if status == sys::Status::napi_ok {
+    Ok(())
+  } else {
+    Err(napi::Error::new(
+      Status::from(status),
+      "bun-sockets: a napi call failed",
+    ))
+  }
 }
 
 impl EnvCtx {
@@ -237,59 +350,66 @@ impl Liveness {
 
   fn hold(&self, id: HandleId) {
     let mut refs = self.refs.borrow_mut();
-    if refs.insert(id) && refs.len() == 1 {
-      // SAFETY: JS thread of the environment that owns this tsfn; the tsfn lives as long as
-      // the environment's instance data.
-      unsafe { sys::napi_ref_threadsafe_function(self.env, self.tsfn.get()) };
+    let tsfn = self.tsfn.get();
+    if refs.insert(id) && refs.len() == 1 && !tsfn.is_null() {
+      // SAFETY: JS thread of the environment that owns this tsfn; not null, so not finalized.
+      unsafe { sys::napi_ref_threadsafe_function(self.env, tsfn) };
     }
   }
 
   fn release(&self, id: HandleId) {
     let mut refs = self.refs.borrow_mut();
-    if refs.remove(&id) && refs.is_empty() {
+    let tsfn = self.tsfn.get();
+    if refs.remove(&id) && refs.is_empty() && !tsfn.is_null() {
       // SAFETY: as in `hold`.
-      unsafe { sys::napi_unref_threadsafe_function(self.env, self.tsfn.get()) };
+      unsafe { sys::napi_unref_threadsafe_function(self.env, tsfn) };
     }
   }
 }
 
 impl JsSink {
-  /// Queues `payload`; `credit` is released once the handler has returned.
-  fn call_with_credit(&self, id: HandleId, payload: Payload, credit: Credit) -> bool {
-    let release = move |_: Result<UnknownReturnValue>, _: Env| {
-      drop(credit);
-      Ok(())
+  /// Queues an event; false once nobody will ever receive events again.
+  fn call(&self, id: HandleId, payload: Payload, credit: Option<Credit>) -> bool {
+    let tsfn = self.tsfn.lock().unwrap_or_else(|p| p.into_inner());
+    if tsfn.0.is_null() {
+      return false;
+    }
+    let item = Box::into_raw(Box::new(Item {
+      id,
+      payload,
+      _credit: credit,
+    }));
+    // SAFETY: the function is not finalized (it is cleared under this lock before that).
+    let status = unsafe {
+      sys::napi_call_threadsafe_function(tsfn.0, item.cast(), sys::ThreadsafeFunctionCallMode::nonblocking)
     };
-    let status =
-      self
-        .tsfn
-        .call_with_return_value((id, payload), ThreadsafeFunctionCallMode::NonBlocking, release);
-    status == Status::Ok
+    if status != sys::Status::napi_ok {
+      // SAFETY: napi did not take it.
+      drop(unsafe { Box::from_raw(item) });
+      return false;
+    }
+    true
   }
 }
 
 impl EventSink for JsSink {
   fn emit(&self, id: HandleId, event: Event) -> bool {
-    let payload = match event {
-      Event::Data(chunk, credit) => return self.call_with_credit(id, Payload::Data(chunk), credit),
-      Event::Records(chunk, credit) => return self.call_with_credit(id, Payload::Records(chunk), credit),
-      Event::Datagrams(batch, credit) => return self.call_with_credit(id, Payload::Datagrams(batch), credit),
-      Event::Open(conn) => Payload::Open(conn),
-      Event::Accept(conn) => Payload::Accept(conn),
-      Event::Drain => Payload::Drain,
-      Event::End => Payload::End,
-      Event::Close(err) => Payload::Close(err),
-      Event::Error(err) => Payload::Error(err),
-      Event::ConnectError(err) => Payload::ConnectError(err),
-      Event::Timeout => Payload::Timeout,
-      Event::Handshake(outcome) => Payload::Handshake(outcome),
-      Event::Tls(note) => Payload::Tls(note),
+    let (payload, credit) = match event {
+      Event::Data(chunk, credit) => (Payload::Data(chunk), Some(credit)),
+      Event::Records(chunk, credit) => (Payload::Records(chunk), Some(credit)),
+      Event::Datagrams(batch, credit) => (Payload::Datagrams(batch), Some(credit)),
+      Event::Open(conn) => (Payload::Open(conn), None),
+      Event::Accept(conn) => (Payload::Accept(conn), None),
+      Event::Drain => (Payload::Drain, None),
+      Event::End => (Payload::End, None),
+      Event::Close(err) => (Payload::Close(err), None),
+      Event::Error(err) => (Payload::Error(err), None),
+      Event::ConnectError(err) => (Payload::ConnectError(err), None),
+      Event::Timeout => (Payload::Timeout, None),
+      Event::Handshake(outcome) => (Payload::Handshake(outcome), None),
+      Event::Tls(note) => (Payload::Tls(note), None),
     };
-    // Fails only once the environment is shutting down; the event is dropped with it.
-    let status = self
-      .tsfn
-      .call((id, payload), ThreadsafeFunctionCallMode::NonBlocking);
-    status == Status::Ok
+    self.call(id, payload, credit)
   }
 }
 
@@ -300,12 +420,7 @@ impl ToNapiValue for Raw {
 }
 
 /// Runs on the JS thread, right before `lib/dispatch.js` is called with the result.
-fn to_args(
-  env: &Env,
-  live: &Liveness,
-  js: &Rc<JsTarget>,
-  (id, payload): (HandleId, Payload),
-) -> Result<Args> {
+fn to_args(env: &Env, live: &Liveness, js: &Rc<JsTarget>, id: HandleId, payload: Payload) -> Result<Args> {
   let raw_env = env.raw();
   // SAFETY (all `to_napi_value` calls below): on the environment's JS thread, inside the
   // handle scope Node opens for the threadsafe call.
@@ -390,7 +505,7 @@ fn to_args(
       (DATAGRAMS, Raw(payloads), Raw(meta))
     }
   };
-  Ok(FnArgs::from((num(id)?, num(kind)?, a, b)))
+  Ok([num(id)?, num(kind)?, a, b])
 }
 
 /// A batch as `lib/udp.js` reads it: one Buffer of payloads back to back, and an array whose
@@ -429,17 +544,6 @@ fn datagrams_to_js(env: sys::napi_env, batch: Batch) -> Result<(sys::napi_value,
     check(unsafe { sys::napi_set_element(env, list, i as u32 + 1, value) })?;
   }
   Ok((payloads, list))
-}
-
-fn check(status: sys::napi_status) -> Result<()> {
-  if status == sys::Status::napi_ok {
-    Ok(())
-  } else {
-    Err(napi::Error::new(
-      Status::from(status),
-      "cannot build the datagram batch",
-    ))
-  }
 }
 
 /// A plain socket is read by this thread from now on; before JS sees it, so no chunk can

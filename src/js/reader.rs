@@ -75,8 +75,8 @@ thread_local! {
 }
 
 impl JsTarget {
-  /// Holds `dispatch` for calls from the reader.
-  pub(crate) fn new(env: &Env, dispatch: sys::napi_value) -> Result<JsTarget> {
+  /// Holds `dispatch` for calls from the reader, made in `resource`'s async context.
+  pub(crate) fn new(env: &Env, dispatch: sys::napi_value, resource: sys::napi_value) -> Result<JsTarget> {
     let raw = env.raw();
     let mut reference = ptr::null_mut();
     let mut context = ptr::null_mut();
@@ -84,14 +84,14 @@ impl JsTarget {
     // SAFETY: JS thread of `env`, inside the `init` call.
     unsafe {
       check(sys::napi_create_reference(raw, dispatch, 1, &mut reference))?;
-      let text = "bun-sockets:read";
+      let text = "BunSocketsRead";
       check(sys::napi_create_string_utf8(
         raw,
         text.as_ptr().cast(),
         text.len() as isize,
         &mut name,
       ))?;
-      check(sys::napi_async_init(raw, ptr::null_mut(), name, &mut context))?;
+      check(sys::napi_async_init(raw, resource, name, &mut context))?;
     }
     Ok(JsTarget {
       env: raw,
@@ -118,9 +118,16 @@ impl JsTarget {
         let mut recv = ptr::null_mut();
         check(sys::napi_get_global(env, &mut recv))?;
         let [a, b, c] = args(env)?;
-        let argv = [u32::to_napi_value(env, id)?, u32::to_napi_value(env, kind)?, a, b, c];
+        let argv = [
+          u32::to_napi_value(env, id)?,
+          u32::to_napi_value(env, kind)?,
+          a,
+          b,
+          c,
+        ];
         let mut result = ptr::null_mut();
-        let status = sys::napi_make_callback(env, self.context, recv, dispatch, 5, argv.as_ptr(), &mut result);
+        let status =
+          sys::napi_make_callback(env, self.context, recv, dispatch, 5, argv.as_ptr(), &mut result);
         if status == sys::Status::napi_pending_exception {
           // `dispatch` never throws a handler's error; anything else is reported as Node would.
           let mut err = ptr::null_mut();
@@ -168,7 +175,10 @@ impl Slab {
         check(sys::napi_get_reference_value(env, self.buffer, &mut value))?;
         check(sys::napi_is_detached_arraybuffer(env, value, &mut detached))?;
         if !detached {
-          return Ok(std::slice::from_raw_parts_mut(self.data.add(self.used), READ_SIZE));
+          return Ok(std::slice::from_raw_parts_mut(
+            self.data.add(self.used),
+            READ_SIZE,
+          ));
         }
       }
       if !self.buffer.is_null() {
@@ -177,7 +187,9 @@ impl Slab {
       }
       let mut value = ptr::null_mut();
       let mut data = ptr::null_mut();
-      check(sys::napi_create_arraybuffer(env, SLAB_SIZE, &mut data, &mut value))?;
+      check(sys::napi_create_arraybuffer(
+        env, SLAB_SIZE, &mut data, &mut value,
+      ))?;
       check(sys::napi_create_reference(env, value, 1, &mut self.buffer))?;
       self.data = data.cast();
       self.used = 0;
@@ -229,14 +241,22 @@ impl ReadSink for Turn<'_> {
   fn data(&mut self, n: usize) {
     if self.in_scratch {
       let bytes = &self.scratch[..n];
-      return self.js.call(self.id, DATA, |env| Ok([copy_buffer(env, bytes)?, undefined(env)?, undefined(env)?]));
+      return self.js.call(self.id, DATA, |env| {
+        Ok([copy_buffer(env, bytes)?, undefined(env)?, undefined(env)?])
+      });
     }
     let slab = &mut *self.slab;
     self.js.call(self.id, SLICE, |env| {
       // SAFETY: inside `call`'s handle scope, after `buffer`.
       let (buffer, offset) = unsafe { slab.take(n) }?;
       // SAFETY: as above.
-      unsafe { Ok([buffer, u32::to_napi_value(env, offset as u32)?, u32::to_napi_value(env, n as u32)?]) }
+      unsafe {
+        Ok([
+          buffer,
+          u32::to_napi_value(env, offset as u32)?,
+          u32::to_napi_value(env, n as u32)?,
+        ])
+      }
     });
   }
 

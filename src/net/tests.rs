@@ -78,7 +78,9 @@ impl ReadSink for Turn<'_> {
 
   fn data(&mut self, n: usize) {
     let chunk = self.buf[..n].to_vec();
-    self.sink.emit(self.id, Event::Data(chunk, Credit::new(Arc::new(NoCredit))));
+    self
+      .sink
+      .emit(self.id, Event::Data(chunk, Credit::new(Arc::new(NoCredit))));
   }
 
   fn event(&mut self, out: Readout) {
