@@ -65,10 +65,13 @@ struct Reader {
   /// Where a read goes when no slab can be made (out of memory): copied out from here.
   scratch: RefCell<Vec<u8>>,
   /// The ready sockets of one wake-up, kept for the next (no allocation per wake-up).
-  ready: RefCell<Vec<(Arc<Conn>, Rc<JsTarget>, Ready)>>,
+  ready: RefCell<Vec<ReadyEntry>>,
   /// Set by the cleanup hook: no more sockets are taken.
   closing: Cell<bool>,
 }
+
+/// A ready socket, where its events go, and what its poll reported.
+type ReadyEntry = (Arc<Conn>, Rc<JsTarget>, Ready);
 
 thread_local! {
   static READER: RefCell<Option<Rc<Reader>>> = const { RefCell::new(None) };
