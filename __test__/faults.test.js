@@ -194,6 +194,33 @@ describe('TLS: every accepted byte goes out, and write() stays bounded', () => {
     })
   }
 
+  test('a client that writes 2 MiB and closes the moment its handshake is done loses nothing (late session tickets do not reset it)', async () => {
+    for (let round = 0; round < 10; round++) {
+      const total = 2 * MiB + round
+      let got = 0
+      const server = recorder({
+        data(socket, chunk) {
+          got += chunk.length
+        },
+      })
+      const { listener } = listenWith(server.handlers, { tls: SERVER_TLS })
+      const data = Buffer.alloc(total, 2)
+      let offset = 0
+      const pump = (socket) => {
+        while (offset < total) {
+          const n = socket.write(data.subarray(offset, offset + 100000))
+          if (n <= 0) return
+          offset += n
+        }
+        socket.close()
+      }
+      track(await connect({ hostname: HOST, port: listener.port, tls: CLIENT_TLS, socket: { data() {}, drain: pump, handshake() {} } }))
+      const err = await within(server.closed, 20000, 'server close')
+      expect({ round, got, err: err?.code }).toEqual({ round, got: total, err: undefined })
+      listener.stop(true)
+    }
+  })
+
   test('write(64 MiB) to a peer that does not read takes a part, then 0, with flat memory; the rest follows on drain', async () => {
     const result = await within(run('fault-tls-bigwrite.js').exited, 50000, 'big TLS write')
     expect(result.stderr).toBe('')

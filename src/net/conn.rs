@@ -192,6 +192,7 @@ impl Conn {
           }
         }
         Err(err) => {
+          crate::runtime::note_activity();
           Reporter { id, sink }.emit(Event::ConnectError(err));
         }
       }
@@ -594,6 +595,7 @@ impl Conn {
   }
 
   pub(crate) fn emit(&self, event: Event) -> bool {
+    crate::runtime::note_activity();
     self.reporter.emit(event)
   }
 }
@@ -636,8 +638,25 @@ impl Core {
         // A zero linger turns close(2) into a reset, as Bun's terminate() does.
         let _ = sock.set_linger(Some(Duration::ZERO));
       } else {
+        // close(2) with unread bytes sends a reset and drops what we sent that is still
+        // queued (a TLS 1.3 peer's session tickets are enough): read them away first.
+        discard_unread(&sock);
         let _ = sock.shutdown(std::net::Shutdown::Write);
       }
+    }
+  }
+}
+
+/// Reads and drops what the socket holds (at most `MAX_DISCARD` bytes), without blocking.
+fn discard_unread(sock: &Socket) {
+  const MAX_DISCARD: usize = 1 << 20;
+  let mut buf = [0u8; 16 * 1024];
+  let mut total = 0;
+  while total < MAX_DISCARD {
+    match recv(sock, &mut buf) {
+      Ok(n) if n > 0 => total += n,
+      Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+      _ => return,
     }
   }
 }

@@ -188,6 +188,7 @@ async fn run(listener: Arc<Listener>) {
             Err(_) => continue,
           };
         }
+        crate::runtime::note_activity();
         if !listener.reporter.emit(Event::Accept(conn.clone())) {
           return;
         }

@@ -90,7 +90,7 @@ pub async fn run(conn: Arc<Conn>) {
     Err(err) => {
       let err = io::Error::from(err);
       let err = SocketError::os(Syscall::Read, &err, ErrorTarget::default());
-      return finish(&conn, None, Finish::reported(Some(err)));
+      return finish(&conn, None, Finish::reported(Some(err))).await;
     }
   };
   let mut task = Task::default();
@@ -131,7 +131,7 @@ pub async fn run(conn: Arc<Conn>) {
       break end;
     }
   };
-  finish(&conn, Some(io), end);
+  finish(&conn, Some(io), end).await;
 }
 
 /// JS's requests, in the order they were made.
@@ -419,16 +419,20 @@ async fn sleep_until(deadline: Option<Instant>) {
   }
 }
 
-/// Deregisters, closes the descriptor (after close_notify unless reset), and reports `close`
-/// when the core closed the socket.
-fn finish(conn: &Conn, io: Option<AsyncFd<FdRef>>, end: Finish) {
-  drop(io);
-  {
+/// Sends close_notify (unless reset), reports `close` when the core closed the socket, then
+/// closes the descriptor. After a close_notify it first lingers: FIN, then reads and drops what
+/// the peer still sends until its FIN. Closing at once would answer a late record (a TLS 1.3
+/// server's session tickets follow the client's last flight) with a reset, and the reset drops
+/// every byte we sent that the peer has not read yet.
+async fn finish(conn: &Conn, io: Option<AsyncFd<FdRef>>, end: Finish) {
+  let linger = {
     let mut core = conn.lock();
+    let mut notified = false;
     if !end.reset && core.sock.is_some() {
       if let Some(secure) = conn.secure() {
         if secure.is_established() {
           secure.close_notify(conn.raw_fd());
+          notified = true;
         } else {
           // A failed handshake's alert.
           secure.flush(conn.raw_fd());
@@ -436,13 +440,38 @@ fn finish(conn: &Conn, io: Option<AsyncFd<FdRef>>, end: Finish) {
       }
     }
     let silent = matches!(core.phase, Phase::Flushing(After::Close));
-    core.close_now(end.reset);
-    if !end.report || silent {
-      drop(core);
-      conn.timer().clear();
-      return;
+    core.phase = Phase::Closed;
+    if let Some(sock) = &core.sock {
+      if notified {
+        let _ = sock.shutdown(std::net::Shutdown::Write);
+      }
     }
+    drop(core);
+    conn.timer().clear();
+    if end.report && !silent {
+      conn.emit(Event::Close(end.err));
+    }
+    notified
+  };
+  if let (true, Some(io)) = (linger, &io) {
+    let until = Instant::now() + LINGER;
+    let drained = async {
+      loop {
+        let Ok(mut guard) = io.readable().await else {
+          return;
+        };
+        let read = SCRATCH.with(|scratch| read_socket(conn, &mut scratch.borrow_mut()));
+        match read {
+          Ok(0) => return,
+          Ok(_) => {}
+          Err(err) if err.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
+          Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+          Err(_) => return,
+        }
+      }
+    };
+    let _ = tokio::time::timeout_at(until, drained).await;
   }
-  conn.timer().clear();
-  conn.emit(Event::Close(end.err));
+  drop(io);
+  conn.lock().close_now(end.reset);
 }
