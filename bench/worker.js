@@ -1,15 +1,14 @@
 'use strict'
-// One measurement in a fresh process: `node bench/worker.js <workload> <bun|node> '<params json>'`.
-// Server and client both live in this process and both use the implementation under test.
+// One measurement in a fresh process:
+//   node bench/worker.js <workload> <bun-sockets|node> '<params json>'
+//   bun bench/worker.js <workload> bun '<params json>'
+// Server and client both live in this process and both use the implementation under test:
+// bun-sockets and Bun run the same code against Bun's API (see loadBun), node runs node:net.
 // The result goes to the parent over IPC (or to stdout as JSON when run by hand).
 
-const dgram = require('node:dgram')
-const fs = require('node:fs')
 const net = require('node:net')
-const path = require('node:path')
-const { HOST, MiB, sleep, deferred, pattern, now, sendBun, flushBun, connLoop } = require('./common')
-
-const loadBun = () => require(path.join(__dirname, '..'))
+const common = require('./common')
+const { HOST, MiB, loadBun, deferred, pattern, now, sendBun, flushBun, bunPump, nodePump, connLoop } = common
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: a server/client pair per implementation.
@@ -30,10 +29,10 @@ function nodeConnect(port) {
   return ready.promise
 }
 
-/** The state sendBun/flushBun keep per bun-sockets socket. */
+/** The state sendBun/flushBun keep per Bun-API socket. */
 const bunState = () => ({ q: [], rx: 0 })
 
-/** A bun-sockets echo server honouring short writes: pauses reading while output is queued. */
+/** A Bun-API echo server honouring short writes: pauses reading while output is queued. */
 function bunEchoServer(bun) {
   return bun.listen({
     hostname: HOST,
@@ -60,9 +59,14 @@ function bunEchoServer(bun) {
 
 async function bulkBun({ bytes, chunk, echo }) {
   const bun = loadBun()
-  const block = pattern(chunk)
   const done = deferred()
   let received = 0
+  let chunks = 0
+  const count = (buf) => {
+    received += buf.length
+    chunks++
+    if (received >= bytes) done.resolve()
+  }
   const server = echo
     ? bunEchoServer(bun)
     : bun.listen({
@@ -70,43 +74,18 @@ async function bulkBun({ bytes, chunk, echo }) {
         port: 0,
         socket: {
           data(s, buf) {
-            received += buf.length
-            if (received >= bytes) done.resolve()
+            count(buf)
           },
           error() {},
         },
       })
-
-  let sent = 0
-  let cur = null // the part of the current block the kernel has not taken yet
-  let writes = 0
-  let shortWrites = 0
-  const pump = (s) => {
-    for (;;) {
-      if (cur === null) {
-        if (sent >= bytes) return
-        cur = bytes - sent >= chunk ? block : block.subarray(0, bytes - sent)
-      }
-      const n = s.write(cur)
-      writes++
-      if (n < 0) return done.reject(new Error('client socket closed while sending'))
-      sent += n
-      if (n === cur.length) {
-        cur = null
-        continue
-      }
-      shortWrites++
-      cur = cur.subarray(n)
-      return // the drain handler resumes
-    }
-  }
+  const { pump, stats } = bunPump(bytes, chunk, done.reject)
   const client = await bun.connect({
     hostname: HOST,
     port: server.port,
     socket: {
       data(s, buf) {
-        received += buf.length
-        if (received >= bytes) done.resolve()
+        count(buf)
       },
       drain: pump,
       close(s, err) {
@@ -124,45 +103,27 @@ async function bulkBun({ bytes, chunk, echo }) {
   client.end()
   server.stop(true)
   if (received !== bytes) throw new Error(`received ${received} bytes, expected ${bytes}`)
-  return { value: bytes / MiB / (ms / 1000), ms, writes, shortWrites }
+  return { value: bytes / MiB / (ms / 1000), ms, chunks, meanChunkKiB: bytes / chunks / 1024, ...stats }
 }
 
 async function bulkNode({ bytes, chunk, echo }) {
-  const block = pattern(chunk)
   const done = deferred()
   let received = 0
+  let chunks = 0
+  const count = (buf) => {
+    received += buf.length
+    chunks++
+    if (received >= bytes) done.resolve()
+  }
   const server = await nodeListen((s) => {
     s.on('error', () => {})
-    if (echo) {
-      s.pipe(s)
-    } else {
-      s.on('data', (buf) => {
-        received += buf.length
-        if (received >= bytes) done.resolve()
-      })
-    }
+    if (echo) s.pipe(s)
+    else s.on('data', count)
   })
   const client = await nodeConnect(server.address().port)
   client.on('error', (err) => done.reject(err))
-  if (echo) {
-    client.on('data', (buf) => {
-      received += buf.length
-      if (received >= bytes) done.resolve()
-    })
-  }
-  let sent = 0
-  let waits = 0
-  const pump = () => {
-    while (sent < bytes) {
-      const buf = bytes - sent >= chunk ? block : block.subarray(0, bytes - sent)
-      sent += buf.length
-      if (!client.write(buf)) {
-        waits++
-        client.once('drain', pump)
-        return
-      }
-    }
-  }
+  if (echo) client.on('data', count)
+  const { pump, stats } = nodePump(client, bytes, chunk)
   const t0 = now()
   pump()
   await done.promise
@@ -170,7 +131,7 @@ async function bulkNode({ bytes, chunk, echo }) {
   client.destroy()
   server.close()
   if (received !== bytes) throw new Error(`received ${received} bytes, expected ${bytes}`)
-  return { value: bytes / MiB / (ms / 1000), ms, drainWaits: waits }
+  return { value: bytes / MiB / (ms / 1000), ms, chunks, meanChunkKiB: bytes / chunks / 1024, ...stats }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,218 +296,25 @@ async function connrateNode(params) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. UDP: a sender socket sends `size`-byte datagrams to a receiver socket, both on 127.0.0.1 in
-// this process, for `warmup` + `seconds` seconds. Pacing, the same for both implementations:
-// `batch` datagrams per event-loop turn, then setImmediate (the receiver gets its turn in the
-// loop's poll phase in between). Mode 'send': one send() call per datagram; 'sendMany': one
-// sendMany() call per batch (node: `batch` send() calls, it has no sendMany). Backpressure:
-// bun-sockets — stop on a false send() / a short sendMany() and resume the rest on `drain`;
-// node — don't start a batch while getSendQueueCount() > 0. Rates count the `seconds` window
-// after the warm-up; loss counts the whole run, after the receiver has gone quiet.
-
-/** The kernel's UDP counters (system-wide), to tell receive-buffer overflows from other losses. */
-function udpCounters() {
-  try {
-    const lines = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'))
-    const keys = lines[0].split(' ')
-    const values = lines[1].split(' ').map(Number)
-    return Object.fromEntries(keys.map((k, i) => [k, values[i]]))
-  } catch {
-    return {}
-  }
-}
-
-/**
- * The run's clock and bookkeeping. `pump()` sends one batch and returns false when it waits for
- * `drain` (then `resume()` restarts it); otherwise the next batch follows after setImmediate.
- */
-function udpRun({ seconds, warmup }, counters, pump) {
-  const out = deferred()
-  let phase = 'warmup' // -> 'measure' -> 'stopped'
-  let s0 = 0
-  let r0 = 0
-  let t0 = 0
-  let cpu0 = null
-  let window = null
-  const kernel0 = udpCounters()
-  const turn = () => {
-    if (phase === 'stopped') return
-    if (pump() !== false) setImmediate(turn)
-  }
-  setTimeout(() => {
-    phase = 'measure'
-    s0 = counters.sent
-    r0 = counters.received
-    t0 = now()
-    cpu0 = process.cpuUsage()
-    setTimeout(async () => {
-      const ms = now() - t0
-      const cpu = process.cpuUsage(cpu0)
-      window = { ms, sent: counters.sent - s0, received: counters.received - r0 }
-      phase = 'stopped'
-      // Let the datagrams in flight arrive: done once the count has not moved for 100 ms.
-      let last = -1
-      for (let i = 0; i < 50 && counters.received !== last; i++) {
-        last = counters.received
-        await sleep(100)
-      }
-      const lost = counters.sent - counters.received
-      const kernel1 = udpCounters()
-      out.resolve({
-        value: (window.received / ms) * 1000,
-        sentPerSec: (window.sent / ms) * 1000,
-        receivedPerSec: (window.received / ms) * 1000,
-        lossPct: counters.sent > 0 ? (lost / counters.sent) * 100 : NaN,
-        ms,
-        windowSent: window.sent,
-        windowReceived: window.received,
-        totalSent: counters.sent,
-        totalReceived: counters.received,
-        badLength: counters.badLength,
-        senderWaits: counters.waits,
-        // CPU time of the whole process (all threads) in the timed window, in % of one core.
-        cpuPct: ((cpu.user + cpu.system) / 1000 / ms) * 100,
-        // Datagrams the kernel dropped for a full receive buffer, machine-wide, during the run.
-        rcvbufErrors: kernel1.RcvbufErrors - kernel0.RcvbufErrors,
-      })
-    }, seconds * 1000)
-  }, warmup * 1000)
-  return { result: out.promise, resume: () => setImmediate(turn), start: turn, stopped: () => phase === 'stopped' }
-}
-
-async function udpBun(params) {
-  const { size, batch, mode } = params
-  const { udpSocket } = loadBun()
-  const msg = pattern(size)
-  const counters = { sent: 0, received: 0, badLength: 0, waits: 0 }
-  const failed = deferred()
-  const receiver = await udpSocket({
-    hostname: HOST,
-    port: 0,
-    socket: {
-      data(s, data) {
-        counters.received++
-        if (data.length !== size) counters.badLength++
-      },
-      error(err) {
-        failed.reject(err)
-      },
-    },
-  })
-  const port = receiver.port
-  // sendMany's argument for a full batch, and what is left of it after a short send.
-  const full = []
-  for (let i = 0; i < batch; i++) full.push(msg, port, HOST)
-  let rest = null // packets (sendMany) or datagram count (send) still to go in this batch
-  let waiting = false
-  let run = null
-  const pump = () => {
-    if (mode === 'sendMany') {
-      const packets = rest ?? full
-      const n = sender.sendMany(packets)
-      counters.sent += n
-      if (n * 3 === packets.length) {
-        rest = null
-        return true
-      }
-      rest = packets.slice(n * 3)
-    } else {
-      let left = rest ?? batch
-      while (left > 0 && sender.send(msg, port, HOST)) {
-        counters.sent++
-        left--
-      }
-      if (left === 0) {
-        rest = null
-        return true
-      }
-      rest = left
-    }
-    counters.waits++
-    waiting = true
-    return false // `drain` resumes
-  }
-  const sender = await udpSocket({
-    hostname: HOST,
-    port: 0,
-    socket: {
-      data() {},
-      drain() {
-        // Also fires once right after creation; resume only a sender that is waiting.
-        if (waiting && !run.stopped()) {
-          waiting = false
-          run.resume()
-        }
-      },
-      error(err) {
-        failed.reject(err)
-      },
-    },
-  })
-  run = udpRun(params, counters, pump)
-  run.start()
-  const result = await Promise.race([run.result, failed.promise])
-  sender.close()
-  receiver.close()
-  return result
-}
-
-async function udpNode(params) {
-  const { size, batch } = params
-  const msg = pattern(size)
-  const counters = { sent: 0, received: 0, badLength: 0, waits: 0 }
-  const failed = deferred()
-  const bind = (sock) => {
-    const ready = deferred()
-    sock.once('error', ready.reject)
-    sock.bind(0, HOST, () => {
-      sock.removeListener('error', ready.reject)
-      sock.on('error', (err) => failed.reject(err))
-      ready.resolve()
-    })
-    return ready.promise
-  }
-  const receiver = dgram.createSocket('udp4')
-  receiver.on('message', (data) => {
-    counters.received++
-    if (data.length !== size) counters.badLength++
-  })
-  await bind(receiver)
-  const port = receiver.address().port
-  const sender = dgram.createSocket('udp4')
-  await bind(sender)
-  const pump = () => {
-    // libuv queues what the kernel did not take at once; wait for that queue to empty.
-    if (sender.getSendQueueCount() > 0) {
-      counters.waits++
-      return true // try again next turn
-    }
-    for (let i = 0; i < batch; i++) sender.send(msg, port, HOST)
-    counters.sent += batch
-    return true
-  }
-  const run = udpRun(params, counters, pump)
-  run.start()
-  const result = await Promise.race([run.result, failed.promise])
-  sender.close()
-  receiver.close()
-  return result
-}
-
-// ---------------------------------------------------------------------------------------------
 
 const WORKLOADS = {
   bulk: { bun: bulkBun, node: bulkNode },
   pingpong: { bun: pingpongBun, node: pingpongNode },
   connrate: { bun: connrateBun, node: connrateNode },
-  udp: { bun: udpBun, node: udpNode },
+  ...require('./udp'),
   ...require('./tls'),
 }
 
 async function main() {
   const [workload, impl, json] = process.argv.slice(2)
-  const fn = WORKLOADS[workload]?.[impl]
-  if (fn === undefined) throw new Error(`usage: worker.js <${Object.keys(WORKLOADS).join('|')}> <bun|node> [params]`)
+  // bun-sockets and Bun share the Bun-API code; the runtime decides which one it meets.
+  const fn = WORKLOADS[workload]?.[impl === 'node' ? 'node' : 'bun']
+  if (fn === undefined || !['bun-sockets', 'node', 'bun'].includes(impl)) {
+    throw new Error(`usage: worker.js <${Object.keys(WORKLOADS).join('|')}> <bun-sockets|node|bun> [params]`)
+  }
+  if ((impl === 'bun') !== (process.versions.bun !== undefined)) {
+    throw new Error(`${impl} must run under ${impl === 'bun' ? 'bun' : 'node'}`)
+  }
   const result = await fn(JSON.parse(json ?? '{}'))
   if (process.send) process.send({ result }, () => process.exit(0))
   else {
