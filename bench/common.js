@@ -1,6 +1,7 @@
 'use strict'
 // Small helpers shared by the benchmark's child processes, under Node and under Bun.
 
+const fs = require('node:fs')
 const path = require('node:path')
 
 const HOST = '127.0.0.1'
@@ -33,6 +34,12 @@ function pattern(size) {
 
 /** High-resolution clock in milliseconds. */
 const now = () => Number(process.hrtime.bigint()) / 1e6
+
+/** Keeps the calling thread busy for `ms` (a consumer doing work per chunk). */
+function spin(ms) {
+  const end = now() + ms
+  while (now() < end);
+}
 
 /**
  * Writes `buf` on a Bun-API socket, keeping what the kernel did not take in the socket's
@@ -117,6 +124,51 @@ function nodePump(socket, bytes, chunk) {
 }
 
 /**
+ * Peak RSS of this process: the kernel's high-water mark (VmHWM) where /proc exists, and a
+ * sample every `everyMs` on the JS thread either way (it can miss a short peak; VmHWM cannot).
+ */
+function rssPeak(everyMs = 20) {
+  let sampled = process.memoryUsage.rss()
+  const timer = setInterval(() => {
+    sampled = Math.max(sampled, process.memoryUsage.rss())
+  }, everyMs)
+  return () => {
+    clearInterval(timer)
+    sampled = Math.max(sampled, process.memoryUsage.rss())
+    const hwm = procStatusKiB('VmHWM')
+    return { peakRssMiB: (hwm !== null ? hwm * 1024 : sampled) / MiB, sampledPeakRssMiB: sampled / MiB }
+  }
+}
+
+function procStatusKiB(field) {
+  try {
+    const m = fs.readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s*(\\d+) kB`, 'm'))
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
+}
+
+/** CPU time per thread (ns, from schedstat) keyed by thread id, or null without /proc. */
+function threadTimes() {
+  try {
+    const out = new Map()
+    for (const tid of fs.readdirSync('/proc/self/task')) {
+      try {
+        const comm = fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()
+        const ns = Number(fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+        out.set(tid, { comm, ns })
+      } catch {
+        // the thread ended between readdir and read
+      }
+    }
+    return out
+  } catch {
+    return null
+  }
+}
+
+/**
  * Keeps up to `inflight` cycles going, each started by `startOne(done)` and ended by
  * `done(err)`; resolves with the cycles completed per second over `seconds` after `warmup`.
  */
@@ -169,9 +221,12 @@ module.exports = {
   deferred,
   pattern,
   now,
+  spin,
   sendBun,
   flushBun,
   bunPump,
   nodePump,
+  rssPeak,
+  threadTimes,
   connLoop,
 }

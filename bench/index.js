@@ -10,8 +10,10 @@
 //   node bench/index.js --bun PATH           the bun executable (default: the dev dependency's)
 //   node bench/index.js --no-bun             bun-sockets and Node only
 //
-// Workloads (see --help): throughput, echo, pingpong (1 and 32 connections), connrate, idle
-// (RSS per idle connection), tls-throughput, tls-handshakes, udp-send, udp-sendmany. Every measurement runs in a fresh child process (bench/worker.js,
+// Workloads (see --help): throughput (one-way MiB/s and peak RSS), echo, pingpong (1 and 32
+// connections), connrate, idle (RSS per idle connection), slow (slow consumer's peak RSS),
+// idlecpu (CPU of 1,000 idle connections), tls-throughput, tls-handshakes, udp-send,
+// udp-sendmany. Every measurement runs in a fresh child process (bench/worker.js,
 // bench/idle.js; bench/run.js starts them) that is killed after a time limit. Bun's processes
 // run the same Bun-API code as bun-sockets' (bench/common.js loadBun). The three
 // implementations take turns within each round, the order rotating round by round, and the

@@ -18,6 +18,8 @@ function median(values) {
 
 function fmt(value, unit) {
   if (!Number.isFinite(value)) return 'n/a'
+  if (unit === 'MiB') return value.toFixed(1)
+  if (unit === '% of a core') return value.toFixed(value < 1 ? 3 : 1)
   if (unit === 'KiB' || unit === '%') return value.toFixed(2)
   return Math.round(value).toLocaleString('en-US')
 }
@@ -43,7 +45,13 @@ function roundText(row, r) {
     )
   }
   if (row.idle) return `${main} (JS heap ${fmt(r.heapKiB, 'KiB')}, external ${fmt(r.externalKiB, 'KiB')} KiB/conn)`
-  if (row.worker === 'bulk') return `${main} (${r.chunks} chunks of ${fmt(r.meanChunkKiB, 'KiB')} KiB on average)`
+  if (row.worker === 'bulk') {
+    const rate = lines.some((l) => l.key === 'value') ? '' : `${fmt(r.value, '')} MiB/s, `
+    return `${main} (${rate}${r.chunks} chunks of ${fmt(r.meanChunkKiB, 'KiB')} KiB on average, sampled peak RSS ${fmt(r.sampledPeakRssMiB, 'MiB')} MiB)`
+  }
+  if (row.worker === 'idlecpu') {
+    return `${main} (threads besides JS in the first ${r.firstMs.toFixed(1)} ms: ${r.firstThreads || 'none'}; in the idle window: ${r.threads || 'none'})`
+  }
   return `${main}${r.errors ? ` (${r.errors} connect errors)` : ''}`
 }
 
@@ -135,13 +143,18 @@ function notes({ hasTcp, hasUdp }) {
       '',
       'TCP: throughput and echo honour backpressure on both sides (Bun\'s API: re-send the rest of a short',
       "write on `drain`; node: wait for 'drain' after `write()` returns false); the Bun-API echo server",
-      'pauses reading while output is queued, the node one uses `socket.pipe(socket)`. Ping-pong sets',
-      'TCP_NODELAY on both ends.',
+      'pauses reading while output is queued, the node one uses `socket.pipe(socket)`. Peak RSS is the',
+      "whole process's (the kernel's VmHWM; a 20 ms sample on the JS thread is in the details). Slow",
+      'consumer: the one-way run with a receiver that busy-waits 1 ms per `data` chunk; fewer, larger',
+      'chunks finish sooner, so the details give the chunk count. Ping-pong sets TCP_NODELAY on both ends.',
       'Connection cycles: connect, accept, client closes at once (Bun\'s `end()`, node `destroy()`: both',
       'close the descriptor and send FIN), done when the server-side socket has closed. Idle RSS: the',
       'measured process holds one end of each connection, a plain node:net process the other; the last',
       'idle row keeps both ends in the measured process (2 sockets per connection). Figure: RSS after a',
-      'full GC with all connections open minus RSS after a warm-up, per connection.',
+      'full GC with all connections open minus RSS after a warm-up, per connection. Idle CPU: 1,000',
+      'connections (both ends in the process) carry 20 round trips each, then none: user + system CPU of',
+      'the whole process (`process.cpuUsage()`, all threads) over the first 10 ms after the last reply,',
+      'and over a window after a 1 s settle; the details list the other threads that ran (/proc schedstat).',
     )
   }
   if (hasUdp) {

@@ -27,14 +27,17 @@ const WORKLOADS = [
     aliases: ['oneway'],
     rows: (q) => {
       const bytes = q ? 128 * MiB : 1024 * MiB
+      const label = `One-way throughput, ${size(bytes)} in 64 KiB writes`
       return [
         {
-          label: `One-way throughput, ${size(bytes)} in 64 KiB writes`,
-          unit: 'MiB/s',
-          ...higher([GE_NODE, GOAL_BUN]),
+          label,
           worker: 'bulk',
           params: { bytes, chunk: 64 * 1024, echo: false },
           timeout: 120_000,
+          lines: [
+            { key: 'value', label, unit: 'MiB/s', ...higher([GE_NODE, GOAL_BUN]) },
+            { key: 'peakRssMiB', label: `Peak RSS while streaming (one-way, ${size(bytes)})`, unit: 'MiB', ...lower([atMost('node')]) },
+          ],
         },
       ]
     },
@@ -108,6 +111,60 @@ const WORKLOADS = [
         idleRow('clients', n, `RSS per idle connection, ${count(n)} conns, client side`),
         // Half the connections, so the process holds as many sockets as in the rows above.
         idleRow('both', n / 2, `RSS per idle connection, ${count(n / 2)} conns, both ends in one process (2 sockets each)`),
+      ]
+    },
+  },
+  {
+    name: 'slow',
+    aliases: ['slow-consumer'],
+    rows: (q) => {
+      const bytes = q ? 64 * MiB : 256 * MiB
+      return [
+        {
+          label: `Slow consumer: peak RSS, ${size(bytes)} flood, 1 ms per received chunk`,
+          unit: 'MiB',
+          key: 'peakRssMiB',
+          ...lower([atMost('bun'), atMost('node')]),
+          worker: 'bulk',
+          params: { bytes, chunk: 64 * 1024, echo: false, spinMs: 1 },
+          timeout: 300_000,
+        },
+      ]
+    },
+  },
+  {
+    name: 'idlecpu',
+    aliases: ['cpu'],
+    rows: (q) => {
+      const conns = 1000
+      const settle = 1
+      const seconds = q ? 1 : 2
+      const label = `Idle CPU, ${conns.toLocaleString('en-US')} idle connections (both ends in one process)`
+      return [
+        {
+          label,
+          worker: 'idlecpu',
+          params: { conns, size: 64, rounds: 20, settle, seconds, firstMs: 10 },
+          timeout: 60_000,
+          lines: [
+            // Near zero a ratio says nothing: these lines show none.
+            {
+              key: 'value',
+              label: `${label}: over ${seconds} s, from ${settle} s after traffic stopped`,
+              unit: '% of a core',
+              noRatio: true,
+              ...lower([limit(0.5, '≈ 0 (≤ 0.5 %)')]),
+            },
+            {
+              key: 'firstPct',
+              label: `${label}: first 10 ms after the last reply`,
+              unit: '% of a core',
+              noRatio: true,
+              // Two threads each asleep within 1 ms use at most 2 ms of 10.
+              ...lower([limit(20, '≤ 20 % (asleep within 1 ms)')]),
+            },
+          ],
+        },
       ]
     },
   },
@@ -188,7 +245,7 @@ function size(bytes) {
 
 /** The table lines a row makes: its own, or several read from the same measurements. */
 function linesOf(row) {
-  return row.lines ?? [{ key: 'value', label: row.label, unit: row.unit, better: row.better, targets: row.targets }]
+  return row.lines ?? [{ key: row.key ?? 'value', label: row.label, unit: row.unit, better: row.better, targets: row.targets }]
 }
 
 /** 'yes', 'no', or 'n/a' (an implementation the target compares with has no figure). */

@@ -8,7 +8,8 @@
 
 const net = require('node:net')
 const common = require('./common')
-const { HOST, MiB, loadBun, deferred, pattern, now, sendBun, flushBun, bunPump, nodePump, connLoop } = common
+const { HOST, MiB, loadBun, deferred, pattern, now, spin, sendBun, flushBun, bunPump, nodePump, rssPeak } = common
+const { sleep, connLoop, threadTimes } = common
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: a server/client pair per implementation.
@@ -56,8 +57,10 @@ function bunEchoServer(bun) {
 // 1 and 2. Bulk transfer: the client sends `bytes` in `chunk`-byte writes, honouring
 // backpressure. One-way: a server counts the bytes. Echo: the server sends everything back and
 // the client counts what returns. The clock runs from the first write to the last byte counted.
+// `spinMs` makes the counting side a slow consumer: it spends that long on every chunk. Peak RSS
+// is reported for every run.
 
-async function bulkBun({ bytes, chunk, echo }) {
+async function bulkBun({ bytes, chunk, echo, spinMs = 0 }) {
   const bun = loadBun()
   const done = deferred()
   let received = 0
@@ -65,6 +68,7 @@ async function bulkBun({ bytes, chunk, echo }) {
   const count = (buf) => {
     received += buf.length
     chunks++
+    if (spinMs > 0) spin(spinMs)
     if (received >= bytes) done.resolve()
   }
   const server = echo
@@ -96,6 +100,7 @@ async function bulkBun({ bytes, chunk, echo }) {
       },
     },
   })
+  const peak = rssPeak()
   const t0 = now()
   pump(client)
   await done.promise
@@ -103,16 +108,17 @@ async function bulkBun({ bytes, chunk, echo }) {
   client.end()
   server.stop(true)
   if (received !== bytes) throw new Error(`received ${received} bytes, expected ${bytes}`)
-  return { value: bytes / MiB / (ms / 1000), ms, chunks, meanChunkKiB: bytes / chunks / 1024, ...stats }
+  return { value: bytes / MiB / (ms / 1000), ms, ...peak(), chunks, meanChunkKiB: bytes / chunks / 1024, ...stats }
 }
 
-async function bulkNode({ bytes, chunk, echo }) {
+async function bulkNode({ bytes, chunk, echo, spinMs = 0 }) {
   const done = deferred()
   let received = 0
   let chunks = 0
   const count = (buf) => {
     received += buf.length
     chunks++
+    if (spinMs > 0) spin(spinMs)
     if (received >= bytes) done.resolve()
   }
   const server = await nodeListen((s) => {
@@ -124,6 +130,7 @@ async function bulkNode({ bytes, chunk, echo }) {
   client.on('error', (err) => done.reject(err))
   if (echo) client.on('data', count)
   const { pump, stats } = nodePump(client, bytes, chunk)
+  const peak = rssPeak()
   const t0 = now()
   pump()
   await done.promise
@@ -131,7 +138,7 @@ async function bulkNode({ bytes, chunk, echo }) {
   client.destroy()
   server.close()
   if (received !== bytes) throw new Error(`received ${received} bytes, expected ${bytes}`)
-  return { value: bytes / MiB / (ms / 1000), ms, chunks, meanChunkKiB: bytes / chunks / 1024, ...stats }
+  return { value: bytes / MiB / (ms / 1000), ms, ...peak(), chunks, meanChunkKiB: bytes / chunks / 1024, ...stats }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -296,11 +303,147 @@ async function connrateNode(params) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 5. Idle CPU: `conns` connections, both ends in this process, each carry `rounds` round trips of
+// `size` bytes; when the last reply is in, traffic has stopped. Then the CPU time of the whole
+// process (user + system, all threads) is taken over the first `firstMs` ms (are the threads
+// asleep yet?) and over `seconds` after `settle` seconds, in % of one core.
+
+const OPEN_BATCH = 100 // connects in flight while opening, well under the default backlog
+
+async function idleCpuBun(params) {
+  const { conns, size } = params
+  const bun = loadBun()
+  const msg = pattern(size)
+  const server = bunEchoServer(bun)
+  const failed = deferred()
+  const handlers = {
+    open(s) {
+      s.data = bunState()
+      s.setNoDelay(true)
+    },
+    data(s, buf) {
+      const st = s.data
+      st.rx += buf.length
+      for (; st.rx >= size; st.rx -= size) run.replied(st.i)
+    },
+    drain: flushBun,
+    error(s, err) {
+      failed.reject(err)
+    },
+  }
+  const clients = []
+  while (clients.length < conns) {
+    const n = Math.min(OPEN_BATCH, conns - clients.length)
+    const batch = Array.from({ length: n }, () => bun.connect({ hostname: HOST, port: server.port, socket: handlers }))
+    clients.push(...(await Promise.all(batch)))
+  }
+  clients.forEach((s, i) => (s.data.i = i))
+  const run = idleTraffic(params, (i) => sendBun(clients[i], msg))
+  const result = await Promise.race([run.result, failed.promise])
+  for (const s of clients) s.end()
+  server.stop(true)
+  return result
+}
+
+async function idleCpuNode(params) {
+  const { conns, size } = params
+  const msg = pattern(size)
+  const server = await nodeListen((s) => {
+    s.setNoDelay(true)
+    s.on('error', () => {})
+    s.pipe(s)
+  })
+  const port = server.address().port
+  const failed = deferred()
+  const clients = []
+  while (clients.length < conns) {
+    const n = Math.min(OPEN_BATCH, conns - clients.length)
+    clients.push(...(await Promise.all(Array.from({ length: n }, () => nodeConnect(port)))))
+  }
+  const run = idleTraffic(params, (i) => clients[i].write(msg))
+  clients.forEach((s, i) => {
+    s.setNoDelay(true)
+    let rx = 0
+    s.on('data', (buf) => {
+      for (rx += buf.length; rx >= size; rx -= size) run.replied(i)
+    })
+    s.on('error', (err) => failed.reject(err))
+  })
+  const result = await Promise.race([run.result, failed.promise])
+  for (const s of clients) s.destroy()
+  server.close()
+  return result
+}
+
+/** Starts the traffic at once; `replied(i)` sends connection i's next message or counts it done. */
+function idleTraffic({ conns, rounds, settle, seconds, firstMs }, send) {
+  const left = new Array(conns).fill(rounds)
+  let active = conns
+  const out = deferred()
+  const run = {
+    result: out.promise,
+    replied(i) {
+      if (--left[i] > 0) return void send(i)
+      if (--active === 0) measureIdle({ settle, seconds, firstMs }).then(out.resolve, out.reject)
+    },
+  }
+  // Deferred so that `run` exists before the first reply can arrive.
+  setImmediate(() => {
+    for (let i = 0; i < conns; i++) send(i)
+  })
+  return run
+}
+
+/** Runs from the handler that saw the last reply, before control returns to the event loop. */
+async function measureIdle({ settle, seconds, firstMs }) {
+  const pct = (cpu, ms) => ((cpu.user + cpu.system) / 1000 / ms) * 100
+  // Thread times are read outside the windows: reading /proc costs the JS thread ~0.1 ms.
+  const thA = threadTimes()
+  const t0 = now()
+  const cpu0 = process.cpuUsage()
+  await sleep(firstMs)
+  const firstCpu = process.cpuUsage(cpu0)
+  const t1 = now()
+  const thB = threadTimes()
+  await sleep(settle * 1000 - (t1 - t0))
+  const thC = threadTimes()
+  const cpu1 = process.cpuUsage()
+  const t2 = now()
+  await sleep(seconds * 1000)
+  const cpu = process.cpuUsage(cpu1)
+  const t3 = now()
+  const thD = threadTimes()
+  return {
+    value: pct(cpu, t3 - t2),
+    firstPct: pct(firstCpu, t1 - t0),
+    firstMs: t1 - t0,
+    ms: t3 - t2,
+    // Without the JS thread: its share between snapshots is mostly its own /proc reading.
+    firstThreads: threadsBusy(thA, thB, t1 - t0),
+    threads: threadsBusy(thC, thD, t3 - t2),
+  }
+}
+
+/** The threads besides the JS one that ran between two snapshots, busiest first, in % of a core. */
+function threadsBusy(before, after, ms) {
+  if (before === null || after === null) return ''
+  const busy = []
+  for (const [tid, { comm, ns }] of after) {
+    if (Number(tid) === process.pid) continue
+    const used = ns - (before.get(tid)?.ns ?? 0)
+    if (used > 0) busy.push({ comm, pct: (used / 1e6 / ms) * 100 })
+  }
+  busy.sort((a, b) => b.pct - a.pct)
+  return busy.map((t) => `${t.comm} ${t.pct.toFixed(t.pct < 1 ? 3 : 1)} %`).join(', ')
+}
+
+// ---------------------------------------------------------------------------------------------
 
 const WORKLOADS = {
   bulk: { bun: bulkBun, node: bulkNode },
   pingpong: { bun: pingpongBun, node: pingpongNode },
   connrate: { bun: connrateBun, node: connrateNode },
+  idlecpu: { bun: idleCpuBun, node: idleCpuNode },
   ...require('./udp'),
   ...require('./tls'),
 }
