@@ -7,9 +7,8 @@
 // The result goes to the parent over IPC (or to stdout as JSON when run by hand).
 
 const net = require('node:net')
-const common = require('./common')
-const { HOST, MiB, loadBun, deferred, pattern, now, spin, sendBun, flushBun, bunPump, nodePump, rssPeak } = common
-const { sleep, connLoop, threadTimes } = common
+const { HOST, MiB, sleep, loadBun, deferred, pattern, now, spin } = require('./common')
+const { sendBun, flushBun, bunPump, nodePump, rssPeak, threadTimes, connLoop } = require('./common')
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: a server/client pair per implementation.
