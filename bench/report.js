@@ -47,7 +47,10 @@ function roundText(row, r) {
   if (row.idle) return `${main} (JS heap ${fmt(r.heapKiB, 'KiB')}, external ${fmt(r.externalKiB, 'KiB')} KiB/conn)`
   if (row.worker === 'bulk') {
     const rate = lines.some((l) => l.key === 'value') ? '' : `${fmt(r.value, '')} MiB/s, `
-    return `${main} (${rate}${r.chunks} chunks of ${fmt(r.meanChunkKiB, 'KiB')} KiB on average, sampled peak RSS ${fmt(r.sampledPeakRssMiB, 'MiB')} MiB)`
+    const rss = lines.some((l) => l.key === 'peakRssMiB')
+      ? `20 ms samples peaked at ${fmt(r.sampledPeakRssMiB, 'MiB')} MiB`
+      : `peak RSS ${fmt(r.peakRssMiB, 'MiB')} MiB`
+    return `${main} (${rate}${fmt(r.chunks, '')} chunks of ${fmt(r.meanChunkKiB, 'KiB')} KiB on average, ${rss})`
   }
   if (row.worker === 'idlecpu') {
     return `${main} (threads besides JS in the first ${r.firstMs.toFixed(1)} ms: ${r.firstThreads || 'none'}; in the idle window: ${r.threads || 'none'})`
