@@ -157,7 +157,8 @@ function notes({ hasTcp, hasUdp }) {
       'full GC with all connections open minus RSS after a warm-up, per connection. Idle CPU: 1,000',
       'connections (both ends in the process) carry 20 round trips each, then none: user + system CPU of',
       'the whole process (`process.cpuUsage()`, all threads) over the first 10 ms after the last reply,',
-      'and over a window after a 1 s settle; the details list the other threads that ran (/proc schedstat).',
+      'and over a window after a 1 s settle; the details list the other threads that ran (/proc schedstat):',
+      "bun-sockets' own are bun-sockets-io and bun-sockets-dns, threads named node are Node's (V8, libuv).",
     )
   }
   if (hasUdp) {
