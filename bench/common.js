@@ -1,10 +1,19 @@
 'use strict'
-// Small helpers shared by the benchmark's child processes.
+// Small helpers shared by the benchmark's child processes, under Node and under Bun.
+
+const fs = require('node:fs')
+const path = require('node:path')
 
 const HOST = '127.0.0.1'
 const MiB = 1024 * 1024
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Bun's socket API: Bun's own under Bun, this package under Node. Workers for bun-sockets and
+ * for Bun run the same code; only the provider differs.
+ */
+const loadBun = () => globalThis.Bun ?? require(path.join(__dirname, '..'))
 
 /** A promise with its resolve/reject exposed. */
 function deferred() {
@@ -26,8 +35,14 @@ function pattern(size) {
 /** High-resolution clock in milliseconds. */
 const now = () => Number(process.hrtime.bigint()) / 1e6
 
+/** Keeps the calling thread busy for `ms` (a consumer doing work per chunk). */
+function spin(ms) {
+  const end = now() + ms
+  while (now() < end);
+}
+
 /**
- * Writes `buf` on a bun-sockets socket, keeping what the kernel did not take in the socket's
+ * Writes `buf` on a Bun-API socket, keeping what the kernel did not take in the socket's
  * queue (`s.data.q`); the socket's `drain` handler must call `flushBun(s)`. Returns false when
  * bytes were left queued (the caller may pause its input until the queue is empty).
  */
@@ -58,6 +73,99 @@ function flushBun(s) {
     q.shift()
   }
   return true
+}
+
+/**
+ * A sender of `bytes` in `chunk`-byte writes on a Bun-API socket, honouring backpressure: what
+ * the kernel did not take is re-sent on `drain` (call `pump(s)` from the drain handler).
+ */
+function bunPump(bytes, chunk, onError) {
+  const block = pattern(chunk)
+  const stats = { sent: 0, writes: 0, shortWrites: 0 }
+  let cur = null // the part of the current block not taken yet
+  const pump = (s) => {
+    for (;;) {
+      if (cur === null) {
+        if (stats.sent >= bytes) return
+        cur = bytes - stats.sent >= chunk ? block : block.subarray(0, bytes - stats.sent)
+      }
+      const n = s.write(cur)
+      stats.writes++
+      if (n < 0) return onError(new Error('client socket closed while sending'))
+      stats.sent += n
+      if (n === cur.length) {
+        cur = null
+        continue
+      }
+      stats.shortWrites++
+      if (n > 0) cur = cur.subarray(n)
+      return // the drain handler resumes
+    }
+  }
+  return { pump, stats }
+}
+
+/** The same for a node:net or node:tls socket: waits for 'drain' when write() returns false. */
+function nodePump(socket, bytes, chunk) {
+  const block = pattern(chunk)
+  const stats = { sent: 0, drainWaits: 0 }
+  const pump = () => {
+    while (stats.sent < bytes) {
+      const buf = bytes - stats.sent >= chunk ? block : block.subarray(0, bytes - stats.sent)
+      stats.sent += buf.length
+      if (!socket.write(buf)) {
+        stats.drainWaits++
+        socket.once('drain', pump)
+        return
+      }
+    }
+  }
+  return { pump, stats }
+}
+
+/**
+ * Peak RSS of this process: the kernel's high-water mark (VmHWM) where /proc exists, and a
+ * sample every `everyMs` on the JS thread either way (it can miss a short peak; VmHWM cannot).
+ */
+function rssPeak(everyMs = 20) {
+  let sampled = process.memoryUsage.rss()
+  const timer = setInterval(() => {
+    sampled = Math.max(sampled, process.memoryUsage.rss())
+  }, everyMs)
+  return () => {
+    clearInterval(timer)
+    sampled = Math.max(sampled, process.memoryUsage.rss())
+    const hwm = procStatusKiB('VmHWM')
+    return { peakRssMiB: (hwm !== null ? hwm * 1024 : sampled) / MiB, sampledPeakRssMiB: sampled / MiB }
+  }
+}
+
+function procStatusKiB(field) {
+  try {
+    const m = fs.readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s*(\\d+) kB`, 'm'))
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
+}
+
+/** CPU time per thread (ns, from schedstat) keyed by thread id, or null without /proc. */
+function threadTimes() {
+  try {
+    const out = new Map()
+    for (const tid of fs.readdirSync('/proc/self/task')) {
+      try {
+        const comm = fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()
+        const ns = Number(fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+        out.set(tid, { comm, ns })
+      } catch {
+        // the thread ended between readdir and read
+      }
+    }
+    return out
+  } catch {
+    return null
+  }
 }
 
 /**
@@ -105,4 +213,20 @@ function connLoop({ inflight, seconds, warmup }, startOne) {
   return out.promise
 }
 
-module.exports = { HOST, MiB, sleep, deferred, pattern, now, sendBun, flushBun, connLoop }
+module.exports = {
+  HOST,
+  MiB,
+  sleep,
+  loadBun,
+  deferred,
+  pattern,
+  now,
+  spin,
+  sendBun,
+  flushBun,
+  bunPump,
+  nodePump,
+  rssPeak,
+  threadTimes,
+  connLoop,
+}

@@ -1,8 +1,10 @@
 'use strict'
-// One side of the idle-connection memory test: `node --expose-gc bench/idle.js <bun|node>
-// <server|clients|both>`, driven by the parent over IPC. The process being measured plays one
-// role with the implementation under test; its peer is a plain node:net process playing the
-// other. With `both`, the measured process is its own peer (2 sockets per connection).
+// One side of the idle-connection memory test, driven by the parent over IPC:
+//   node --expose-gc bench/idle.js <bun-sockets|node> <server|clients|both>
+//   bun bench/idle.js bun <server|clients|both>
+// The process being measured plays one role with the implementation under test; its peer is a
+// plain node:net process playing the other. With `both`, the measured process is its own peer
+// (2 sockets per connection).
 //
 // Commands (each answered with { id, ... }):
 //   { cmd: 'listen' }             server: listen on 127.0.0.1:0 -> { port }
@@ -13,8 +15,7 @@
 //   { cmd: 'exit' }
 
 const net = require('node:net')
-const path = require('node:path')
-const { HOST, sleep, deferred } = require('./common')
+const { HOST, sleep, loadBun, deferred } = require('./common')
 
 const [impl, role] = process.argv.slice(2)
 const CONCURRENCY = 200 // connects in flight while opening
@@ -33,10 +34,12 @@ function changed(delta) {
   }
 }
 
-// --- bun-sockets -------------------------------------------------------------------------------
+// --- Bun's API: bun-sockets or Bun ------------------------------------------------------------
+
+const usesBunApi = impl !== 'node'
 
 function bunListen() {
-  const bun = require(path.join(__dirname, '..'))
+  const bun = loadBun()
   server = bun.listen({
     hostname: HOST,
     port: 0,
@@ -63,7 +66,7 @@ const bunClientHandlers = {
 }
 
 async function bunOpenOne(port) {
-  const bun = require(path.join(__dirname, '..'))
+  const bun = loadBun()
   const s = await bun.connect({ hostname: HOST, port, socket: bunClientHandlers, data: 0 })
   s.data = 1
   clients.push(s)
@@ -104,7 +107,7 @@ function nodeOpenOne(port) {
 // --- commands ----------------------------------------------------------------------------------
 
 async function open(port, n) {
-  const openOne = impl === 'bun' ? bunOpenOne : nodeOpenOne
+  const openOne = usesBunApi ? bunOpenOne : nodeOpenOne
   let next = 0
   const worker = async () => {
     while (next < n) {
@@ -118,7 +121,7 @@ async function open(port, n) {
 
 function closeAll() {
   for (const s of clients.splice(0)) {
-    if (impl === 'bun') s.end()
+    if (usesBunApi) s.end()
     else s.destroy()
   }
   return { count: live }
@@ -131,17 +134,20 @@ function waitCount(n) {
   return countWaiter.promise
 }
 
+// Node exposes gc() with --expose-gc; Bun has Bun.gc(true) (synchronous, full).
+const gc = globalThis.gc ?? (globalThis.Bun ? () => globalThis.Bun.gc(true) : undefined)
+
 async function measure() {
   for (let i = 0; i < 5; i++) {
-    globalThis.gc?.()
+    gc?.()
     await sleep(40)
   }
   await sleep(200)
-  return { ...process.memoryUsage(), live, gc: typeof globalThis.gc === 'function' }
+  return { ...process.memoryUsage(), live, gc: gc !== undefined }
 }
 
 const COMMANDS = {
-  listen: async () => ({ port: impl === 'bun' ? bunListen() : await nodeListen() }),
+  listen: async () => ({ port: usesBunApi ? bunListen() : await nodeListen() }),
   open: ({ port, n }) => open(port, n),
   closeAll,
   waitCount: async ({ n }) => {
@@ -152,8 +158,12 @@ const COMMANDS = {
   exit: () => process.exit(0),
 }
 
-if (!['bun', 'node'].includes(impl) || !['server', 'clients', 'both'].includes(role)) {
-  console.error('usage: idle.js <bun|node> <server|clients|both>  (run by bench/index.js)')
+if (!['bun-sockets', 'node', 'bun'].includes(impl) || !['server', 'clients', 'both'].includes(role)) {
+  console.error('usage: idle.js <bun-sockets|node|bun> <server|clients|both>  (run by bench/index.js)')
+  process.exit(2)
+}
+if ((impl === 'bun') !== (process.versions.bun !== undefined)) {
+  console.error(`idle.js: ${impl} must run under ${impl === 'bun' ? 'bun' : 'node'}`)
   process.exit(2)
 }
 process.on('message', async (msg) => {

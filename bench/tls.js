@@ -1,6 +1,6 @@
 'use strict'
-// TLS workloads for bench/worker.js: bun-sockets against node:tls, both ends in this process,
-// with the test certificates (P-256 server key, TLS 1.3 on both).
+// TLS workloads for bench/worker.js: Bun's API (bun-sockets or Bun) against node:tls, both ends
+// in this process, with the test certificates (P-256 server key, TLS 1.3 on all).
 //
 // tlsbulk: the client sends `bytes` in `chunk`-byte writes after the handshake, honouring
 // backpressure; the server counts them. The clock runs from the first write to the last byte.
@@ -10,18 +10,15 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const tls = require('node:tls')
-const { HOST, MiB, deferred, pattern, now, connLoop } = require('./common')
+const { HOST, MiB, loadBun, deferred, now, bunPump, nodePump, connLoop } = require('./common')
 
 const certs = path.join(__dirname, '..', '__test__', 'fixtures', 'certs')
 const read = (name) => fs.readFileSync(path.join(certs, name), 'utf8')
 const SERVER = { key: read('server-key.pem'), cert: read('server.pem') }
 const CLIENT = { ca: read('ca.pem'), serverName: 'localhost' }
 
-const loadBun = () => require(path.join(__dirname, '..'))
-
 async function tlsBulkBun({ bytes, chunk }) {
   const bun = loadBun()
-  const block = pattern(chunk)
   const done = deferred()
   let received = 0
   const server = bun.listen({
@@ -36,18 +33,8 @@ async function tlsBulkBun({ bytes, chunk }) {
       error() {},
     },
   })
-  let sent = 0
   let t0 = 0
-  const pump = (s) => {
-    while (sent < bytes) {
-      const buf = bytes - sent >= chunk ? block : block.subarray(0, bytes - sent)
-      const n = s.write(buf)
-      if (n < 0) return done.reject(new Error('client socket closed while sending'))
-      // A TLS write takes the whole chunk or nothing.
-      if (n === 0) return
-      sent += n
-    }
-  }
+  const { pump } = bunPump(bytes, chunk, done.reject)
   const client = await bun.connect({
     hostname: HOST,
     port: server.port,
@@ -74,7 +61,6 @@ async function tlsBulkBun({ bytes, chunk }) {
 }
 
 async function tlsBulkNode({ bytes, chunk }) {
-  const block = pattern(chunk)
   const done = deferred()
   let received = 0
   const server = tls.createServer({ key: SERVER.key, cert: SERVER.cert }, (s) => {
@@ -92,14 +78,7 @@ async function tlsBulkNode({ bytes, chunk }) {
   )
   client.on('error', (err) => done.reject(err))
   await connected.promise
-  let sent = 0
-  const pump = () => {
-    while (sent < bytes) {
-      const buf = bytes - sent >= chunk ? block : block.subarray(0, bytes - sent)
-      sent += buf.length
-      if (!client.write(buf)) return client.once('drain', pump)
-    }
-  }
+  const { pump } = nodePump(client, bytes, chunk)
   const t0 = now()
   pump()
   await done.promise

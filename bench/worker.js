@@ -1,15 +1,14 @@
 'use strict'
-// One measurement in a fresh process: `node bench/worker.js <workload> <bun|node> '<params json>'`.
-// Server and client both live in this process and both use the implementation under test.
+// One measurement in a fresh process:
+//   node bench/worker.js <workload> <bun-sockets|node> '<params json>'
+//   bun bench/worker.js <workload> bun '<params json>'
+// Server and client both live in this process and both use the implementation under test:
+// bun-sockets and Bun run the same code against Bun's API (see loadBun), node runs node:net.
 // The result goes to the parent over IPC (or to stdout as JSON when run by hand).
 
-const dgram = require('node:dgram')
-const fs = require('node:fs')
 const net = require('node:net')
-const path = require('node:path')
-const { HOST, MiB, sleep, deferred, pattern, now, sendBun, flushBun, connLoop } = require('./common')
-
-const loadBun = () => require(path.join(__dirname, '..'))
+const { HOST, MiB, sleep, loadBun, deferred, pattern, now, spin } = require('./common')
+const { sendBun, flushBun, bunPump, nodePump, rssPeak, threadTimes, connLoop } = require('./common')
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: a server/client pair per implementation.
@@ -30,10 +29,10 @@ function nodeConnect(port) {
   return ready.promise
 }
 
-/** The state sendBun/flushBun keep per bun-sockets socket. */
+/** The state sendBun/flushBun keep per Bun-API socket. */
 const bunState = () => ({ q: [], rx: 0 })
 
-/** A bun-sockets echo server honouring short writes: pauses reading while output is queued. */
+/** A Bun-API echo server honouring short writes: pauses reading while output is queued. */
 function bunEchoServer(bun) {
   return bun.listen({
     hostname: HOST,
@@ -57,12 +56,20 @@ function bunEchoServer(bun) {
 // 1 and 2. Bulk transfer: the client sends `bytes` in `chunk`-byte writes, honouring
 // backpressure. One-way: a server counts the bytes. Echo: the server sends everything back and
 // the client counts what returns. The clock runs from the first write to the last byte counted.
+// `spinMs` makes the counting side a slow consumer: it spends that long on every chunk. Peak RSS
+// is reported for every run.
 
-async function bulkBun({ bytes, chunk, echo }) {
+async function bulkBun({ bytes, chunk, echo, spinMs = 0 }) {
   const bun = loadBun()
-  const block = pattern(chunk)
   const done = deferred()
   let received = 0
+  let chunks = 0
+  const count = (buf) => {
+    received += buf.length
+    chunks++
+    if (spinMs > 0) spin(spinMs)
+    if (received >= bytes) done.resolve()
+  }
   const server = echo
     ? bunEchoServer(bun)
     : bun.listen({
@@ -70,43 +77,18 @@ async function bulkBun({ bytes, chunk, echo }) {
         port: 0,
         socket: {
           data(s, buf) {
-            received += buf.length
-            if (received >= bytes) done.resolve()
+            count(buf)
           },
           error() {},
         },
       })
-
-  let sent = 0
-  let cur = null // the part of the current block the kernel has not taken yet
-  let writes = 0
-  let shortWrites = 0
-  const pump = (s) => {
-    for (;;) {
-      if (cur === null) {
-        if (sent >= bytes) return
-        cur = bytes - sent >= chunk ? block : block.subarray(0, bytes - sent)
-      }
-      const n = s.write(cur)
-      writes++
-      if (n < 0) return done.reject(new Error('client socket closed while sending'))
-      sent += n
-      if (n === cur.length) {
-        cur = null
-        continue
-      }
-      shortWrites++
-      cur = cur.subarray(n)
-      return // the drain handler resumes
-    }
-  }
+  const { pump, stats } = bunPump(bytes, chunk, done.reject)
   const client = await bun.connect({
     hostname: HOST,
     port: server.port,
     socket: {
       data(s, buf) {
-        received += buf.length
-        if (received >= bytes) done.resolve()
+        count(buf)
       },
       drain: pump,
       close(s, err) {
@@ -117,6 +99,7 @@ async function bulkBun({ bytes, chunk, echo }) {
       },
     },
   })
+  const peak = rssPeak()
   const t0 = now()
   pump(client)
   await done.promise
@@ -124,45 +107,29 @@ async function bulkBun({ bytes, chunk, echo }) {
   client.end()
   server.stop(true)
   if (received !== bytes) throw new Error(`received ${received} bytes, expected ${bytes}`)
-  return { value: bytes / MiB / (ms / 1000), ms, writes, shortWrites }
+  return { value: bytes / MiB / (ms / 1000), ms, ...peak(), chunks, meanChunkKiB: bytes / chunks / 1024, ...stats }
 }
 
-async function bulkNode({ bytes, chunk, echo }) {
-  const block = pattern(chunk)
+async function bulkNode({ bytes, chunk, echo, spinMs = 0 }) {
   const done = deferred()
   let received = 0
+  let chunks = 0
+  const count = (buf) => {
+    received += buf.length
+    chunks++
+    if (spinMs > 0) spin(spinMs)
+    if (received >= bytes) done.resolve()
+  }
   const server = await nodeListen((s) => {
     s.on('error', () => {})
-    if (echo) {
-      s.pipe(s)
-    } else {
-      s.on('data', (buf) => {
-        received += buf.length
-        if (received >= bytes) done.resolve()
-      })
-    }
+    if (echo) s.pipe(s)
+    else s.on('data', count)
   })
   const client = await nodeConnect(server.address().port)
   client.on('error', (err) => done.reject(err))
-  if (echo) {
-    client.on('data', (buf) => {
-      received += buf.length
-      if (received >= bytes) done.resolve()
-    })
-  }
-  let sent = 0
-  let waits = 0
-  const pump = () => {
-    while (sent < bytes) {
-      const buf = bytes - sent >= chunk ? block : block.subarray(0, bytes - sent)
-      sent += buf.length
-      if (!client.write(buf)) {
-        waits++
-        client.once('drain', pump)
-        return
-      }
-    }
-  }
+  if (echo) client.on('data', count)
+  const { pump, stats } = nodePump(client, bytes, chunk)
+  const peak = rssPeak()
   const t0 = now()
   pump()
   await done.promise
@@ -170,7 +137,7 @@ async function bulkNode({ bytes, chunk, echo }) {
   client.destroy()
   server.close()
   if (received !== bytes) throw new Error(`received ${received} bytes, expected ${bytes}`)
-  return { value: bytes / MiB / (ms / 1000), ms, drainWaits: waits }
+  return { value: bytes / MiB / (ms / 1000), ms, ...peak(), chunks, meanChunkKiB: bytes / chunks / 1024, ...stats }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,202 +302,138 @@ async function connrateNode(params) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. UDP: a sender socket sends `size`-byte datagrams to a receiver socket, both on 127.0.0.1 in
-// this process, for `warmup` + `seconds` seconds. Pacing, the same for both implementations:
-// `batch` datagrams per event-loop turn, then setImmediate (the receiver gets its turn in the
-// loop's poll phase in between). Mode 'send': one send() call per datagram; 'sendMany': one
-// sendMany() call per batch (node: `batch` send() calls, it has no sendMany). Backpressure:
-// bun-sockets — stop on a false send() / a short sendMany() and resume the rest on `drain`;
-// node — don't start a batch while getSendQueueCount() > 0. Rates count the `seconds` window
-// after the warm-up; loss counts the whole run, after the receiver has gone quiet.
+// 5. Idle CPU: `conns` connections, both ends in this process, each carry `rounds` round trips of
+// `size` bytes; when the last reply is in, traffic has stopped. Then the CPU time of the whole
+// process (user + system, all threads) is taken over the first `firstMs` ms (are the threads
+// asleep yet?) and over `seconds` after `settle` seconds, in % of one core.
 
-/** The kernel's UDP counters (system-wide), to tell receive-buffer overflows from other losses. */
-function udpCounters() {
-  try {
-    const lines = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'))
-    const keys = lines[0].split(' ')
-    const values = lines[1].split(' ').map(Number)
-    return Object.fromEntries(keys.map((k, i) => [k, values[i]]))
-  } catch {
-    return {}
-  }
-}
+const OPEN_BATCH = 100 // connects in flight while opening, well under the default backlog
 
-/**
- * The run's clock and bookkeeping. `pump()` sends one batch and returns false when it waits for
- * `drain` (then `resume()` restarts it); otherwise the next batch follows after setImmediate.
- */
-function udpRun({ seconds, warmup }, counters, pump) {
-  const out = deferred()
-  let phase = 'warmup' // -> 'measure' -> 'stopped'
-  let s0 = 0
-  let r0 = 0
-  let t0 = 0
-  let cpu0 = null
-  let window = null
-  const kernel0 = udpCounters()
-  const turn = () => {
-    if (phase === 'stopped') return
-    if (pump() !== false) setImmediate(turn)
-  }
-  setTimeout(() => {
-    phase = 'measure'
-    s0 = counters.sent
-    r0 = counters.received
-    t0 = now()
-    cpu0 = process.cpuUsage()
-    setTimeout(async () => {
-      const ms = now() - t0
-      const cpu = process.cpuUsage(cpu0)
-      window = { ms, sent: counters.sent - s0, received: counters.received - r0 }
-      phase = 'stopped'
-      // Let the datagrams in flight arrive: done once the count has not moved for 100 ms.
-      let last = -1
-      for (let i = 0; i < 50 && counters.received !== last; i++) {
-        last = counters.received
-        await sleep(100)
-      }
-      const lost = counters.sent - counters.received
-      const kernel1 = udpCounters()
-      out.resolve({
-        value: (window.received / ms) * 1000,
-        sentPerSec: (window.sent / ms) * 1000,
-        receivedPerSec: (window.received / ms) * 1000,
-        lossPct: counters.sent > 0 ? (lost / counters.sent) * 100 : NaN,
-        ms,
-        windowSent: window.sent,
-        windowReceived: window.received,
-        totalSent: counters.sent,
-        totalReceived: counters.received,
-        badLength: counters.badLength,
-        senderWaits: counters.waits,
-        // CPU time of the whole process (all threads) in the timed window, in % of one core.
-        cpuPct: ((cpu.user + cpu.system) / 1000 / ms) * 100,
-        // Datagrams the kernel dropped for a full receive buffer, machine-wide, during the run.
-        rcvbufErrors: kernel1.RcvbufErrors - kernel0.RcvbufErrors,
-      })
-    }, seconds * 1000)
-  }, warmup * 1000)
-  return { result: out.promise, resume: () => setImmediate(turn), start: turn, stopped: () => phase === 'stopped' }
-}
-
-async function udpBun(params) {
-  const { size, batch, mode } = params
-  const { udpSocket } = loadBun()
+async function idleCpuBun(params) {
+  const { conns, size } = params
+  const bun = loadBun()
   const msg = pattern(size)
-  const counters = { sent: 0, received: 0, badLength: 0, waits: 0 }
+  const server = bunEchoServer(bun)
   const failed = deferred()
-  const receiver = await udpSocket({
-    hostname: HOST,
-    port: 0,
-    socket: {
-      data(s, data) {
-        counters.received++
-        if (data.length !== size) counters.badLength++
-      },
-      error(err) {
-        failed.reject(err)
-      },
+  const handlers = {
+    open(s) {
+      s.data = bunState()
+      s.setNoDelay(true)
     },
-  })
-  const port = receiver.port
-  // sendMany's argument for a full batch, and what is left of it after a short send.
-  const full = []
-  for (let i = 0; i < batch; i++) full.push(msg, port, HOST)
-  let rest = null // packets (sendMany) or datagram count (send) still to go in this batch
-  let waiting = false
-  let run = null
-  const pump = () => {
-    if (mode === 'sendMany') {
-      const packets = rest ?? full
-      const n = sender.sendMany(packets)
-      counters.sent += n
-      if (n * 3 === packets.length) {
-        rest = null
-        return true
-      }
-      rest = packets.slice(n * 3)
-    } else {
-      let left = rest ?? batch
-      while (left > 0 && sender.send(msg, port, HOST)) {
-        counters.sent++
-        left--
-      }
-      if (left === 0) {
-        rest = null
-        return true
-      }
-      rest = left
-    }
-    counters.waits++
-    waiting = true
-    return false // `drain` resumes
+    data(s, buf) {
+      const st = s.data
+      st.rx += buf.length
+      for (; st.rx >= size; st.rx -= size) run.replied(st.i)
+    },
+    drain: flushBun,
+    error(s, err) {
+      failed.reject(err)
+    },
   }
-  const sender = await udpSocket({
-    hostname: HOST,
-    port: 0,
-    socket: {
-      data() {},
-      drain() {
-        // Also fires once right after creation; resume only a sender that is waiting.
-        if (waiting && !run.stopped()) {
-          waiting = false
-          run.resume()
-        }
-      },
-      error(err) {
-        failed.reject(err)
-      },
-    },
-  })
-  run = udpRun(params, counters, pump)
-  run.start()
+  const clients = []
+  while (clients.length < conns) {
+    const n = Math.min(OPEN_BATCH, conns - clients.length)
+    const batch = Array.from({ length: n }, () => bun.connect({ hostname: HOST, port: server.port, socket: handlers }))
+    clients.push(...(await Promise.all(batch)))
+  }
+  clients.forEach((s, i) => (s.data.i = i))
+  const run = idleTraffic(params, (i) => sendBun(clients[i], msg))
   const result = await Promise.race([run.result, failed.promise])
-  sender.close()
-  receiver.close()
+  for (const s of clients) s.end()
+  server.stop(true)
   return result
 }
 
-async function udpNode(params) {
-  const { size, batch } = params
+async function idleCpuNode(params) {
+  const { conns, size } = params
   const msg = pattern(size)
-  const counters = { sent: 0, received: 0, badLength: 0, waits: 0 }
+  const server = await nodeListen((s) => {
+    s.setNoDelay(true)
+    s.on('error', () => {})
+    s.pipe(s)
+  })
+  const port = server.address().port
   const failed = deferred()
-  const bind = (sock) => {
-    const ready = deferred()
-    sock.once('error', ready.reject)
-    sock.bind(0, HOST, () => {
-      sock.removeListener('error', ready.reject)
-      sock.on('error', (err) => failed.reject(err))
-      ready.resolve()
+  const clients = []
+  while (clients.length < conns) {
+    const n = Math.min(OPEN_BATCH, conns - clients.length)
+    clients.push(...(await Promise.all(Array.from({ length: n }, () => nodeConnect(port)))))
+  }
+  const run = idleTraffic(params, (i) => clients[i].write(msg))
+  clients.forEach((s, i) => {
+    s.setNoDelay(true)
+    let rx = 0
+    s.on('data', (buf) => {
+      for (rx += buf.length; rx >= size; rx -= size) run.replied(i)
     })
-    return ready.promise
-  }
-  const receiver = dgram.createSocket('udp4')
-  receiver.on('message', (data) => {
-    counters.received++
-    if (data.length !== size) counters.badLength++
+    s.on('error', (err) => failed.reject(err))
   })
-  await bind(receiver)
-  const port = receiver.address().port
-  const sender = dgram.createSocket('udp4')
-  await bind(sender)
-  const pump = () => {
-    // libuv queues what the kernel did not take at once; wait for that queue to empty.
-    if (sender.getSendQueueCount() > 0) {
-      counters.waits++
-      return true // try again next turn
-    }
-    for (let i = 0; i < batch; i++) sender.send(msg, port, HOST)
-    counters.sent += batch
-    return true
-  }
-  const run = udpRun(params, counters, pump)
-  run.start()
   const result = await Promise.race([run.result, failed.promise])
-  sender.close()
-  receiver.close()
+  for (const s of clients) s.destroy()
+  server.close()
   return result
+}
+
+/** Starts the traffic at once; `replied(i)` sends connection i's next message or counts it done. */
+function idleTraffic({ conns, rounds, settle, seconds, firstMs }, send) {
+  const left = new Array(conns).fill(rounds)
+  let active = conns
+  const out = deferred()
+  const run = {
+    result: out.promise,
+    replied(i) {
+      if (--left[i] > 0) return void send(i)
+      if (--active === 0) measureIdle({ settle, seconds, firstMs }).then(out.resolve, out.reject)
+    },
+  }
+  // Deferred so that `run` exists before the first reply can arrive.
+  setImmediate(() => {
+    for (let i = 0; i < conns; i++) send(i)
+  })
+  return run
+}
+
+/** Runs from the handler that saw the last reply, before control returns to the event loop. */
+async function measureIdle({ settle, seconds, firstMs }) {
+  const pct = (cpu, ms) => ((cpu.user + cpu.system) / 1000 / ms) * 100
+  // Thread times are read outside the windows: reading /proc costs the JS thread ~0.1 ms.
+  const thA = threadTimes()
+  const t0 = now()
+  const cpu0 = process.cpuUsage()
+  await sleep(firstMs)
+  const firstCpu = process.cpuUsage(cpu0)
+  const t1 = now()
+  const thB = threadTimes()
+  await sleep(settle * 1000 - (t1 - t0))
+  const thC = threadTimes()
+  const cpu1 = process.cpuUsage()
+  const t2 = now()
+  await sleep(seconds * 1000)
+  const cpu = process.cpuUsage(cpu1)
+  const t3 = now()
+  const thD = threadTimes()
+  return {
+    value: pct(cpu, t3 - t2),
+    firstPct: pct(firstCpu, t1 - t0),
+    firstMs: t1 - t0,
+    ms: t3 - t2,
+    // Without the JS thread: its share between snapshots is mostly its own /proc reading.
+    firstThreads: threadsBusy(thA, thB, t1 - t0),
+    threads: threadsBusy(thC, thD, t3 - t2),
+  }
+}
+
+/** The threads besides the JS one that ran between two snapshots, busiest first, in % of a core. */
+function threadsBusy(before, after, ms) {
+  if (before === null || after === null) return ''
+  const busy = []
+  for (const [tid, { comm, ns }] of after) {
+    if (Number(tid) === process.pid) continue
+    const used = ns - (before.get(tid)?.ns ?? 0)
+    if (used > 0) busy.push({ comm, pct: (used / 1e6 / ms) * 100 })
+  }
+  busy.sort((a, b) => b.pct - a.pct)
+  return busy.map((t) => `${t.comm} ${t.pct.toFixed(t.pct < 1 ? 3 : 1)} %`).join(', ')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -539,14 +442,21 @@ const WORKLOADS = {
   bulk: { bun: bulkBun, node: bulkNode },
   pingpong: { bun: pingpongBun, node: pingpongNode },
   connrate: { bun: connrateBun, node: connrateNode },
-  udp: { bun: udpBun, node: udpNode },
+  idlecpu: { bun: idleCpuBun, node: idleCpuNode },
+  ...require('./udp'),
   ...require('./tls'),
 }
 
 async function main() {
   const [workload, impl, json] = process.argv.slice(2)
-  const fn = WORKLOADS[workload]?.[impl]
-  if (fn === undefined) throw new Error(`usage: worker.js <${Object.keys(WORKLOADS).join('|')}> <bun|node> [params]`)
+  // bun-sockets and Bun share the Bun-API code; the runtime decides which one it meets.
+  const fn = WORKLOADS[workload]?.[impl === 'node' ? 'node' : 'bun']
+  if (fn === undefined || !['bun-sockets', 'node', 'bun'].includes(impl)) {
+    throw new Error(`usage: worker.js <${Object.keys(WORKLOADS).join('|')}> <bun-sockets|node|bun> [params]`)
+  }
+  if ((impl === 'bun') !== (process.versions.bun !== undefined)) {
+    throw new Error(`${impl} must run under ${impl === 'bun' ? 'bun' : 'node'}`)
+  }
   const result = await fn(JSON.parse(json ?? '{}'))
   if (process.send) process.send({ result }, () => process.exit(0))
   else {
