@@ -25,7 +25,7 @@ const HANDSHAKE = 10
 const KEYLOG = 11
 const SESSION = 12
 const HELLO = 13
-// Data read by this thread: (slab ArrayBuffer, offset, length), a view of the slab.
+// Data read by this thread: (ArrayBuffer, offset, length), a view of it.
 const SLICE = 14
 
 /** Live handles (sockets, listeners) by native id. */

@@ -13,6 +13,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
+use std::os::fd::RawFd;
 use std::ptr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -147,24 +148,62 @@ impl JsTarget {
 
 type Args = [sys::napi_value; 3];
 
-/// The JS memory reads go into: one ArrayBuffer, filled front to back, each chunk a view of
-/// its part. Received bytes are copied once (kernel to the memory the handler gets), and a small
-/// message costs no allocation of its own; V8 accounts for the slab, so a slow consumer's
-/// garbage is collected in time.
+/// The JS memory reads go into. Received bytes are copied once, from the kernel to the memory
+/// the handler gets, and each chunk is a view of an ArrayBuffer that V8 accounts for, so a slow
+/// consumer's garbage is collected in time.
+///
+/// - Small messages share a slab, filled front to back, instead of allocating one each.
+/// - A large read retires its slab, and the reads after it in the same turn (a stream) go into
+///   a fresh buffer of the exact size the kernel holds (FIONREAD). Bulk chunks thus die young,
+///   with their own memory: slabs shared across several large reads outlived young-generation
+///   collections and, promoted, waited for a full one (a slow consumer peaked 64 MB higher).
 struct Slab {
   env: sys::napi_env,
-  /// The current ArrayBuffer (a strong reference), or null.
+  /// The current slab's ArrayBuffer (a strong reference, dropped when it retires), or null.
   buffer: sys::napi_ref,
   data: *mut u8,
   used: usize,
 }
 
-/// A slab's size: four full reads; a new one starts when less than a read's room is left.
-const SLAB_SIZE: usize = 4 * READ_SIZE;
+/// A slab's size: one full read.
+const SLAB_SIZE: usize = READ_SIZE;
+/// Less room than this left in a slab, or a read this large, and the next read takes a new one.
+const SLAB_MIN_ROOM: usize = 8 * 1024;
+/// The most a stream's read takes at once, as Node reads: a larger buffer comes from mmap and
+/// faults in every page (256 KiB reads cut one-way throughput by a quarter).
+const MAX_BULK_READ: usize = 64 * 1024;
+
+/// A fresh ArrayBuffer of `len` bytes, not zero-filled (every byte a chunk shows is read into
+/// it): (its value, its memory).
+///
+/// SAFETY: JS thread of `env`, inside a handle scope.
+unsafe fn new_buffer(env: sys::napi_env, len: usize) -> Result<(sys::napi_value, *mut u8)> {
+  let mut buffer = ptr::null_mut();
+  let mut data = ptr::null_mut();
+  let mut arraybuffer = ptr::null_mut();
+  let mut kind = 0;
+  let mut length = 0;
+  let mut offset = 0;
+  // SAFETY: as the caller promised. napi_create_buffer is Node's uninitialized allocation; its
+  // Buffer owns a whole ArrayBuffer of its own (offset 0).
+  unsafe {
+    check(sys::napi_create_buffer(env, len, &mut data, &mut buffer))?;
+    check(sys::napi_get_typedarray_info(
+      env,
+      buffer,
+      &mut kind,
+      &mut length,
+      &mut data,
+      &mut arraybuffer,
+      &mut offset,
+    ))?;
+  }
+  Ok((arraybuffer, data.cast()))
+}
 
 impl Slab {
-  /// Room for the next read, in a fresh slab if this one is short of it (or was detached by
-  /// a transfer of its ArrayBuffer: then its memory is no longer ours).
+  /// Room for the next read, in a fresh slab if this one is short of it (or was detached by a
+  /// transfer of its ArrayBuffer: then its memory is no longer ours).
   ///
   /// SAFETY: JS thread of `env`, inside a handle scope. The slice is valid until the next call
   /// into JS (which could detach the buffer).
@@ -172,31 +211,21 @@ impl Slab {
     let env = self.env;
     // SAFETY: as the caller promised.
     unsafe {
-      if !self.buffer.is_null() && SLAB_SIZE - self.used >= READ_SIZE {
+      if !self.buffer.is_null() {
         let mut value = ptr::null_mut();
         let mut detached = true;
         check(sys::napi_get_reference_value(env, self.buffer, &mut value))?;
         check(sys::napi_is_detached_arraybuffer(env, value, &mut detached))?;
         if !detached {
-          return Ok(std::slice::from_raw_parts_mut(
-            self.data.add(self.used),
-            READ_SIZE,
-          ));
+          return Ok(std::slice::from_raw_parts_mut(self.data.add(self.used), SLAB_SIZE - self.used));
         }
+        self.retire();
       }
-      if !self.buffer.is_null() {
-        sys::napi_delete_reference(env, self.buffer);
-        self.buffer = ptr::null_mut();
-      }
-      let mut value = ptr::null_mut();
-      let mut data = ptr::null_mut();
-      check(sys::napi_create_arraybuffer(
-        env, SLAB_SIZE, &mut data, &mut value,
-      ))?;
+      let (value, data) = new_buffer(env, SLAB_SIZE)?;
       check(sys::napi_create_reference(env, value, 1, &mut self.buffer))?;
-      self.data = data.cast();
+      self.data = data;
       self.used = 0;
-      Ok(std::slice::from_raw_parts_mut(self.data, READ_SIZE))
+      Ok(std::slice::from_raw_parts_mut(self.data, SLAB_SIZE))
     }
   }
 
@@ -210,48 +239,127 @@ impl Slab {
     let mut value = ptr::null_mut();
     // SAFETY: as the caller promised.
     check(unsafe { sys::napi_get_reference_value(self.env, self.buffer, &mut value) })?;
+    if n >= SLAB_MIN_ROOM || SLAB_SIZE - self.used < SLAB_MIN_ROOM {
+      // SAFETY: as above; the local `value` keeps the slab alive for this call.
+      unsafe { self.retire() };
+    }
     Ok((value, offset))
+  }
+
+  /// Lets go of the current slab: its chunks alone keep it alive now.
+  ///
+  /// SAFETY: JS thread of `env`.
+  unsafe fn retire(&mut self) {
+    if !self.buffer.is_null() {
+      // SAFETY: as the caller promised; a reference we made.
+      unsafe { sys::napi_delete_reference(self.env, self.buffer) };
+      self.buffer = ptr::null_mut();
+      self.data = ptr::null_mut();
+      self.used = 0;
+    }
   }
 }
 
-/// One socket's turn: reads go into the slab, readouts to JS.
+/// Where the current read goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Into {
+  Slab,
+  /// A fresh ArrayBuffer of its own (`Turn::fresh`).
+  Fresh,
+  /// No JS memory could be had: the scratch buffer, copied out.
+  Scratch,
+}
+
+/// One socket's turn: reads go into JS memory, readouts to JS.
 struct Turn<'a> {
   reader: &'a Reader,
   slab: &'a mut Slab,
   scratch: &'a mut [u8],
   js: &'a JsTarget,
   id: HandleId,
-  /// The last read went to `scratch` (no slab could be made): copy it out.
-  in_scratch: bool,
+  fd: RawFd,
+  into: Into,
+  /// The fresh buffer of the current read, when `into` is `Fresh`.
+  fresh: sys::napi_value,
+  /// The last read of this turn was large: this is a stream.
+  streaming: bool,
+  /// The handle scope of the current read: each read's buffer is let go of as soon as its
+  /// handler returned. (Held in one scope for a whole turn, a stream's buffers could not be
+  /// freed by the collections V8 runs while allocating them, and a slow consumer grew by
+  /// ~64 MB before a full collection.)
+  scope: sys::napi_handle_scope,
+}
+
+impl Turn<'_> {
+  fn open_scope(&mut self) {
+    if self.scope.is_null() {
+      // SAFETY: JS thread, in `Reader::run`; closed by `close_scope` (at the latest on drop).
+      unsafe { sys::napi_open_handle_scope(self.slab.env, &mut self.scope) };
+    }
+  }
+
+  fn close_scope(&mut self) {
+    if !self.scope.is_null() {
+      // SAFETY: the scope `open_scope` opened, innermost on this thread.
+      unsafe { sys::napi_close_handle_scope(self.slab.env, self.scope) };
+      self.scope = ptr::null_mut();
+    }
+  }
+}
+
+impl Drop for Turn<'_> {
+  fn drop(&mut self) {
+    self.close_scope();
+  }
 }
 
 impl ReadSink for Turn<'_> {
   fn buffer(&mut self) -> &mut [u8] {
-    // SAFETY: on the JS thread in `Reader::run`, inside its handle scope; the slice is used
-    // by the read that follows, before any call into JS.
+    self.open_scope();
+    let env = self.slab.env;
+    if self.streaming {
+      let want = available(self.fd).min(MAX_BULK_READ);
+      if want > 0 {
+        // SAFETY: on the JS thread in `Reader::run`, inside its handle scope; the memory is
+        // used by the read that follows, before any call into JS.
+        if let Ok((value, data)) = unsafe { new_buffer(env, want) } {
+          self.into = Into::Fresh;
+          self.fresh = value;
+          // SAFETY: `data` holds `want` bytes, alive while `value` is (this handle scope).
+          return unsafe { std::slice::from_raw_parts_mut(data, want) };
+        }
+      }
+    }
+    // SAFETY: as above.
     match unsafe { self.slab.room() } {
       Ok(room) => {
-        self.in_scratch = false;
+        self.into = Into::Slab;
         room
       }
       Err(_) => {
-        self.in_scratch = true;
+        self.into = Into::Scratch;
         self.scratch
       }
     }
   }
 
   fn data(&mut self, n: usize) {
-    if self.in_scratch {
+    self.streaming = n >= SLAB_MIN_ROOM;
+    let (into, fresh) = (self.into, self.fresh);
+    if into == Into::Scratch {
       let bytes = &self.scratch[..n];
-      return self.js.call(self.id, DATA, |env| {
+      self.js.call(self.id, DATA, |env| {
         Ok([copy_buffer(env, bytes)?, undefined(env)?, undefined(env)?])
       });
+      return self.close_scope();
     }
     let slab = &mut *self.slab;
     self.js.call(self.id, SLICE, |env| {
-      // SAFETY: inside `call`'s handle scope, after `buffer`.
-      let (buffer, offset) = unsafe { slab.take(n) }?;
+      let (buffer, offset) = match into {
+        Into::Fresh => (fresh, 0),
+        // SAFETY: inside `call`'s handle scope, after `buffer`.
+        _ => unsafe { slab.take(n) }?,
+      };
       // SAFETY: as above.
       unsafe {
         Ok([
@@ -261,9 +369,11 @@ impl ReadSink for Turn<'_> {
         ])
       }
     });
+    self.close_scope();
   }
 
   fn event(&mut self, out: Readout) {
+    self.close_scope();
     let id = self.id;
     match out {
       Readout::Data(n) => self.data(n),
@@ -282,6 +392,16 @@ impl ReadSink for Turn<'_> {
       }
     }
   }
+}
+
+/// Bytes the kernel holds for a socket (FIONREAD); 0 when it cannot say.
+fn available(fd: RawFd) -> usize {
+  let mut n: libc::c_int = 0;
+  // SAFETY: FIONREAD writes one int; a stale descriptor only makes the call fail.
+  if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } < 0 {
+    return 0;
+  }
+  n.max(0) as usize
 }
 
 fn undefineds(env: sys::napi_env) -> Result<Args> {
@@ -345,7 +465,11 @@ impl Reader {
         scratch: &mut scratch,
         js: &js,
         id,
-        in_scratch: false,
+        fd: conn.raw_fd(),
+        into: Into::Slab,
+        fresh: ptr::null_mut(),
+        streaming: false,
+        scope: ptr::null_mut(),
       };
       if serve(&conn, &mut flags, &mut turn) {
         self.poller.borrow_mut().update(id);
