@@ -215,3 +215,9 @@ export interface UdpOptions {
 
 /** Binds (and connects) now. Returns the socket, or the failure's description. */
 export declare function udpSocket(options: UdpOptions): NativeUdpSocket | ErrorInfo
+
+/**
+ * Gives the core to another thread for a moment (the JS thread's short polls while it waits
+ * for the I/O thread, which may share its core).
+ */
+export declare function yieldNow(): void

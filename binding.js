@@ -844,3 +844,4 @@ module.exports.init = nativeBinding.init
 module.exports.listen = nativeBinding.listen
 module.exports.tlsConfig = nativeBinding.tlsConfig
 module.exports.udpSocket = nativeBinding.udpSocket
+module.exports.yieldNow = nativeBinding.yieldNow

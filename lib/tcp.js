@@ -4,7 +4,18 @@
 
 const binding = require('./native')
 const timers = require('./timers')
-const { HandleResource, handles, kEvent, kHandlers, callHandler, callData, reportHandlerError, kinds } = require('./dispatch')
+const {
+  HandleResource,
+  expectAnswer,
+  answered,
+  handles,
+  kEvent,
+  kHandlers,
+  callHandler,
+  callData,
+  reportHandlerError,
+  kinds,
+} = require('./dispatch')
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType, outOfRange } = require('./errors')
 const { toBytes, writeArgs } = require('./write')
@@ -394,6 +405,7 @@ function connect(options) {
   socket[kConnect] = { promise, resolve, reject }
   socket[kResource] = new HandleResource('BunSocketsSocket')
   handles.set(id, socket)
+  expectAnswer()
   return promise
 }
 
@@ -402,6 +414,7 @@ function opened(socket, native) {
   socket[kState] = OPEN
   const pending = socket[kConnect]
   socket[kConnect] = null
+  if (pending !== null) answered()
   // Resolved before `open` runs, so `.then` callbacks run after the handler's nextTicks and
   // before its microtasks, as in Bun.
   if (pending !== null) pending.resolve(socket)
@@ -487,6 +500,7 @@ function connectFailed(socket, info) {
   socket[kState] = CLOSED
   handles.delete(socket[kId])
   socket[kResource]?.close()
+  answered()
   const { promise, reject } = socket[kConnect]
   socket[kConnect] = null
   const onConnectError = socket[kHandlers].connectError

@@ -21,7 +21,7 @@ const MAX_BLOCKING_THREADS: usize = 4;
 /// (open, accept) or a TLS event, instead of sleeping in epoll_wait: the next connect or TLS
 /// message usually comes within this window, and a sleeping thread takes tens of microseconds
 /// to wake. Plain data never involves this thread.
-const SPIN: Duration = Duration::from_micros(100);
+const SPIN: Duration = Duration::from_micros(500);
 
 static RUNTIME: OnceLock<Handle> = OnceLock::new();
 static SPINNER: OnceLock<Arc<Spinner>> = OnceLock::new();

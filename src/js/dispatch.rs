@@ -581,3 +581,10 @@ fn copy_chunk(env: sys::napi_env, chunk: &[u8]) -> Result<sys::napi_value> {
   }
   Ok(value)
 }
+
+/// Gives the core to another thread for a moment (the JS thread's short polls while it waits
+/// for the I/O thread, which may share its core).
+#[napi]
+pub fn yield_now() {
+  std::thread::yield_now();
+}

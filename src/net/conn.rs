@@ -175,7 +175,11 @@ impl Conn {
     secure: Option<Box<Secure>>,
   ) {
     crate::runtime::handle().spawn(async move {
-      match crate::net::tcp::connect(&target).await {
+      let connected = crate::net::tcp::connect(&target).await;
+      // A loopback connect is often done before the listener in this process saw the
+      // connection: let the I/O driver run once, so a server's `open` comes first, as in Bun.
+      tokio::task::yield_now().await;
+      match connected {
         Ok((sock, kind)) => {
           let conn = Conn::new(id, sink, sock, kind);
           if let Some(secure) = secure {
@@ -630,6 +634,7 @@ impl Core {
   /// Closes the descriptor now: FIN (the kernel still sends what it holds), or RST with
   /// `reset`.
   pub(crate) fn close_now(&mut self, reset: bool) {
+    let read_closed = self.phase == Phase::ReadClosed;
     self.phase = Phase::Closed;
     self.drain_armed = false;
     self.flush_pending = false;
@@ -637,11 +642,12 @@ impl Core {
       if reset {
         // A zero linger turns close(2) into a reset, as Bun's terminate() does.
         let _ = sock.set_linger(Some(Duration::ZERO));
-      } else {
+      } else if !read_closed {
         // close(2) with unread bytes sends a reset and drops what we sent that is still
-        // queued (a TLS 1.3 peer's session tickets are enough): read them away first.
+        // queued (a TLS 1.3 peer's session tickets are enough): read them away first. (After
+        // the peer's FIN nothing more can come.) close(2) itself then sends FIN: this is the
+        // descriptor's only owner.
         discard_unread(&sock);
-        let _ = sock.shutdown(std::net::Shutdown::Write);
       }
     }
   }

@@ -9,7 +9,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use socket2::{Domain, SockAddr, Socket, Type};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::UnixStream;
 
 use crate::error::{ErrorTarget, SocketError, Syscall};
 use crate::net::addr::{self, Target};
@@ -111,13 +113,8 @@ pub async fn connect(target: &Target) -> Result<(Socket, Kind), SocketError> {
           address: Some(addr.ip().to_string()),
           port: Some(addr.port()),
         };
-        let connected = async {
-          let stream = TcpStream::connect(addr).await?;
-          stream.set_nodelay(true)?;
-          stream.into_std()
-        };
-        match connected.await {
-          Ok(stream) => return Ok((Socket::from(stream), Kind::Tcp)),
+        match connect_tcp(addr).await {
+          Ok(socket) => return Ok((socket, Kind::Tcp)),
           Err(err) => {
             let err = SocketError::os(Syscall::Connect, &err, target);
             // Reset after the handshake: the connection existed; no other address is tried.
@@ -138,6 +135,45 @@ pub async fn connect(target: &Target) -> Result<(Socket, Kind), SocketError> {
         .map_err(|err| SocketError::os(Syscall::Connect, &err, target.error_target()))
     }
   }
+}
+
+/// A non-blocking connect. Over loopback the handshake is usually done by the time connect(2)
+/// returns: then the socket is taken at once, without registering it with tokio only to wait
+/// for a writability that is already there.
+async fn connect_tcp(addr: SocketAddr) -> io::Result<Socket> {
+  let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
+  socket.set_tcp_nodelay(true)?;
+  match socket.connect(&addr.into()) {
+    Ok(()) => return Ok(socket),
+    Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
+    Err(err) => return Err(err),
+  }
+  if !writable_now(&socket) {
+    // SAFETY: `socket` owns its descriptor; `AsyncFd` hands it back before it closes.
+    let registered = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE) };
+    let async_fd = registered.map_err(io::Error::from)?;
+    let _ = async_fd.writable().await?;
+    let socket = async_fd.into_inner();
+    return match socket.take_error()? {
+      Some(err) => Err(err),
+      None => Ok(socket),
+    };
+  }
+  match socket.take_error()? {
+    Some(err) => Err(err),
+    None => Ok(socket),
+  }
+}
+
+/// True when a connecting socket is done (connected or failed), without waiting.
+fn writable_now(socket: &Socket) -> bool {
+  let mut pfd = libc::pollfd {
+    fd: socket.as_raw_fd(),
+    events: libc::POLLOUT,
+    revents: 0,
+  };
+  // SAFETY: one valid pollfd, zero timeout, on a descriptor `socket` owns.
+  unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
 }
 
 async fn connect_unix(path: &Path) -> io::Result<UnixStream> {
