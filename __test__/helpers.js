@@ -11,6 +11,14 @@ const timers = require('node:timers')
 /** True when the suite runs on real Bun rather than on the package. */
 const onBun = typeof globalThis.Bun !== 'undefined' && typeof process.versions.bun === 'string'
 
+/**
+ * Jest's afterEach. `bun test` defines the global only once a test file names it, so a file run
+ * alone that leaves the hook to these helpers gets it from bun:test.
+ */
+function afterEachTest(fn) {
+  return (typeof afterEach === 'function' ? afterEach : require('bun:test').afterEach)(fn)
+}
+
 /** A promise with its resolve/reject exposed. */
 function deferred() {
   let resolve, reject
@@ -73,7 +81,7 @@ function fixtureRunner() {
   const path = require('node:path')
   const { spawn } = require('node:child_process')
   let children = []
-  afterEach(async () => {
+  afterEachTest(async () => {
     for (const child of children) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     }
@@ -133,7 +141,7 @@ function fixtureRunner() {
  */
 function autoClose() {
   const opened = []
-  afterEach(() => {
+  afterEachTest(() => {
     for (const handle of opened.splice(0).reverse()) {
       if (typeof handle.stop === 'function') handle.stop(true)
       else if (typeof handle.terminate === 'function') handle.terminate()
