@@ -233,10 +233,11 @@ class TCPSocket {
 
   /** One-shot idle timer in whole seconds, as in Bun; 0 disables. */
   timeout(seconds) {
+    // Bun checks nothing once closed.
+    if (this[kState] !== OPEN) return
     if (arguments.length === 0) throw new Error('Expected 1 argument, got 0')
     const value = Number(seconds)
     if (value < 0) throw new Error('Timeout must be a positive integer')
-    if (this[kState] !== OPEN) return
     // Any number: huge and infinite ones never fire (the native side cannot overflow on them).
     this[kNative].setTimeout(Math.floor(value) || 0)
   }
@@ -250,11 +251,12 @@ class TCPSocket {
 
   /** `initialDelay` in milliseconds, as in Node. */
   setKeepAlive(enable = false, initialDelay = 0) {
-    if (initialDelay === undefined) initialDelay = 0
+    // Bun reads NaN as 0.
+    if (initialDelay === undefined || Number.isNaN(initialDelay)) initialDelay = 0
     if (typeof initialDelay !== 'number') {
       throw invalidArgType(`The "initialDelay" property must be of type number. Received ${typeof initialDelay}`)
     }
-    if (!Number.isInteger(initialDelay)) {
+    if (Number.isFinite(initialDelay) && !Number.isInteger(initialDelay)) {
       throw invalidArgType('The "initialDelay" property must be of type integer. Received number')
     }
     if (initialDelay < 0 || initialDelay > Number.MAX_SAFE_INTEGER) {
@@ -306,6 +308,7 @@ class TCPSocket {
   }
 
   reload(options) {
+    if (arguments.length === 0) throw new Error('Expected 1 argument')
     if (this[kState] === CLOSED) return
     const handlers = parseReload(arguments, false)
     const listener = this[kListener]

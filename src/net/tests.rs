@@ -592,7 +592,7 @@ mod tls {
   use rustls::pki_types::{CertificateDer, ServerName};
 
   use super::*;
-  use crate::net::secure::Secure;
+  use crate::net::secure::{KeyingError, Secure};
   use crate::net::tls::{
     AlpnChoice, Answer, ClientTls, HandshakeOutcome, ServerTls, TlsNote, TlsOptions, VerifyMode, HOOK_ALWAYS,
   };
@@ -740,7 +740,29 @@ mod tls {
       .secure()
       .unwrap()
       .export_keying_material(32, b"label", None);
-    assert!(ours.is_some() && ours == theirs);
+    assert!(ours.is_ok() && ours == theirs);
+    // HKDF-Expand gives at most 255 hash lengths; more fails before allocating.
+    let hash_len = if info.cipher.unwrap().ends_with("SHA384") {
+      48
+    } else {
+      32
+    };
+    let limit = 255 * hash_len;
+    let client = pair.client.secure().unwrap();
+    assert_eq!(
+      client
+        .export_keying_material(limit, b"label", None)
+        .map(|v| v.len()),
+      Ok(limit)
+    );
+    assert_eq!(
+      client.export_keying_material(limit + 1, b"label", None),
+      Err(KeyingError::TooLarge)
+    );
+    assert_eq!(
+      client.export_keying_material(usize::MAX, b"label", None),
+      Err(KeyingError::TooLarge)
+    );
   }
 
   #[test]
