@@ -402,8 +402,13 @@ export namespace udp {
     ): void | Promise<void>
     /** The socket can send again after `send()` returned `false`. */
     drain?(socket: Socket<DataBinaryType>): void | Promise<void>
-    /** Called with the error alone (ICMP errors arrive with `errqueue: true`). */
-    error?(this: Socket<DataBinaryType>, error: Error): void | Promise<void>
+    /**
+     * Bun calls it with the error alone and the socket as `this` (ICMP errors arrive with
+     * `errqueue: true`). bun-types declares `error(socket, error)`; so that handlers written that
+     * way type-check too, the first parameter is typed as both and a second is declared, though
+     * neither Bun nor this package passes one.
+     */
+    error?(this: Socket<DataBinaryType>, error: Error & Socket<DataBinaryType>, bunTypesError: Error): void | Promise<void>
   }
 
   /** Handlers of a connected UDP socket. */
@@ -418,8 +423,17 @@ export namespace udp {
     ): void | Promise<void>
     /** The socket can send again after `send()` returned `false`. */
     drain?(socket: ConnectedSocket<DataBinaryType>): void | Promise<void>
-    /** Called with the error alone (ICMP errors, e.g. `ECONNREFUSED`, arrive with `errqueue: true`). */
-    error?(this: ConnectedSocket<DataBinaryType>, error: Error): void | Promise<void>
+    /**
+     * Bun calls it with the error alone and the socket as `this` (ICMP errors, e.g.
+     * `ECONNREFUSED`, arrive with `errqueue: true`). bun-types declares `error(socket, error)`;
+     * so that handlers written that way type-check too, the first parameter is typed as both and
+     * a second is declared, though neither Bun nor this package passes one.
+     */
+    error?(
+      this: ConnectedSocket<DataBinaryType>,
+      error: Error & ConnectedSocket<DataBinaryType>,
+      bunTypesError: Error,
+    ): void | Promise<void>
   }
 
   /** Options of an unconnected `udpSocket()`. */
