@@ -223,6 +223,17 @@ export interface TLSUpgradeOptions<Data> {
   tls: TLSOptions | boolean
   /** Handlers of the new TLS socket. */
   socket: SocketHandler<Data>
+  /**
+   * Which end of the handshake this socket takes; by default the server when it was accepted by
+   * a listener. (Bun takes it; bun-types does not declare it.)
+   */
+  isServer?: boolean
+  /**
+   * Bytes already read from the peer that belong to the TLS session (a ClientHello that arrived
+   * with the STARTTLS command): the new session reads them first. Strings count as UTF-8.
+   * (Bun takes it; bun-types does not declare it.)
+   */
+  initialData?: string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer
 }
 
 /** Handlers, named as in Bun. Each gets the socket as `this` and as first argument. */

@@ -307,7 +307,11 @@ function tlsSetup(input, native, isServer) {
   return { config, meta }
 }
 
-/** STARTTLS, checked in Bun's order. */
+/**
+ * STARTTLS, checked in Bun's order. Options beyond bun-types' { data, tls, socket }, as Bun's
+ * own node:tls passes them: `isServer` (default: whether the socket was accepted) and
+ * `initialData`, bytes already read from the peer that the new session takes first.
+ */
 function upgrade(socket, options) {
   if (socket[kState] !== OPEN || socket[kNative] === null) {
     throw invalidArgType('upgradeTLS requires an established socket')
@@ -317,12 +321,14 @@ function upgrade(socket, options) {
   }
   if (options.socket === undefined || options.socket === null) throw new Error('Expected "socket" option')
   const handlers = parseHandlers(options.socket)
-  const isServer = socket[kListener] !== undefined
+  const accepted = socket[kListener] !== undefined
+  const isServer = options.isServer === undefined || options.isServer === null ? accepted : Boolean(options.isServer)
   const hostname = socket.remoteAddress ?? 'localhost'
   const setup = tlsSetup(options.tls, { hostname, unix: undefined }, isServer)
   if (setup === null) throw new Error('Expected "tls" option')
+  const initial = initialData(options.initialData)
   const native = socket[kNative]
-  if (!native.upgradeTls(setup.config, setup.meta.servername ?? hostname, setup.meta.sni)) {
+  if (!native.upgradeTls(setup.config, setup.meta.servername ?? hostname, setup.meta.sni, initial)) {
     throw invalidArgType('upgradeTLS requires an established socket')
   }
   const id = socket[kId]
@@ -348,6 +354,16 @@ function upgrade(socket, options) {
   else upgraded[kTls].deferOpen = true
   if (!isServer) startTls(upgraded)
   return [raw, upgraded]
+}
+
+/** upgradeTLS's `initialData` as bytes: strings as UTF-8; Bun ignores what is neither. */
+function initialData(value) {
+  if (typeof value === 'string' || value instanceof String) return value.length === 0 ? undefined : Buffer.from(String(value))
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)) {
+    const bytes = toBytes(value)
+    return bytes.byteLength === 0 ? undefined : Buffer.from(bytes)
+  }
+  return undefined
 }
 
 /** Starts a client's handshake with what JS decided before it: setVerifyMode(), handlers. */
