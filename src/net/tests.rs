@@ -989,4 +989,54 @@ mod tls {
     assert_eq!(&talk.join().unwrap(), b"pong");
     listener.stop();
   }
+
+  /// Upgrades every plain connection it hears of, from inside `emit` (as JS may, on the JS
+  /// thread, before the I/O thread goes on past the `emit` that reported the connection).
+  struct UpgradeAtOnce {
+    inner: Arc<dyn EventSink>,
+    server: Arc<ServerTls>,
+    client: Arc<ClientTls>,
+  }
+
+  impl EventSink for UpgradeAtOnce {
+    fn emit(&self, id: HandleId, event: Event) -> bool {
+      match &event {
+        Event::Accept(conn) => {
+          assert!(conn.upgrade_tls(Box::new(Secure::server(self.server.clone()).unwrap()), None));
+        }
+        Event::Open(conn) => {
+          let name = ServerName::try_from("localhost").unwrap();
+          assert!(conn.upgrade_tls(Box::new(Secure::client(self.client.clone(), name, true)), None));
+          conn.request(Request::StartTls);
+        }
+        _ => {}
+      }
+      self.inner.emit(id, event)
+    }
+  }
+
+  #[test]
+  fn a_connection_upgraded_as_soon_as_it_is_reported_gets_one_tls_task() {
+    let (inner, rx) = sink();
+    let sink: Arc<dyn EventSink> = Arc::new(UpgradeAtOnce {
+      inner,
+      server: server_tls("server"),
+      client: Arc::new(ClientTls::new(&client_options(true)).unwrap()),
+    });
+    let (_listener, port) = listen(&sink);
+    let client_id = next_id();
+    Conn::connect(client_id, sink, loopback(port), None);
+    // A second task would find the descriptor registered already (EEXIST) and close.
+    let mut handshakes = 0;
+    while handshakes < 2 {
+      match next(&rx).1 {
+        Event::Handshake(outcome) => {
+          assert!(outcome.success);
+          handshakes += 1;
+        }
+        Event::Close(err) => panic!("closed: {err:?}"),
+        _ => {}
+      }
+    }
+  }
 }
