@@ -455,6 +455,13 @@ function closed(socket, err) {
   // upgradeTLS's `raw` shares its connection with the TLS socket: both close, raw first.
   const partner = socket[kTls]?.partner
   if (partner != null && partner[kState] !== CLOSED) return closed(partner, err)
+  // Bun ends a handshake still under way first (handshake(false, ECONNRESET), or the `open` it
+  // held back), then closes without an error.
+  if (socket[kTls] !== undefined && socket[kState] === OPEN && socket[kTls].authError === undefined) {
+    tlsSockets().handshakeCut(socket)
+    if (socket[kState] === CLOSED) return // a handler closed it
+    err = undefined
+  }
   socket[kState] = CLOSED
   handles.delete(socket[kId])
   const native = socket[kNative]

@@ -292,6 +292,14 @@ function handshaked(socket, outcome, info) {
   if ((outcome === 1 || outcome === 3) && socket[kState] === OPEN) callHandler(socket, 'drain')
 }
 
+/** The connection closed before the handshake ended: it ends now, failed, as Bun reports it. */
+function handshakeCut(socket) {
+  handshaked(socket, 0, {
+    code: 'ECONNRESET',
+    message: 'Client network socket disconnected before secure TLS connection was established',
+  })
+}
+
 /** Options of listen()/connect() for TLS: null for plain TCP, else what the native side takes. */
 function tlsSetup(input, native, isServer) {
   const parsed = parseTlsOptions(input, isServer)
@@ -374,7 +382,7 @@ function startTls(socket) {
   socket[kNative].startTls(state.verifyMode?.rejectUnauthorized, handlers.keylog !== undefined, handlers.session !== undefined)
 }
 
-module.exports = { TLSSocket, handshaked, tlsSetup, upgrade, startTls, tlsNote: (...args) => tlsEvents().tlsNote(...args) }
+module.exports = { TLSSocket, handshaked, handshakeCut, tlsSetup, upgrade, startTls, tlsNote: (...args) => tlsEvents().tlsNote(...args) }
 
 let tlsEventsModule = null
 function tlsEvents() {
