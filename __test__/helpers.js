@@ -12,12 +12,14 @@ const timers = require('node:timers')
 const onBun = typeof globalThis.Bun !== 'undefined' && typeof process.versions.bun === 'string'
 
 /**
- * Jest's afterEach. `bun test` defines the global only once a test file names it, so a file run
- * alone that leaves the hook to these helpers gets it from bun:test.
+ * A test global (afterEach, expect) for these helpers. `bun test` gives the globals only to the
+ * test files that name them, so here they come from bun:test when the global is missing.
  */
-function afterEachTest(fn) {
-  return (typeof afterEach === 'function' ? afterEach : require('bun:test').afterEach)(fn)
+function testGlobal(name) {
+  return typeof globalThis[name] === 'function' ? globalThis[name] : require('bun:test')[name]
 }
+
+const afterEachTest = (fn) => testGlobal('afterEach')(fn)
 
 /** A promise with its resolve/reject exposed. */
 function deferred() {
@@ -125,6 +127,7 @@ function fixtureRunner() {
   }
   /** Asserts the child is still running after `ms`, then kills it. */
   async function expectAliveAfter(proc, ms) {
+    const expect = testGlobal('expect')
     const outcome = await Promise.race([proc.exited.then((r) => ({ exited: r })), sleep(ms).then(() => null)])
     expect(outcome).toBeNull()
     expect(proc.alive()).toBe(true)
