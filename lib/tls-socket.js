@@ -367,7 +367,7 @@ function upgrade(socket, options) {
 /** upgradeTLS's `initialData` as bytes: strings as UTF-8; Bun ignores what is neither. */
 function initialData(value) {
   if (typeof value === 'string' || value instanceof String) return value.length === 0 ? undefined : Buffer.from(String(value))
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)) {
+  if (isBufferSource(value)) {
     const bytes = toBytes(value)
     return bytes.byteLength === 0 ? undefined : Buffer.from(bytes)
   }

@@ -196,7 +196,7 @@ class UDPSocket {
 
   setMulticastInterface(interfaceAddress) {
     this.#checkOption(arguments.length, 1)
-    const address = interfaceAddress === null || interfaceAddress === undefined ? null : parseIp(text(interfaceAddress))
+    const address = interfaceAddress === null || interfaceAddress === undefined ? null : parseIp(toText(interfaceAddress))
     if (address === null) return false
     this.#apply('multicastInterface', undefined, address)
     return true
@@ -232,10 +232,10 @@ class UDPSocket {
 
   #membership(name, argc, group, iface) {
     this.#checkOption(argc, 1)
-    const groupIp = parseIp(text(group))
+    const groupIp = parseIp(toText(group))
     if (groupIp === null) throw einval()
     // Bun ignores an interface it cannot parse.
-    const ifaceIp = iface === undefined || iface === null ? null : parseIp(text(iface))
+    const ifaceIp = iface === undefined || iface === null ? null : parseIp(toText(iface))
     if (ifaceIp !== null && family(ifaceIp) !== family(groupIp)) {
       throw invalidArgType('Family mismatch between address and interface')
     }
@@ -245,13 +245,13 @@ class UDPSocket {
 
   #sourceMembership(name, argc, source, group, iface) {
     this.#checkOption(argc, 2)
-    const sourceIp = parseIp(text(source))
-    const groupIp = parseIp(text(group))
+    const sourceIp = parseIp(toText(source))
+    const groupIp = parseIp(toText(group))
     if (sourceIp === null || groupIp === null) throw einval()
     if (family(sourceIp) !== family(groupIp)) {
       throw invalidArgType('Family mismatch between source and group addresses')
     }
-    const ifaceIp = iface === undefined || iface === null ? null : parseIp(text(iface))
+    const ifaceIp = iface === undefined || iface === null ? null : parseIp(toText(iface))
     if (ifaceIp !== null && family(ifaceIp) !== family(groupIp)) {
       throw invalidArgType('Family mismatch among source, group and interface addresses')
     }
@@ -465,7 +465,7 @@ function int32(value) {
 }
 
 /** A value as a string the way Bun converts it: a Symbol throws, unlike String(). */
-function text(value) {
+function toText(value) {
   return `${value}`
 }
 
