@@ -77,9 +77,16 @@ export declare class NativeSocket {
   tlsInfo(): TlsInfo | null
   /** The peer's chain in DER, leaf first. */
   peerCertificates(): Array<Buffer> | null
-  /** RFC 5705 keying material; None before the handshake finished. */
-  exportKeyingMaterial(length: number, label: string, context?: Buffer | undefined | null): Buffer | null
-  /** A token naming this client connection's sessions, for `setSession` in this process. */
+  /**
+   * RFC 5705 keying material, or why there is none: "HANDSHAKE_NOT_COMPLETE",
+   * "OUTPUT_TOO_LARGE" or "NO_MEMORY". `length` is a whole number in [0, 2^32], checked by
+   * `lib/tls-socket.js` (a u32 here would wrap 2^32 + 16 to 16).
+   */
+  exportKeyingMaterial(length: number, label: string, context?: Buffer | undefined | null): Buffer | string
+  /**
+   * A token naming this connection's sessions, for `setSession` in this process (a server's
+   * names none).
+   */
   tlsSession(): Buffer | null
   setTlsSession(token: Buffer): void
 }

@@ -223,6 +223,17 @@ export interface TLSUpgradeOptions<Data> {
   tls: TLSOptions | boolean
   /** Handlers of the new TLS socket. */
   socket: SocketHandler<Data>
+  /**
+   * Which end of the handshake this socket takes; by default the server when it was accepted by
+   * a listener. (Bun takes it; bun-types does not declare it.)
+   */
+  isServer?: boolean
+  /**
+   * Bytes already read from the peer that belong to the TLS session (a ClientHello that arrived
+   * with the STARTTLS command): the new session reads them first. Strings count as UTF-8.
+   * (Bun takes it; bun-types does not declare it.)
+   */
+  initialData?: string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer
 }
 
 /** Handlers, named as in Bun. Each gets the socket as `this` and as first argument. */
@@ -402,8 +413,13 @@ export namespace udp {
     ): void | Promise<void>
     /** The socket can send again after `send()` returned `false`. */
     drain?(socket: Socket<DataBinaryType>): void | Promise<void>
-    /** Called with the error alone (ICMP errors arrive with `errqueue: true`). */
-    error?(this: Socket<DataBinaryType>, error: Error): void | Promise<void>
+    /**
+     * Bun calls it with the error alone and the socket as `this` (ICMP errors arrive with
+     * `errqueue: true`). bun-types declares `error(socket, error)`; so that handlers written that
+     * way type-check too, the first parameter is typed as both and a second is declared, though
+     * neither Bun nor this package passes one.
+     */
+    error?(this: Socket<DataBinaryType>, error: Error & Socket<DataBinaryType>, bunTypesError: Error): void | Promise<void>
   }
 
   /** Handlers of a connected UDP socket. */
@@ -418,8 +434,17 @@ export namespace udp {
     ): void | Promise<void>
     /** The socket can send again after `send()` returned `false`. */
     drain?(socket: ConnectedSocket<DataBinaryType>): void | Promise<void>
-    /** Called with the error alone (ICMP errors, e.g. `ECONNREFUSED`, arrive with `errqueue: true`). */
-    error?(this: ConnectedSocket<DataBinaryType>, error: Error): void | Promise<void>
+    /**
+     * Bun calls it with the error alone and the socket as `this` (ICMP errors, e.g.
+     * `ECONNREFUSED`, arrive with `errqueue: true`). bun-types declares `error(socket, error)`;
+     * so that handlers written that way type-check too, the first parameter is typed as both and
+     * a second is declared, though neither Bun nor this package passes one.
+     */
+    error?(
+      this: ConnectedSocket<DataBinaryType>,
+      error: Error & ConnectedSocket<DataBinaryType>,
+      bunTypesError: Error,
+    ): void | Promise<void>
   }
 
   /** Options of an unconnected `udpSocket()`. */

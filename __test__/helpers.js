@@ -11,6 +11,16 @@ const timers = require('node:timers')
 /** True when the suite runs on real Bun rather than on the package. */
 const onBun = typeof globalThis.Bun !== 'undefined' && typeof process.versions.bun === 'string'
 
+/**
+ * A test global (afterEach, expect) for these helpers. `bun test` gives the globals only to the
+ * test files that name them, so here they come from bun:test when the global is missing.
+ */
+function testGlobal(name) {
+  return typeof globalThis[name] === 'function' ? globalThis[name] : require('bun:test')[name]
+}
+
+const afterEachTest = (fn) => testGlobal('afterEach')(fn)
+
 /** A promise with its resolve/reject exposed. */
 function deferred() {
   let resolve, reject
@@ -73,7 +83,7 @@ function fixtureRunner() {
   const path = require('node:path')
   const { spawn } = require('node:child_process')
   let children = []
-  afterEach(async () => {
+  afterEachTest(async () => {
     for (const child of children) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     }
@@ -117,6 +127,7 @@ function fixtureRunner() {
   }
   /** Asserts the child is still running after `ms`, then kills it. */
   async function expectAliveAfter(proc, ms) {
+    const expect = testGlobal('expect')
     const outcome = await Promise.race([proc.exited.then((r) => ({ exited: r })), sleep(ms).then(() => null)])
     expect(outcome).toBeNull()
     expect(proc.alive()).toBe(true)
@@ -133,7 +144,7 @@ function fixtureRunner() {
  */
 function autoClose() {
   const opened = []
-  afterEach(() => {
+  afterEachTest(() => {
     for (const handle of opened.splice(0).reverse()) {
       if (typeof handle.stop === 'function') handle.stop(true)
       else if (typeof handle.terminate === 'function') handle.terminate()

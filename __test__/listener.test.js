@@ -306,6 +306,29 @@ test('listener.reload() switches handlers for existing and new connections', asy
   expect(seen).toEqual(['old one', 'new two', 'new three'])
 })
 
+test("reload() on an accepted socket switches the handlers of all the listener's sockets, later ones included", async () => {
+  const seen = []
+  const handlers = (name) => ({
+    data: (socket, chunk) => seen.push(`${name} ${chunk} ${socket === first ? 'first' : socket === second ? 'second' : 'later'}`),
+  })
+  const { listener, accepted } = listening({}, handlers('old'))
+  const one = await dial(listener)
+  const first = await accepted()
+  const two = await dial(listener)
+  const second = await accepted()
+  // Bun keeps one set of handlers per listener: the first accepted socket reloads them all.
+  expect(first.reload({ socket: handlers('new') })).toBeUndefined()
+  one.write('1')
+  await within((async () => { while (seen.length < 1) await sleep(5) })(), 5000, 'data on the first')
+  two.write('2')
+  await within((async () => { while (seen.length < 2) await sleep(5) })(), 5000, 'data on the second')
+  // (Its `open` is the new set's too: none, so it is not among accepted().)
+  const three = await dial(listener)
+  three.write('3')
+  await within((async () => { while (seen.length < 3) await sleep(5) })(), 5000, 'data on a later one')
+  expect(seen).toEqual(['new 1 first', 'new 2 second', 'new 3 later'])
+})
+
 // --- dual stack -----------------------------------------------------------------------------
 
 ;(hasIPv6() ? test : test.skip)("listening on '::' accepts IPv4 and IPv6 clients", async () => {

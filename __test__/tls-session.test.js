@@ -120,6 +120,17 @@ describe('resumption', () => {
     expect(session.length).toBeGreaterThan(0)
   })
 
+  test("a server's getSession() is a Buffer after the handshake too; given to a client, it resumes nothing", async () => {
+    const { connectOnce } = pongServer()
+    const first = await connectOnce()
+    const serverSession = first.server.getSession()
+    expect(Buffer.isBuffer(serverSession)).toBe(true)
+    expect(serverSession.length).toBeGreaterThan(0)
+    const second = await connectOnce({ setup: (socket) => socket.setSession(serverSession) })
+    expect(second.setup).toEqual({ value: undefined })
+    expect(second.reused).toEqual({ client: false, server: false })
+  })
+
   test('setSession in the connect promise .then resumes: isSessionReused() true on both sides', async () => {
     const { connectOnce, firstSession } = pongServer()
     const session = await firstSession()

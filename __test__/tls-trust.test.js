@@ -66,6 +66,24 @@ function expectCertError(err, code, message) {
 const SELF_SIGNED = 'self signed certificate'
 const ALTNAMES = "Hostname/IP does not match certificate's altnames: "
 
+// --- names no certificate can carry ----------------------------------------------------------------
+
+// Bun takes any string as the name to check and send (`connect({ hostname: ' 127.0.0.1 ', tls })`
+// rejects its promise with ENOTFOUND, after a DNS lookup of that string: so these use names that
+// need no lookup, 127.1 and 2130706433, and `serverName`). connect() returns its promise; the
+// handshake fails on the certificate's names, quoting the name given.
+describe('a server name that is no DNS name or IP address', () => {
+  const altnames = 'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1'
+  for (const [hostname, serverName] of [['127.1', undefined], ['2130706433', undefined], ['127.0.0.1', ' 127.0.0.1 '], ['127.0.0.1', 'a b']]) {
+    const name = serverName ?? hostname
+    test(`${JSON.stringify(name)} (${serverName === undefined ? 'hostname' : 'serverName'}): no throw; handshake(false, ERR_TLS_CERT_ALTNAME_INVALID)`, async () => {
+      const out = await handshake('server', { ca: pem('ca.pem'), serverName }, hostname)
+      expect([out.success, out.authorized, out.closed]).toEqual([false, false, true])
+      expectCertError(out.error, 'ERR_TLS_CERT_ALTNAME_INVALID', `${ALTNAMES}Host: ${name}. is not in the cert's altnames: ${altnames}`)
+    })
+  }
+})
+
 // --- 1. self-signed certificates ------------------------------------------------------------------
 
 describe('a self-signed server certificate', () => {

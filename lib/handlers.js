@@ -71,7 +71,8 @@ function readCallbacks(socket) {
  * is what the binding takes and `tls` the checked TLS input (null without one).
  */
 function parseOptions(options, what) {
-  if (options === null || typeof options !== 'object') {
+  // A function is an object to Bun.
+  if (options === null || (typeof options !== 'object' && typeof options !== 'function')) {
     throw invalidArgType(what === 'listen' ? 'Expected object' : 'Expected options object')
   }
   if (options.socket === undefined) {

@@ -62,8 +62,8 @@ class SocketListener {
 
   /** Fills `out` with { family, address, port }, as Bun does. */
   getsockname(out) {
-    if (out === null || typeof out !== 'object') throw invalidArgType('Expected object')
     if (this[kState] !== OPEN) return
+    if (out === null || typeof out !== 'object') throw invalidArgType('Expected object')
     const address = this[kNative].address()
     if (address !== null) Object.assign(out, { family: address.family, address: address.address, port: address.port })
   }

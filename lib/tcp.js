@@ -247,10 +247,11 @@ class TCPSocket {
 
   /** One-shot idle timer in whole seconds, as in Bun; 0 disables. */
   timeout(seconds) {
+    // Bun checks nothing once closed.
+    if (this[kState] !== OPEN) return
     if (arguments.length === 0) throw new Error('Expected 1 argument, got 0')
     const value = Number(seconds)
     if (value < 0) throw new Error('Timeout must be a positive integer')
-    if (this[kState] !== OPEN) return
     // Any number: huge and infinite ones never fire (the native side cannot overflow on them).
     this[kNative].setTimeout(Math.floor(value) || 0)
   }
@@ -264,11 +265,12 @@ class TCPSocket {
 
   /** `initialDelay` in milliseconds, as in Node. */
   setKeepAlive(enable = false, initialDelay = 0) {
-    if (initialDelay === undefined) initialDelay = 0
+    // Bun reads NaN as 0.
+    if (initialDelay === undefined || Number.isNaN(initialDelay)) initialDelay = 0
     if (typeof initialDelay !== 'number') {
       throw invalidArgType(`The "initialDelay" property must be of type number. Received ${typeof initialDelay}`)
     }
-    if (!Number.isInteger(initialDelay)) {
+    if (Number.isFinite(initialDelay) && !Number.isInteger(initialDelay)) {
       throw invalidArgType('The "initialDelay" property must be of type integer. Received number')
     }
     if (initialDelay < 0 || initialDelay > Number.MAX_SAFE_INTEGER) {
@@ -324,6 +326,7 @@ class TCPSocket {
   }
 
   reload(options) {
+    if (arguments.length === 0) throw new Error('Expected 1 argument')
     if (this[kState] === CLOSED) return
     const handlers = parseReload(arguments, false)
     const listener = this[kListener]
@@ -473,6 +476,13 @@ function closed(socket, err) {
   // upgradeTLS's `raw` shares its connection with the TLS socket: both close, raw first.
   const partner = socket[kTls]?.partner
   if (partner != null && partner[kState] !== CLOSED) return closed(partner, err)
+  // Bun ends a handshake still under way first (handshake(false, ECONNRESET), or the `open` it
+  // held back), then closes without an error.
+  if (socket[kTls] !== undefined && socket[kState] === OPEN && socket[kTls].authError === undefined) {
+    tlsSockets().handshakeCut(socket)
+    if (socket[kState] === CLOSED) return // a handler closed it
+    err = undefined
+  }
   socket[kState] = CLOSED
   handles.delete(socket[kId])
   const native = socket[kNative]

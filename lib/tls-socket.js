@@ -4,7 +4,7 @@
 
 const { handles, kHandlers, callHandler, reportHandlerError } = require('./dispatch')
 const { parseHandlers } = require('./handlers')
-const { invalidArgType, tlsError } = require('./errors')
+const { invalidArgType, outOfRange, tlsError } = require('./errors')
 const { toBytes } = require('./write')
 const tls = require('./tls')
 const { isNativeError } = require('node:util').types
@@ -96,16 +96,27 @@ class TLSSocket extends TCPSocket {
     return this[kState] === CLOSED ? null : []
   }
 
+  /** Bun's checks and messages (docs/reference/arguments.md); `length` is truncated. */
   exportKeyingMaterial(length, label, context) {
     if (this[kState] === CLOSED) return undefined
-    if (length === undefined || label === undefined) throw new Error('Expected length and label to be provided')
-    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
-      throw invalidArgType(`The "length" argument must be of type number. Received ${typeof length}`)
+    if (arguments.length < 2) throw new Error('Expected length and label to be provided')
+    const size = keyingLength(length)
+    if (typeof label !== 'string' && !(label instanceof String)) throw new Error('Expected label to be a string')
+    let ctx
+    if (arguments.length >= 3) {
+      if (typeof context === 'string' || context instanceof String) ctx = Buffer.from(String(context))
+      else if (isBufferSource(context)) ctx = Buffer.from(toBytes(context))
+      else throw new Error('Expected context to be a string, Buffer or TypedArray')
     }
-    if (typeof label !== 'string') throw invalidArgType(`The "label" argument must be of type string. Received ${typeof label}`)
+    if (size > 2 ** 32) {
+      throw outOfRange(`The value of "size" is out of range. It must be >= 0 and <= 4294967296. Received ${separated(size)}`)
+    }
     if (!this[kTls].established) throw new Error('OpenSSL HANDSHAKE_NOT_COMPLETE via OPENSSL_internal SSL routines')
-    const ctx = context === undefined ? undefined : typeof context === 'string' ? Buffer.from(context) : Buffer.from(toBytes(context))
-    return this[kNative].exportKeyingMaterial(length, label, ctx) ?? undefined
+    const result = this[kNative].exportKeyingMaterial(size, String(label), ctx)
+    if (typeof result !== 'string') return result
+    if (result === 'OUTPUT_TOO_LARGE') throw new Error('OpenSSL OUTPUT_TOO_LARGE via OPENSSL_internal HKDF functions')
+    if (result === 'NO_MEMORY') throw memoryError()
+    throw new Error('OpenSSL HANDSHAKE_NOT_COMPLETE via OPENSSL_internal SSL routines')
   }
 
   isSessionReused() {
@@ -119,10 +130,9 @@ class TLSSocket extends TCPSocket {
   }
 
   setSession(session) {
-    if (typeof session === 'string') return
-    if (!ArrayBuffer.isView(session) && !(session instanceof ArrayBuffer)) {
-      throw new Error('Expected session to be a string, Buffer or TypedArray')
-    }
+    if (this[kState] === CLOSED) return
+    if (typeof session === 'string' || session instanceof String) return
+    if (!isBufferSource(session)) throw new Error('Expected session to be a string, Buffer or TypedArray')
     if (this[kState] !== OPEN) return
     this[kNative].setTlsSession(Buffer.from(toBytes(session)))
   }
@@ -136,6 +146,9 @@ class TLSSocket extends TCPSocket {
 
   setServername(name) {
     if (this[kTls].meta.isServer) throw new Error('Cannot issue SNI from a TLS server-side socket')
+    if (arguments.length === 0) throw new Error('Expected 1 argument')
+    if (typeof name !== 'string' && !(name instanceof String)) throw new Error('Expected "serverName" to be a string')
+    if (String(name) === '' || this[kState] === CLOSED) return
     if (this[kTls].started) throw new Error('Already started.')
   }
 
@@ -169,8 +182,9 @@ class TLSSocket extends TCPSocket {
   disableRenegotiation() {}
 
   setMaxSendFragment(size) {
+    if (typeof size !== 'number') throw new Error('Expected size to be a number')
     if (this[kState] === CLOSED) return false
-    return typeof size === 'number' && size >= 512 && size <= 16384
+    return size >= 512 && size <= 16384
   }
 
   upgradeTLS() {
@@ -181,6 +195,34 @@ class TLSSocket extends TCPSocket {
   get [Symbol.toStringTag]() {
     return 'TLSSocket'
   }
+}
+
+/**
+ * exportKeyingMaterial()'s length as Bun takes it: a number, truncated; NaN, infinities,
+ * negatives and 2^63 or more are "not positive" (more than 2^32 is refused after the label
+ * and context are checked).
+ */
+function keyingLength(length) {
+  if (typeof length !== 'number') throw new Error('Expected length to be a number')
+  const size = Math.trunc(length)
+  if (!(size >= 0) || size >= 2 ** 63) throw new Error('Expected length to be a positive number')
+  return size + 0 // not -0
+}
+
+/** An integer with `_` between groups of three digits, as Node prints a received value. */
+function separated(n) {
+  return String(n).replace(/\B(?=(\d{3})+$)/g, '_')
+}
+
+function isBufferSource(value) {
+  return ArrayBuffer.isView(value) || value instanceof ArrayBuffer ||
+    (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)
+}
+
+function memoryError() {
+  const err = new Error('Failed to allocate memory')
+  err.code = 'ERR_MEMORY_ALLOCATION_FAILED'
+  return err
 }
 
 let x509Module = null
@@ -250,6 +292,14 @@ function handshaked(socket, outcome, info) {
   if ((outcome === 1 || outcome === 3) && socket[kState] === OPEN) callHandler(socket, 'drain')
 }
 
+/** The connection closed before the handshake ended: it ends now, failed, as Bun reports it. */
+function handshakeCut(socket) {
+  handshaked(socket, 0, {
+    code: 'ECONNRESET',
+    message: 'Client network socket disconnected before secure TLS connection was established',
+  })
+}
+
 /** Options of listen()/connect() for TLS: null for plain TCP, else what the native side takes. */
 function tlsSetup(input, native, isServer) {
   const parsed = parseTlsOptions(input, isServer)
@@ -265,21 +315,28 @@ function tlsSetup(input, native, isServer) {
   return { config, meta }
 }
 
+/**
+ * STARTTLS, checked in Bun's order. Options beyond bun-types' { data, tls, socket }, as Bun's
+ * own node:tls passes them: `isServer` (default: whether the socket was accepted) and
+ * `initialData`, bytes already read from the peer that the new session takes first.
+ */
 function upgrade(socket, options) {
-  if (options === null || typeof options !== 'object' || options.socket === undefined || options.socket === null) {
-    throw new Error('Expected "socket" option')
-  }
-  const handlers = parseHandlers(options.socket)
-  if (socket[kTls] !== undefined) return undefined
   if (socket[kState] !== OPEN || socket[kNative] === null) {
     throw invalidArgType('upgradeTLS requires an established socket')
   }
-  const isServer = socket[kListener] !== undefined
+  if (options === null || (typeof options !== 'object' && typeof options !== 'function')) {
+    throw new Error('Expected options object')
+  }
+  if (options.socket === undefined || options.socket === null) throw new Error('Expected "socket" option')
+  const handlers = parseHandlers(options.socket)
+  const accepted = socket[kListener] !== undefined
+  const isServer = options.isServer === undefined || options.isServer === null ? accepted : Boolean(options.isServer)
   const hostname = socket.remoteAddress ?? 'localhost'
   const setup = tlsSetup(options.tls, { hostname, unix: undefined }, isServer)
   if (setup === null) throw new Error('Expected "tls" option')
+  const initial = initialData(options.initialData)
   const native = socket[kNative]
-  if (!native.upgradeTls(setup.config, setup.meta.servername ?? hostname, setup.meta.sni)) {
+  if (!native.upgradeTls(setup.config, setup.meta.servername ?? hostname, setup.meta.sni, initial)) {
     throw invalidArgType('upgradeTLS requires an established socket')
   }
   const id = socket[kId]
@@ -309,6 +366,16 @@ function upgrade(socket, options) {
   return [raw, upgraded]
 }
 
+/** upgradeTLS's `initialData` as bytes: strings as UTF-8; Bun ignores what is neither. */
+function initialData(value) {
+  if (typeof value === 'string' || value instanceof String) return value.length === 0 ? undefined : Buffer.from(String(value))
+  if (isBufferSource(value)) {
+    const bytes = toBytes(value)
+    return bytes.byteLength === 0 ? undefined : Buffer.from(bytes)
+  }
+  return undefined
+}
+
 /** Starts a client's handshake with what JS decided before it: setVerifyMode(), handlers. */
 function startTls(socket) {
   const state = socket[kTls]
@@ -317,7 +384,7 @@ function startTls(socket) {
   socket[kNative].startTls(state.verifyMode?.rejectUnauthorized, handlers.keylog !== undefined, handlers.session !== undefined)
 }
 
-module.exports = { TLSSocket, handshaked, tlsSetup, upgrade, startTls, tlsNote: (...args) => tlsEvents().tlsNote(...args) }
+module.exports = { TLSSocket, handshaked, handshakeCut, tlsSetup, upgrade, startTls, tlsNote: (...args) => tlsEvents().tlsNote(...args) }
 
 let tlsEventsModule = null
 function tlsEvents() {

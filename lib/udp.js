@@ -6,7 +6,7 @@ const binding = require('./native')
 const timers = require('./timers')
 const { HandleResource, handles, kEvent, kinds } = require('./dispatch')
 const { isIPv4, isIPv6 } = require('node:net')
-const { invalidArgType, fromNative } = require('./errors')
+const { invalidArgType, outOfRange, fromNative } = require('./errors')
 
 const kNative = Symbol('kNative')
 const kId = Symbol('kId')
@@ -181,7 +181,7 @@ class UDPSocket {
 
   setTTL(ttl) {
     this.#checkOption(arguments.length, 1)
-    const value = ttl | 0
+    const value = int32(ttl)
     if (value < 1 || value > 255) throw einval()
     this.#apply('ttl', value)
     return value
@@ -189,7 +189,7 @@ class UDPSocket {
 
   setMulticastTTL(ttl) {
     this.#checkOption(arguments.length, 1)
-    const value = ttl | 0
+    const value = int32(ttl)
     if (value < 1 || value > 255) throw einval()
     this.#apply('multicastTtl', value)
     return value
@@ -203,7 +203,7 @@ class UDPSocket {
 
   setMulticastInterface(interfaceAddress) {
     this.#checkOption(arguments.length, 1)
-    const address = interfaceAddress === null || interfaceAddress === undefined ? null : parseIp(String(interfaceAddress))
+    const address = interfaceAddress === null || interfaceAddress === undefined ? null : parseIp(toText(interfaceAddress))
     if (address === null) return false
     this.#apply('multicastInterface', undefined, address)
     return true
@@ -239,10 +239,10 @@ class UDPSocket {
 
   #membership(name, argc, group, iface) {
     this.#checkOption(argc, 1)
-    const groupIp = parseIp(String(group))
+    const groupIp = parseIp(toText(group))
     if (groupIp === null) throw einval()
     // Bun ignores an interface it cannot parse.
-    const ifaceIp = iface === undefined || iface === null ? null : parseIp(String(iface))
+    const ifaceIp = iface === undefined || iface === null ? null : parseIp(toText(iface))
     if (ifaceIp !== null && family(ifaceIp) !== family(groupIp)) {
       throw invalidArgType('Family mismatch between address and interface')
     }
@@ -252,13 +252,13 @@ class UDPSocket {
 
   #sourceMembership(name, argc, source, group, iface) {
     this.#checkOption(argc, 2)
-    const sourceIp = parseIp(String(source))
-    const groupIp = parseIp(String(group))
+    const sourceIp = parseIp(toText(source))
+    const groupIp = parseIp(toText(group))
     if (sourceIp === null || groupIp === null) throw einval()
     if (family(sourceIp) !== family(groupIp)) {
       throw invalidArgType('Family mismatch between source and group addresses')
     }
-    const ifaceIp = iface === undefined || iface === null ? null : parseIp(String(iface))
+    const ifaceIp = iface === undefined || iface === null ? null : parseIp(toText(iface))
     if (ifaceIp !== null && family(ifaceIp) !== family(groupIp)) {
       throw invalidArgType('Family mismatch among source, group and interface addresses')
     }
@@ -304,7 +304,8 @@ function udpSocket(options) {
 
 /** Checks udpSocket()/reload() options in Bun's order, with Bun's messages. */
 function parseOptions(options) {
-  if (options === null || typeof options !== 'object') throw invalidArgType('Expected an object')
+  // A function is an object to Bun.
+  if (options === null || (typeof options !== 'object' && typeof options !== 'function')) throw invalidArgType('Expected an object')
   let port = 0
   // NaN too is checked (and refused): only undefined and null mean 0 without a look.
   if (options.port !== undefined && options.port !== null) {
@@ -344,17 +345,28 @@ function parseOptions(options) {
       throw invalidArgType('Expected "connect.hostname" to be a string')
     }
     if (target.port === undefined || target.port === null) throw invalidArgType('Expected "connect.port" to be an integer')
+    if (typeof target.port === 'bigint') throw new TypeError("Conversion from 'BigInt' to 'number' is not allowed.")
     const connectPort = Number(target.port)
     if (!Number.isInteger(connectPort) || connectPort < 1 || connectPort > 65535) {
       throw invalidArgType('Expected "connect.port" to be an integer between 1 and 65535')
     }
     connect = { hostname: String(host), port: connectPort }
   }
-  if (options.flags !== undefined && typeof options.flags !== 'number') {
-    throw invalidArgType(`The "flags" property must be of type number, got ${typeof options.flags}`)
-  }
+  checkFlags(options.flags)
   // Bun binds "localhost" to the loopback it resolves to; so does getaddrinfo here.
   return { port, hostname, bindHost: hostname, handlers, binaryType, connect }
+}
+
+/** `flags`, which Bun only checks: an int32 number, or undefined/null. */
+function checkFlags(flags) {
+  if (flags === undefined || flags === null) return
+  if (typeof flags !== 'number') throw invalidArgType(`The "flags" property must be of type number, got ${typeof flags}`)
+  if (!Number.isInteger(flags)) {
+    throw outOfRange(`The value of "flags" is out of range. It must be an integer. Received ${flags}`)
+  }
+  if (flags < -2147483648 || flags > 2147483647) {
+    throw outOfRange(`The value of "flags" is out of range. It must be >= -2147483648 && <= 2147483647. Received ${flags}`)
+  }
 }
 
 function parseBinaryType(value) {
@@ -452,6 +464,16 @@ function inetAton(text) {
   for (const n of numbers) value = value * 256 + n
   value = value * 2 ** (8 * (4 - numbers.length)) + last
   return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.')
+}
+
+/** A number as Bun's toInt32 takes it (a BigInt too). */
+function int32(value) {
+  return (typeof value === 'bigint' ? Number(BigInt.asIntN(32, value)) : value) | 0
+}
+
+/** A value as a string the way Bun converts it: a Symbol throws, unlike String(). */
+function toText(value) {
+  return `${value}`
 }
 
 function family(ip) {

@@ -11,6 +11,8 @@ const MAX = Number.MAX_SAFE_INTEGER
 /** The bytes to send for write(data, a, b), or null for nothing (undefined data). */
 function writeArgs(data, byteOffset, byteLength, argc) {
   if (data === undefined) return null
+  // Bun takes a String object as its string.
+  if (data instanceof String) data = String(data)
   let bytes
   if (typeof data === 'string') {
     if (typeof byteOffset === 'string') {

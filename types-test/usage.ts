@@ -52,12 +52,25 @@ async function datagrams(): Promise<void> {
       data(_s, data: Uint8Array, port: number, address: string, flags) {
         void [data, port, address, flags.truncated]
       },
+      // What Bun passes: the error, with the socket as `this`.
+      error(err) {
+        console.error(err.message, (err as { errqueue?: boolean }).errqueue)
+        this.close()
+      },
     },
   })
   const sent: boolean = sock.send('ping', sock.port, '127.0.0.1')
   const many: number = sock.sendMany(['a', sock.port, '127.0.0.1'])
   void [sent, many]
-  const connected: udp.ConnectedSocket<'buffer'> = await udpSocket({ connect: { hostname: '127.0.0.1', port: 9 } })
+  const connected: udp.ConnectedSocket<'buffer'> = await udpSocket({
+    connect: { hostname: '127.0.0.1', port: 9 },
+    // As bun-types declares it; it type-checks, though Bun passes only the error.
+    socket: {
+      error(socket, error) {
+        void [socket.port, error.message]
+      },
+    },
+  })
   connected.send('x')
   connected.close()
   sock.close()

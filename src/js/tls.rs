@@ -10,7 +10,7 @@ use rustls::pki_types::ServerName;
 use crate::js::errors::ErrorInfo;
 use crate::js::socket::NativeSocket;
 use crate::net::conn::Request;
-use crate::net::secure::Secure;
+use crate::net::secure::{KeyingError, Secure};
 use crate::net::tls::{AlpnChoice, Answer, ClientTls, ServerTls, TlsOptions, VerifyMode};
 
 /// Bun's `tls` option in DER (see `TlsOptions`).
@@ -98,13 +98,22 @@ impl NativeTlsConfig {
     self.server.clone()
   }
 
-  /// A client session for `name` (verified against, and sent as SNI when `sni`).
+  /// A client session for `name` (verified against, and sent as SNI when `sni`). A name that
+  /// is no DNS name or IP address ("127.1", " a b ") is no error in Bun: the handshake fails
+  /// on the certificate's names. Here it becomes a name in the reserved `.invalid` domain, sent
+  /// as no SNI, that no certificate names; `lib/` words the mismatch with the name given.
   pub(crate) fn client_session(&self, name: &str, sni: bool) -> Option<Box<Secure>> {
     let tls = self.client.clone()?;
-    let name = ServerName::try_from(name.to_owned()).ok()?;
+    let (name, sni) = match ServerName::try_from(name.to_owned()) {
+      Ok(name) => (name, sni),
+      Err(_) => (ServerName::try_from(UNMATCHABLE_NAME).ok()?, false),
+    };
     Some(Box::new(Secure::client(tls, name, sni)))
   }
 }
+
+/// RFC 6761 reserves `.invalid`: no public certificate names it.
+const UNMATCHABLE_NAME: &str = "name.invalid";
 
 /// What `getCipher()`, `getTLSVersion()`, `alpnProtocol`… read.
 #[napi(object)]
@@ -240,21 +249,30 @@ impl NativeSocket {
     Some(certs.into_iter().map(Buffer::from).collect())
   }
 
-  /// RFC 5705 keying material; None before the handshake finished.
+  /// RFC 5705 keying material, or why there is none: "HANDSHAKE_NOT_COMPLETE",
+  /// "OUTPUT_TOO_LARGE" or "NO_MEMORY". `length` is a whole number in [0, 2^32], checked by
+  /// `lib/tls-socket.js` (a u32 here would wrap 2^32 + 16 to 16).
   #[napi]
   pub fn export_keying_material(
     &self,
-    length: u32,
+    length: f64,
     label: String,
     context: Option<Buffer>,
-  ) -> Option<Buffer> {
-    let secure = self.conn()?.secure()?;
-    secure
-      .export_keying_material(length as usize, label.as_bytes(), context.as_deref())
-      .map(Buffer::from)
+  ) -> Either<Buffer, &'static str> {
+    let Some(secure) = self.conn().and_then(|conn| conn.secure()) else {
+      return Either::B("HANDSHAKE_NOT_COMPLETE");
+    };
+    // A float-to-int `as` saturates: NaN is 0, and nothing can exceed usize.
+    match secure.export_keying_material(length as usize, label.as_bytes(), context.as_deref()) {
+      Ok(bytes) => Either::A(Buffer::from(bytes)),
+      Err(KeyingError::NotEstablished) => Either::B("HANDSHAKE_NOT_COMPLETE"),
+      Err(KeyingError::TooLarge) => Either::B("OUTPUT_TOO_LARGE"),
+      Err(KeyingError::NoMemory) => Either::B("NO_MEMORY"),
+    }
   }
 
-  /// A token naming this client connection's sessions, for `setSession` in this process.
+  /// A token naming this connection's sessions, for `setSession` in this process (a server's
+  /// names none).
   #[napi]
   pub fn tls_session(&self) -> Option<Buffer> {
     self.conn()?.secure()?.session_token().map(Buffer::from)

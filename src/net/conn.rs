@@ -182,10 +182,10 @@ impl Conn {
       match connected {
         Ok((sock, kind)) => {
           let conn = Conn::new(id, sink, sock, kind);
-          if let Some(secure) = secure {
-            conn.set_secure(secure);
-          }
-          if conn.emit(Event::Open(conn.clone())) && conn.secure().is_some() {
+          // Decided before `Open` is out: JS may upgradeTLS() a plain one (which starts its
+          // task) before this thread goes on.
+          let is_tls = secure.is_some_and(|secure| conn.set_secure(secure));
+          if conn.emit(Event::Open(conn.clone())) && is_tls {
             conn.start_task();
           }
         }

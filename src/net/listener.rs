@@ -181,18 +181,21 @@ async fn run(listener: Arc<Listener>) {
       None => return,
       Some(Ok((socket, kind))) => {
         let conn = Conn::new(next_id(), listener.reporter.sink.clone(), socket, kind);
-        if let Some(tls) = &listener.tls {
-          match Secure::server(tls.clone()) {
+        // Decided before `Accept` is out: JS may upgradeTLS() a plain one (which starts its
+        // task) before this thread goes on.
+        let is_tls = match &listener.tls {
+          Some(tls) => match Secure::server(tls.clone()) {
             Ok(secure) => conn.set_secure(Box::new(secure)),
             // Cannot happen with a config that built; the connection just closes.
             Err(_) => continue,
-          };
-        }
+          },
+          None => false,
+        };
         crate::runtime::note_activity();
         if !listener.reporter.emit(Event::Accept(conn.clone())) {
           return;
         }
-        if conn.secure().is_some() {
+        if is_tls {
           conn.start_task();
         }
       }

@@ -91,6 +91,15 @@ pub enum Written {
   Closed,
 }
 
+/// Why `export_keying_material` gave nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyingError {
+  NotEstablished,
+  /// More than the key schedule can give (BoringSSL: OUTPUT_TOO_LARGE).
+  TooLarge,
+  NoMemory,
+}
+
 /// Introspection that needs no copying of certificates.
 pub struct Info {
   pub version: Option<&'static str>,
@@ -506,28 +515,50 @@ impl Secure {
     Some(certs.iter().map(|cert| cert.to_vec()).collect())
   }
 
+  /// RFC 5705 keying material of `length` bytes. TLS 1.3 derives it with HKDF-Expand, which
+  /// gives at most 255 hash lengths: more is refused before anything is allocated.
   pub fn export_keying_material(
     &self,
     length: usize,
     label: &[u8],
     context: Option<&[u8]>,
-  ) -> Option<Vec<u8>> {
+  ) -> Result<Vec<u8>, KeyingError> {
     if !self.is_established() {
-      return None;
+      return Err(KeyingError::NotEstablished);
     }
     let guard = self.lock();
-    guard
-      .as_ref()?
-      .export_keying_material(vec![0; length], label, context)
-      .ok()
+    let session = guard.as_ref().ok_or(KeyingError::NotEstablished)?;
+    // rustls refuses an empty output; Bun gives an empty Buffer.
+    if length == 0 {
+      return Ok(Vec::new());
+    }
+    if let Some(rustls::SupportedCipherSuite::Tls13(suite)) = session.negotiated_cipher_suite() {
+      if length > 255 * suite.common.hash_provider.output_len() {
+        return Err(KeyingError::TooLarge);
+      }
+    }
+    // TLS 1.2 has no limit (Bun hands out 4 GiB): an allocation that fails is an error, not an
+    // abort.
+    let mut output = Vec::new();
+    output
+      .try_reserve_exact(length)
+      .map_err(|_| KeyingError::NoMemory)?;
+    output.resize(length, 0);
+    session
+      .export_keying_material(output, label, context)
+      .map_err(|_| KeyingError::TooLarge)
   }
 
-  /// The token `getSession()` returns (client, after the handshake).
+  /// The token `getSession()` returns after the handshake. A server's names no client
+  /// session (Bun gives servers a Buffer too): `setSession` with it resumes nothing.
   pub fn session_token(&self) -> Option<Vec<u8>> {
     if !self.is_established() {
       return None;
     }
-    self.sessions.as_ref().map(|sessions| sessions.token())
+    match &self.sessions {
+      Some(sessions) => Some(sessions.token()),
+      None => Some(server_token()),
+    }
   }
 
   /// Resumes from a token `session_token` gave, if the handshake has not started; anything
@@ -693,6 +724,13 @@ impl ConnSessions {
   fn seed(&self) -> Option<u64> {
     Some(self.seed.load(Ordering::Acquire)).filter(|id| *id != 0)
   }
+}
+
+/// A server's token: session id 0, which no client session has.
+fn server_token() -> Vec<u8> {
+  let mut token = TOKEN_MAGIC.to_vec();
+  token.extend_from_slice(&0u64.to_le_bytes());
+  token
 }
 
 fn parse_token(token: &[u8]) -> Option<u64> {

@@ -153,7 +153,8 @@ fn apply_requests(conn: &Arc<Conn>, task: &mut Task) -> Option<Finish> {
         flush(conn);
       }
       Request::Feed(bytes) => {
-        if let Some(end) = on_records(conn, task, &bytes) {
+        // Bytes the old socket read (upgradeTLS's initialData): its handlers already saw them.
+        if let Some(end) = on_records(conn, task, &bytes, false) {
           return Some(end);
         }
       }
@@ -260,7 +261,7 @@ fn read_available(
       if n == 0 {
         return Ok((None, 0));
       }
-      Ok((on_records(conn, task, &scratch[..n]), n))
+      Ok((on_records(conn, task, &scratch[..n], true), n))
     });
     match result {
       Ok((_, 0)) => return on_eof(conn, task),
@@ -298,7 +299,7 @@ fn read_all(conn: &Arc<Conn>, task: &mut Task) -> Option<Finish> {
       Ok::<_, io::Error>(if n == 0 {
         (None, 0)
       } else {
-        (on_records(conn, task, &scratch[..n]), n)
+        (on_records(conn, task, &scratch[..n], true), n)
       })
     });
     match result {
@@ -326,12 +327,12 @@ fn read_socket(conn: &Conn, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// TLS records arrived: report the handshake's end, then the plaintext they carried, then a
-/// failure or the peer's close_notify.
-fn on_records(conn: &Arc<Conn>, task: &mut Task, records: &[u8]) -> Option<Finish> {
+/// failure or the peer's close_notify. `tap`: also show them to upgradeTLS's `raw` socket.
+fn on_records(conn: &Arc<Conn>, task: &mut Task, records: &[u8], tap: bool) -> Option<Finish> {
   let secure = conn.secure()?;
   let silent = matches!(conn.lock().phase, Phase::Flushing(After::Close));
   let was_handshaking = secure.is_handshaking();
-  if secure.is_tapped() && !silent {
+  if tap && secure.is_tapped() && !silent {
     conn.in_flight.fetch_add(1, Ordering::AcqRel);
     conn.emit(Event::Records(records.to_vec(), Credit::new(conn.clone())));
   }

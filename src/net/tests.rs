@@ -619,7 +619,7 @@ mod tls {
   use rustls::pki_types::{CertificateDer, ServerName};
 
   use super::*;
-  use crate::net::secure::Secure;
+  use crate::net::secure::{KeyingError, Secure};
   use crate::net::tls::{
     AlpnChoice, Answer, ClientTls, HandshakeOutcome, ServerTls, TlsNote, TlsOptions, VerifyMode, HOOK_ALWAYS,
   };
@@ -767,7 +767,29 @@ mod tls {
       .secure()
       .unwrap()
       .export_keying_material(32, b"label", None);
-    assert!(ours.is_some() && ours == theirs);
+    assert!(ours.is_ok() && ours == theirs);
+    // HKDF-Expand gives at most 255 hash lengths; more fails before allocating.
+    let hash_len = if info.cipher.unwrap().ends_with("SHA384") {
+      48
+    } else {
+      32
+    };
+    let limit = 255 * hash_len;
+    let client = pair.client.secure().unwrap();
+    assert_eq!(
+      client
+        .export_keying_material(limit, b"label", None)
+        .map(|v| v.len()),
+      Ok(limit)
+    );
+    assert_eq!(
+      client.export_keying_material(limit + 1, b"label", None),
+      Err(KeyingError::TooLarge)
+    );
+    assert_eq!(
+      client.export_keying_material(usize::MAX, b"label", None),
+      Err(KeyingError::TooLarge)
+    );
   }
 
   #[test]
@@ -993,5 +1015,55 @@ mod tls {
     }
     assert_eq!(&talk.join().unwrap(), b"pong");
     listener.stop();
+  }
+
+  /// Upgrades every plain connection it hears of, from inside `emit` (as JS may, on the JS
+  /// thread, before the I/O thread goes on past the `emit` that reported the connection).
+  struct UpgradeAtOnce {
+    inner: Arc<dyn EventSink>,
+    server: Arc<ServerTls>,
+    client: Arc<ClientTls>,
+  }
+
+  impl EventSink for UpgradeAtOnce {
+    fn emit(&self, id: HandleId, event: Event) -> bool {
+      match &event {
+        Event::Accept(conn) => {
+          assert!(conn.upgrade_tls(Box::new(Secure::server(self.server.clone()).unwrap()), None));
+        }
+        Event::Open(conn) => {
+          let name = ServerName::try_from("localhost").unwrap();
+          assert!(conn.upgrade_tls(Box::new(Secure::client(self.client.clone(), name, true)), None));
+          conn.request(Request::StartTls);
+        }
+        _ => {}
+      }
+      self.inner.emit(id, event)
+    }
+  }
+
+  #[test]
+  fn a_connection_upgraded_as_soon_as_it_is_reported_gets_one_tls_task() {
+    let (inner, rx) = sink();
+    let sink: Arc<dyn EventSink> = Arc::new(UpgradeAtOnce {
+      inner,
+      server: server_tls("server"),
+      client: Arc::new(ClientTls::new(&client_options(true)).unwrap()),
+    });
+    let (_listener, port) = listen(&sink);
+    let client_id = next_id();
+    Conn::connect(client_id, sink, loopback(port), None);
+    // A second task would find the descriptor registered already (EEXIST) and close.
+    let mut handshakes = 0;
+    while handshakes < 2 {
+      match next(&rx).1 {
+        Event::Handshake(outcome) => {
+          assert!(outcome.success);
+          handshakes += 1;
+        }
+        Event::Close(err) => panic!("closed: {err:?}"),
+        _ => {}
+      }
+    }
   }
 }

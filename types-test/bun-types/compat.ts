@@ -10,8 +10,8 @@ type D = { id: number }
 const listen: typeof Bun.listen = sockets.listen
 const connect: typeof Bun.connect = sockets.connect
 const Sink: typeof Bun.ArrayBufferSink = sockets.ArrayBufferSink
-// @ts-expect-error bun-types declares the UDP `error` handler as error(socket, error); Bun 1.4.4
-// calls error(error) with `this` = the socket, and so do we (see udp.ts for the rest of udpSocket).
+// bun-types declares the UDP `error` handler as error(socket, error); Bun 1.4.4 calls error(error)
+// with `this` = the socket, and so does the package, whose typings admit both (udp.ts).
 const udpSocket: typeof Bun.udpSocket = sockets.udpSocket
 const subset: Pick<typeof Bun, 'listen' | 'connect' | 'ArrayBufferSink'> = Default
 void [listen, connect, udpSocket, Sink, subset]
