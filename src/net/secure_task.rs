@@ -113,7 +113,14 @@ pub async fn run(conn: Arc<Conn>) {
       // Paused or half-open: only a reset is reported, after the data ahead of it, as in Bun.
       // (Readable readiness would not do: tokio never clears a read-closed one.)
       ready = io.ready(Interest::ERROR), if watch => match ready {
-        Ok(_) => read_all(&conn, &mut task),
+        Ok(mut guard) => {
+          let end = read_all(&conn, &mut task);
+          if end.is_none() {
+            // A readiness with no error behind it: wait for the next one.
+            guard.clear_ready();
+          }
+          end
+        }
         Err(err) => Some(Finish::reported(Some(SocketError::os(Syscall::Read, &err, ErrorTarget::default())))),
       },
       ready = io.writable(), if write => match ready {
@@ -245,77 +252,68 @@ fn send_close_notify(conn: &Conn, task: &mut Task) {
   }
 }
 
-/// Reads until the socket is drained or the credit is spent.
+/// Reads until the socket is drained or the credit is spent (or JS paused).
 fn read_available(
   conn: &Arc<Conn>,
   task: &mut Task,
   guard: &mut tokio::io::unix::AsyncFdReadyGuard<'_, FdRef>,
 ) -> Option<Finish> {
-  while conn.in_flight.load(Ordering::Acquire) < CREDIT && !conn.lock().paused {
-    let result = SCRATCH.with(|scratch| {
-      let mut scratch = scratch.borrow_mut();
-      let n = match read_socket(conn, &mut scratch) {
-        Ok(n) => n,
-        Err(err) => return Err(err),
-      };
-      if n == 0 {
-        return Ok((None, 0));
-      }
-      Ok((on_records(conn, task, &scratch[..n], true), n))
-    });
-    match result {
-      Ok((_, 0)) => return on_eof(conn, task),
-      Ok((Some(end), _)) => return Some(end),
-      Ok((None, n)) => {
-        if n < READ_SIZE {
-          // A short read drained the socket: wait for the next edge instead of reading EAGAIN.
-          guard.clear_ready();
-          return None;
-        }
-      }
-      Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-        guard.clear_ready();
-        return None;
-      }
-      Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-      Err(err) => {
-        return Some(Finish::reported(Some(SocketError::os(
-          Syscall::Read,
-          &err,
-          ErrorTarget::default(),
-        ))))
-      }
+  let more = || conn.in_flight.load(Ordering::Acquire) < CREDIT && !conn.lock().paused;
+  match read_loop(conn, task, true, more) {
+    Read::Finished(end) => Some(end),
+    // Drained: wait for the next edge (a short read saves the read that would say EAGAIN).
+    Read::Drained => {
+      guard.clear_ready();
+      None
     }
+    Read::Stopped => None,
   }
-  None
 }
 
-/// A reset while paused: deliver what is queued ahead of it, then close with the error.
+/// A reset while paused or half-open: deliver what is queued ahead of it, paused or not, then
+/// close with the error, as Bun does.
 fn read_all(conn: &Arc<Conn>, task: &mut Task) -> Option<Finish> {
-  loop {
+  // Until the error: short reads do not mean drained here.
+  match read_loop(conn, task, false, || true) {
+    Read::Finished(end) => Some(end),
+    // No error came with the data: take the socket's own, or go on if there is none.
+    _ => {
+      let err = conn.lock().sock.as_ref().and_then(|sock| sock.take_error().ok().flatten())?;
+      Some(Finish::reported(Some(SocketError::os(Syscall::Read, &err, ErrorTarget::default()))))
+    }
+  }
+}
+
+/// How a read loop ended.
+enum Read {
+  Finished(Finish),
+  /// Nothing more to read now.
+  Drained,
+  /// `more` said stop.
+  Stopped,
+}
+
+/// Reads records and feeds them to the session while `more()` (a short read ends it when
+/// `short_drains`); a read error or the peer's end finishes the connection.
+fn read_loop(conn: &Arc<Conn>, task: &mut Task, short_drains: bool, more: impl Fn() -> bool) -> Read {
+  while more() {
     let result = SCRATCH.with(|scratch| {
       let mut scratch = scratch.borrow_mut();
       let n = read_socket(conn, &mut scratch)?;
-      Ok::<_, io::Error>(if n == 0 {
-        (None, 0)
-      } else {
-        (on_records(conn, task, &scratch[..n], true), n)
-      })
+      let fed = (n > 0).then(|| on_records(conn, task, &scratch[..n], true));
+      Ok::<_, io::Error>((fed.flatten(), n))
     });
     match result {
-      Ok((_, 0)) => return on_eof(conn, task).or(Some(Finish::reported(None))),
-      Ok((Some(end), _)) => return Some(end),
+      Ok((_, 0)) => return on_eof(conn, task).map_or(Read::Drained, Read::Finished),
+      Ok((Some(end), _)) => return Read::Finished(end),
+      Ok((None, n)) if short_drains && n < READ_SIZE => return Read::Drained,
       Ok((None, _)) => {}
+      Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Read::Drained,
       Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-      Err(err) => {
-        return Some(Finish::reported(Some(SocketError::os(
-          Syscall::Read,
-          &err,
-          ErrorTarget::default(),
-        ))))
-      }
+      Err(err) => return Read::Finished(Finish::reported(Some(SocketError::os(Syscall::Read, &err, ErrorTarget::default())))),
     }
   }
+  Read::Stopped
 }
 
 fn read_socket(conn: &Conn, buf: &mut [u8]) -> io::Result<usize> {
