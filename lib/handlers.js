@@ -4,7 +4,10 @@
 
 const { isIPv6 } = require('node:net')
 const { invalidArgType, outOfRange } = require('./errors')
-const { checkTlsOptions, readTlsFiles } = require('./tls-options')
+// Loaded with the first `tls` option: it brings node:crypto, which costs a plain-TCP process
+// about a megabyte and a half of memory.
+let tlsOptionsModule = null
+const tlsOptions = () => (tlsOptionsModule ??= require('./tls-options'))
 
 // Bun's internal names, which its error messages use.
 const HANDLER_NAMES = [
@@ -89,12 +92,13 @@ function parseOptions(options, what) {
     port = parsePort(options.port)
   }
   // Bun checks the TLS options' types before `exclusive`, and reads their files after it.
-  const tls = checkTlsOptions(options.tls)
+  const tlsValue = options.tls
+  const tls = tlsValue === undefined || tlsValue === null || tlsValue === false ? null : tlsOptions().checkTlsOptions(tlsValue)
   const exclusive = optionalBoolean(options, 'exclusive')
   if (tls !== null && tls.serverName !== null && tls.serverName.includes('\0')) {
     throw invalidArgType('"serverName" must not contain null bytes')
   }
-  readTlsFiles(tls)
+  if (tls !== null) tlsOptions().readTlsFiles(tls)
   let unix
   if (options.unix !== undefined && options.unix !== null) {
     if (typeof options.unix !== 'string') throw invalidArgType('SocketOptions.unix must be a string')
