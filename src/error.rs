@@ -94,6 +94,14 @@ impl SocketError {
     }
   }
 
+  /// A bug of ours that a task survived (a panic): the socket it owned closes with this.
+  pub fn internal() -> SocketError {
+    SocketError::Tls {
+      code: "ERR_INTERNAL_ASSERTION",
+      message: "bun-sockets: internal error; the socket was closed".to_owned(),
+    }
+  }
+
   pub fn code(&self) -> &'static str {
     match self {
       SocketError::Os { code, .. } | SocketError::Tls { code, .. } => code,

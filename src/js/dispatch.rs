@@ -130,7 +130,7 @@ enum Owned {
 /// Connects this environment to `lib/dispatch.js`. Called once when the package loads, with
 /// the async resource native callbacks run in (its `hasRef()` says false: the user's handles
 /// carry resources of their own).
-#[napi]
+#[napi(catch_unwind)]
 pub fn init(env: Env, dispatch: Function<'_, Unknown<'_>, Unknown<'_>>, resource: Object<'_>) -> Result<()> {
   let dispatch = dispatch.value().value;
   let resource = resource.value().value;
@@ -193,6 +193,15 @@ unsafe extern "C" fn call_js(
   context: *mut c_void,
   data: *mut c_void,
 ) {
+  // SAFETY: as napi promises the callback.
+  crate::js::from_c("an event", || unsafe { deliver(env, dispatch, context, data) });
+}
+
+/// `call_js`'s work.
+///
+/// SAFETY: napi's threadsafe-function callback contract: JS thread, `data` an `Item` we boxed,
+/// `context` our `CallCtx`.
+unsafe fn deliver(env: sys::napi_env, dispatch: sys::napi_value, context: *mut c_void, data: *mut c_void) {
   if data.is_null() {
     return;
   }
@@ -584,7 +593,7 @@ fn copy_chunk(env: sys::napi_env, chunk: &[u8]) -> Result<sys::napi_value> {
 
 /// Gives the core to another thread for a moment (the JS thread's short polls while it waits
 /// for the I/O thread, which may share its core).
-#[napi]
+#[napi(catch_unwind)]
 pub fn yield_now() {
   std::thread::yield_now();
 }

@@ -22,7 +22,7 @@ pub struct NativeListener {
 
 /// Binds and listens now. Returns the listener, or the failure's description for
 /// `lib/errors.js` to throw.
-#[napi]
+#[napi(catch_unwind)]
 pub fn listen(
   env: Env,
   options: SocketOptions,
@@ -43,36 +43,36 @@ pub fn listen(
 
 #[napi]
 impl NativeListener {
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn id(&self) -> u32 {
     self.id
   }
 
   /// The listening descriptor, or -1 once stopped.
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn fd(&self) -> i32 {
     self.listener.fd()
   }
 
   /// The bound address (TCP only).
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn address(&self) -> Option<AddressInfo> {
     self.listener.local_addr().map(AddressInfo::from)
   }
 
   /// Stops accepting and frees the port now.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn stop(&self, env: Env) -> Result<()> {
     self.listener.stop();
     EnvCtx::forget(&env, self.id)
   }
 
-  #[napi(js_name = "ref")]
+  #[napi(js_name = "ref", catch_unwind)]
   pub fn hold(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, self.listener.is_listening(), true)
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn unref(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, true, false)
   }

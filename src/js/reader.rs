@@ -217,7 +217,10 @@ impl Slab {
         check(sys::napi_get_reference_value(env, self.buffer, &mut value))?;
         check(sys::napi_is_detached_arraybuffer(env, value, &mut detached))?;
         if !detached {
-          return Ok(std::slice::from_raw_parts_mut(self.data.add(self.used), SLAB_SIZE - self.used));
+          return Ok(std::slice::from_raw_parts_mut(
+            self.data.add(self.used),
+            SLAB_SIZE - self.used,
+          ));
         }
         self.retire();
       }
@@ -574,12 +577,20 @@ fn reader(env: &Env) -> Result<Rc<Reader>> {
 }
 
 extern "C" fn on_poll(_handle: *mut c_void, _status: c_int, _events: c_int) {
-  with_reader(Reader::run);
+  crate::js::from_c("the reader", || with_reader(Reader::run));
 }
 
 /// The environment ends: close the sockets still here, then the handle; the hook is removed
 /// once libuv has closed it.
 unsafe extern "C" fn on_cleanup(hook: sys::napi_async_cleanup_hook_handle, _data: *mut c_void) {
+  // SAFETY: as the caller (napi) promises.
+  crate::js::from_c("the cleanup hook", || unsafe { cleanup(hook) });
+}
+
+/// `on_cleanup`'s work.
+///
+/// SAFETY: JS thread of the ending environment; `hook` is this hook's handle.
+unsafe fn cleanup(hook: sys::napi_async_cleanup_hook_handle) {
   let Some(reader) = READER.with(|cell| cell.borrow_mut().take()) else {
     // SAFETY: the handle napi gave this hook.
     unsafe { sys::napi_remove_async_cleanup_hook(hook) };

@@ -33,7 +33,7 @@ pub struct AddressInfo {
 /// Starts connecting; the socket's events arrive on the returned id (`open` or `connectError`).
 /// With `tls`, the session verifies `server_name` and sends it as SNI when `sni`; -1 when that
 /// name cannot be used.
-#[napi]
+#[napi(catch_unwind)]
 pub fn connect(
   env: Env,
   options: SocketOptions,
@@ -68,7 +68,7 @@ impl NativeSocket {
   }
 
   /// Writes what the kernel takes now: the byte count, 0 while full, -1 once closed.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn write(&self, data: &[u8]) -> i64 {
     let Some(conn) = &self.conn else {
       return -1;
@@ -82,13 +82,13 @@ impl NativeSocket {
   }
 
   /// `write` for a string, encoded as UTF-8.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn write_string(&self, data: String) -> i64 {
     self.write(data.as_bytes())
   }
 
   /// Closes gracefully; true when closed now, false when `close` will follow pending writes.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn end(&self) -> bool {
     let Some(conn) = &self.conn else {
       return true;
@@ -102,7 +102,7 @@ impl NativeSocket {
     now
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn terminate(&self) {
     if let Some(conn) = &self.conn {
       conn.terminate();
@@ -110,7 +110,7 @@ impl NativeSocket {
     }
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn close(&self) {
     if let Some(conn) = &self.conn {
       conn.close();
@@ -118,7 +118,7 @@ impl NativeSocket {
     }
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn shutdown(&self, read_side: bool) {
     if let Some(conn) = &self.conn {
       conn.shutdown(read_side);
@@ -126,7 +126,7 @@ impl NativeSocket {
     }
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn pause(&self) {
     if let Some(conn) = &self.conn {
       conn.set_paused(true);
@@ -134,7 +134,7 @@ impl NativeSocket {
     }
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn resume(&self) {
     if let Some(conn) = &self.conn {
       conn.set_paused(false);
@@ -143,20 +143,20 @@ impl NativeSocket {
   }
 
   /// Idle timeout in seconds (any number; huge or infinite ones never fire); 0 disables.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn set_timeout(&self, seconds: f64) {
     if let Some(conn) = &self.conn {
       conn.set_timeout(seconds);
     }
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn set_no_delay(&self, on: bool) -> bool {
     self.conn.as_ref().is_some_and(|conn| conn.set_no_delay(on))
   }
 
   /// `initial_delay` in seconds (JS checked it is a safe integer).
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn set_keep_alive(&self, on: bool, initial_delay: f64) -> bool {
     // Saturating cast: no value can panic here.
     let delay = Duration::from_secs(initial_delay.max(0.0) as u64);
@@ -170,18 +170,18 @@ impl NativeSocket {
     self.conn.as_ref()
   }
 
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn bytes_written(&self) -> f64 {
     self.conn.as_ref().map_or(0.0, |conn| conn.bytes_written() as f64)
   }
 
   /// The OS descriptor; -1 once closed.
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn fd(&self) -> i32 {
     self.conn.as_ref().map_or(-1, |conn| conn.fd())
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn local_address(&self) -> Option<AddressInfo> {
     self
       .conn
@@ -190,7 +190,7 @@ impl NativeSocket {
       .map(AddressInfo::from)
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn remote_address(&self) -> Option<AddressInfo> {
     self
       .conn
@@ -200,19 +200,19 @@ impl NativeSocket {
   }
 
   /// Counts this socket as keeping the process alive (the default while it is open).
-  #[napi(js_name = "ref")]
+  #[napi(js_name = "ref", catch_unwind)]
   pub fn hold(&self, env: Env) -> Result<()> {
     let alive = self.conn.as_ref().is_some_and(|conn| !conn.is_closed());
     EnvCtx::set_ref(&env, self.id, alive, true)
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn unref(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, true, false)
   }
 
   /// Lets go of the connection once `close` was reported, and stops counting it as alive.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn detach(&mut self, env: Env) -> Result<()> {
     reader::forget(self.id);
     self.conn = None;

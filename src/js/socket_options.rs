@@ -14,7 +14,7 @@ use crate::js::socket::NativeSocket;
 impl NativeSocket {
   /// Sets the type of service (0..=255, checked by `lib/`): 0, or -errno as Bun returns it
   /// (EBADF once closed, EINVAL on a unix socket).
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn set_type_of_service(&self, tos: u32) -> i32 {
     self
       .with_ip_socket(|sock, domain| match domain {
@@ -25,7 +25,7 @@ impl NativeSocket {
   }
 
   /// The type of service, or -errno as `set_type_of_service`.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn type_of_service(&self) -> i32 {
     self
       .with_ip_socket(|sock, domain| match domain {

@@ -37,7 +37,7 @@ pub struct NativeTlsConfig {
 }
 
 /// Builds the configuration for one side, or describes why it cannot be built.
-#[napi]
+#[napi(catch_unwind)]
 pub fn tls_config(input: TlsInput, is_server: bool) -> Either<NativeTlsConfig, ErrorInfo> {
   let options = TlsOptions {
     certs: input.certs.iter().map(|der| der.to_vec()).collect(),
@@ -75,7 +75,7 @@ pub fn tls_config(input: TlsInput, is_server: bool) -> Either<NativeTlsConfig, E
 impl NativeTlsConfig {
   /// A server config of its own for one listener (the hooks are per listener), sharing the
   /// rustls configs with this one.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn for_listener(&self) -> NativeTlsConfig {
     NativeTlsConfig {
       server: self.server.as_ref().map(|server| Arc::new(server.for_listener())),
@@ -85,7 +85,7 @@ impl NativeTlsConfig {
 
   /// What the listener's handlers need from each ClientHello: `HOOK_*` bits of
   /// `src/net/tls/server.rs` (1 always ask, 2 serverName, 4 alpnCallback, 8 keylog).
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn set_hooks(&self, hooks: u32) {
     if let Some(server) = &self.server {
       server.set_hooks(hooks as u8);
@@ -133,7 +133,7 @@ impl NativeSocket {
   /// Starts a client handshake (after `open` and the connect promise's callbacks), with the
   /// `rejectUnauthorized` of `setVerifyMode()` if it was called, and whether Bun's `keylog`
   /// and `session` handlers exist.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn start_tls(&self, reject_unauthorized: Option<bool>, keylog: Option<bool>, session: Option<bool>) {
     let Some(conn) = self.conn() else {
       return;
@@ -153,7 +153,7 @@ impl NativeSocket {
   /// A server's answer to the ClientHello it reported: refuse it (Bun's `serverName` handler
   /// refused), the protocol chosen (`alpn`; `alpnRefused`: none of the client's), and the verify
   /// mode of `setVerifyMode()` if it was called. The handshake then goes on.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn answer_hello(
     &self,
     refuse: bool,
@@ -188,7 +188,7 @@ impl NativeSocket {
 
   /// STARTTLS: makes this plain connection a TLS one. False if it already was, or the name is
   /// not one a certificate can be checked against.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn upgrade_tls(
     &self,
     config: &NativeTlsConfig,
@@ -215,7 +215,7 @@ impl NativeSocket {
     conn.upgrade_tls(secure, initial_data.map(|bytes| bytes.to_vec()))
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn tls_info(&self) -> Option<TlsInfo> {
     let secure = self.conn()?.secure()?;
     let established = secure.is_established();
@@ -243,7 +243,7 @@ impl NativeSocket {
   }
 
   /// The peer's chain in DER, leaf first.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn peer_certificates(&self) -> Option<Vec<Buffer>> {
     let certs = self.conn()?.secure()?.peer_certificates()?;
     Some(certs.into_iter().map(Buffer::from).collect())
@@ -252,7 +252,7 @@ impl NativeSocket {
   /// RFC 5705 keying material, or why there is none: "HANDSHAKE_NOT_COMPLETE",
   /// "OUTPUT_TOO_LARGE" or "NO_MEMORY". `length` is a whole number in [0, 2^32], checked by
   /// `lib/tls-socket.js` (a u32 here would wrap 2^32 + 16 to 16).
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn export_keying_material(
     &self,
     length: f64,
@@ -273,12 +273,12 @@ impl NativeSocket {
 
   /// A token naming this connection's sessions, for `setSession` in this process (a server's
   /// names none).
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn tls_session(&self) -> Option<Buffer> {
     self.conn()?.secure()?.session_token().map(Buffer::from)
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn set_tls_session(&self, token: Buffer) {
     if let Some(secure) = self.conn().and_then(|conn| conn.secure()) {
       secure.set_session(&token);

@@ -32,7 +32,7 @@ pub struct NativeUdpSocket {
 }
 
 /// Binds (and connects) now. Returns the socket, or the failure's description.
-#[napi]
+#[napi(catch_unwind)]
 pub fn udp_socket(env: Env, options: UdpOptions) -> Result<Either<NativeUdpSocket, ErrorInfo>> {
   let ctx = EnvCtx::of(&env)?;
   let config = match config(&options) {
@@ -71,18 +71,18 @@ fn config(options: &UdpOptions) -> std::result::Result<UdpConfig, SocketError> {
 
 #[napi]
 impl NativeUdpSocket {
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn id(&self) -> u32 {
     self.id
   }
 
   /// The OS descriptor; -1 once closed.
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn fd(&self) -> i32 {
     self.udp.as_ref().map_or(-1, |udp| udp.fd())
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn address(&self) -> Option<AddressInfo> {
     self
       .udp
@@ -91,7 +91,7 @@ impl NativeUdpSocket {
       .map(AddressInfo::from)
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn remote_address(&self) -> Option<AddressInfo> {
     self
       .udp
@@ -102,7 +102,7 @@ impl NativeUdpSocket {
 
   /// Sends one datagram to `address:port`, or to the connected peer when `address` is absent.
   /// True when sent, false when the kernel buffer is full; an OS failure is returned described.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn send(&self, data: &[u8], port: Option<u32>, address: Option<String>) -> Either<bool, ErrorInfo> {
     let Some(udp) = &self.udp else {
       return Either::A(false);
@@ -122,7 +122,7 @@ impl NativeUdpSocket {
 
   /// Sends `lengths.len()` datagrams whose payloads lie back to back in `bytes`. On unconnected
   /// sockets datagram `i` goes to `addresses[address_of[i]]:ports[i]`. Returns how many went out.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn send_many(
     &self,
     bytes: &[u8],
@@ -158,7 +158,7 @@ impl NativeUdpSocket {
   }
 
   /// Closes now and stops counting the socket as alive.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn close(&mut self, env: Env) -> Result<()> {
     if let Some(udp) = self.udp.take() {
       udp.close();
@@ -166,12 +166,12 @@ impl NativeUdpSocket {
     EnvCtx::forget(&env, self.id)
   }
 
-  #[napi(js_name = "ref")]
+  #[napi(js_name = "ref", catch_unwind)]
   pub fn hold(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, self.udp.is_some(), true)
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn unref(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, true, false)
   }
@@ -179,7 +179,7 @@ impl NativeUdpSocket {
   /// Applies a socket option (`lib/udp.js` checked the values); returns the failure, if any.
   /// `name`: broadcast, ttl, multicastTtl, multicastLoop, multicastInterface, addMembership,
   /// dropMembership, addSourceMembership, dropSourceMembership.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn set_option(
     &self,
     name: String,

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use crate::error::{ErrorTarget, SocketError, Syscall};
 use crate::net::secure::{Secure, Written};
 use crate::net::timer::Timer;
-use crate::net::{Creditor, Event, HandleId, Reporter};
+use crate::net::{Creditor, Event, HandleId, OnPanic, Reporter};
 
 /// Chunks of one TLS socket in flight to JS at once. Four kept throughput at the unbounded
 /// figure while a slow `data` handler held RSS at ~50 MB instead of 300+ MB.
@@ -175,10 +175,18 @@ impl Conn {
     secure: Option<Box<Secure>>,
   ) {
     crate::runtime::handle().spawn(async move {
+      let reporter = Reporter {
+        id,
+        sink: sink.clone(),
+      };
+      let unanswered = OnPanic::new(move || {
+        reporter.emit(Event::ConnectError(SocketError::internal()));
+      });
       let connected = crate::net::tcp::connect(&target).await;
       // A loopback connect is often done before the listener in this process saw the
       // connection: let the I/O driver run once, so a server's `open` comes first, as in Bun.
       tokio::task::yield_now().await;
+      unanswered.disarm();
       match connected {
         Ok((sock, kind)) => {
           let conn = Conn::new(id, sink, sock, kind);

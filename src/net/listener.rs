@@ -171,6 +171,9 @@ fn accept(listener: &Socket) -> io::Result<Socket> {
 }
 
 async fn run(listener: Arc<Listener>) {
+  // A listener that cannot accept any more refuses connections rather than leave them waiting.
+  let owner = listener.clone();
+  let _stops = crate::net::OnPanic::new(move || owner.stop());
   loop {
     let accepted = tokio::select! {
       biased;

@@ -100,6 +100,31 @@ impl Reporter {
   }
 }
 
+/// Runs its closure if dropped while the thread panics: a task that panicked closes what it
+/// owned and says so, instead of leaving a socket that never answers.
+pub(crate) struct OnPanic<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> OnPanic<F> {
+  pub(crate) fn new(f: F) -> OnPanic<F> {
+    OnPanic(Some(f))
+  }
+
+  /// The task got past the point where a panic would leave something unanswered.
+  pub(crate) fn disarm(mut self) {
+    self.0 = None;
+  }
+}
+
+impl<F: FnOnce()> Drop for OnPanic<F> {
+  fn drop(&mut self) {
+    if std::thread::panicking() {
+      if let Some(f) = self.0.take() {
+        f();
+      }
+    }
+  }
+}
+
 static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 /// A process-wide unique handle id (ids of every environment share one space).

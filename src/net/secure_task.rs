@@ -20,7 +20,7 @@ use crate::error::{ErrorTarget, SocketError, Syscall};
 use crate::net::conn::{recv, After, Conn, Phase, Request, CREDIT};
 use crate::net::timer::Owner;
 use crate::net::tls::HandshakeOutcome;
-use crate::net::{Credit, Event};
+use crate::net::{Credit, Event, OnPanic};
 
 /// Bytes read per syscall. Node reads 64 KiB too; larger reads did not raise loopback throughput.
 const READ_SIZE: usize = 64 * 1024;
@@ -81,6 +81,14 @@ struct Task {
 }
 
 pub async fn run(conn: Arc<Conn>) {
+  let owner = conn.clone();
+  let _closes = OnPanic::new(move || {
+    let silent = matches!(owner.lock().phase, Phase::Flushing(After::Close) | Phase::Closed);
+    owner.lock().close_now(true);
+    if !silent {
+      owner.emit(Event::Close(Some(SocketError::internal())));
+    }
+  });
   // SAFETY: the descriptor stays open while `io` lives: only this task closes a TLS socket, and
   // `finish` drops `io` first.
   let registered =
@@ -278,8 +286,16 @@ fn read_all(conn: &Arc<Conn>, task: &mut Task) -> Option<Finish> {
     Read::Finished(end) => Some(end),
     // No error came with the data: take the socket's own, or go on if there is none.
     _ => {
-      let err = conn.lock().sock.as_ref().and_then(|sock| sock.take_error().ok().flatten())?;
-      Some(Finish::reported(Some(SocketError::os(Syscall::Read, &err, ErrorTarget::default()))))
+      let err = conn
+        .lock()
+        .sock
+        .as_ref()
+        .and_then(|sock| sock.take_error().ok().flatten())?;
+      Some(Finish::reported(Some(SocketError::os(
+        Syscall::Read,
+        &err,
+        ErrorTarget::default(),
+      ))))
     }
   }
 }
@@ -310,7 +326,13 @@ fn read_loop(conn: &Arc<Conn>, task: &mut Task, short_drains: bool, more: impl F
       Ok((None, _)) => {}
       Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Read::Drained,
       Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-      Err(err) => return Read::Finished(Finish::reported(Some(SocketError::os(Syscall::Read, &err, ErrorTarget::default())))),
+      Err(err) => {
+        return Read::Finished(Finish::reported(Some(SocketError::os(
+          Syscall::Read,
+          &err,
+          ErrorTarget::default(),
+        ))))
+      }
     }
   }
   Read::Stopped

@@ -1067,3 +1067,24 @@ mod tls {
     }
   }
 }
+
+#[test]
+fn a_task_that_panics_runs_its_guard_and_the_runtime_goes_on() {
+  let (tx, rx) = channel();
+  crate::runtime::handle().spawn(async move {
+    let _guard = crate::net::OnPanic::new(move || tx.send("closed").unwrap());
+    panic!("a bug in a task");
+  });
+  assert_eq!(rx.recv_timeout(WAIT), Ok("closed"));
+  // The I/O thread still runs tasks.
+  let (tx, rx) = channel();
+  crate::runtime::handle().spawn(async move { tx.send(1).unwrap() });
+  assert_eq!(rx.recv_timeout(WAIT), Ok(1));
+}
+
+#[test]
+fn a_guard_that_was_disarmed_does_nothing() {
+  let (tx, rx) = channel::<()>();
+  crate::net::OnPanic::new(move || tx.send(()).unwrap()).disarm();
+  assert!(rx.recv_timeout(Duration::from_millis(10)).is_err());
+}

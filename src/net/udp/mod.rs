@@ -285,6 +285,13 @@ fn send_error(err: &io::Error, to: Option<SocketAddr>) -> SocketError {
 }
 
 async fn run(udp: Arc<Udp>) {
+  let owner = udp.clone();
+  let _closes = crate::net::OnPanic::new(move || {
+    owner.close();
+    owner
+      .reporter
+      .emit(Event::Error(crate::error::SocketError::internal()));
+  });
   // Bun reports `drain` once after creation, when the socket first shows writable.
   let mut want_drain = true;
   loop {
