@@ -180,6 +180,11 @@ export interface SocketOptions {
   unix?: string
   exclusive?: boolean
   allowHalfOpen?: boolean
+  /**
+   * connect({ fd }): a connected stream socket to work on (a duplicate of it; the caller's
+   * descriptor stays the caller's).
+   */
+  fd?: number
 }
 
 /** Builds the configuration for one side, or describes why it cannot be built. */

@@ -320,6 +320,17 @@ export interface UnixSocketOptions<Data = undefined> extends SocketOptions<Data>
   tls?: TLSOptions | boolean
 }
 
+/** Options of `connect()` on a stream socket the caller already has (Bun's `fd` option). */
+export interface FdSocketOptions<Data = undefined> extends SocketOptions<Data> {
+  /**
+   * A connected TCP or unix stream socket. bun-sockets works on a duplicate of it: the
+   * descriptor passed stays the caller's to close. Anything else rejects with `ECONNREFUSED`.
+   */
+  fd: number
+  /** TLS over that socket (see `TLSOptions`). */
+  tls?: TLSOptions | boolean
+}
+
 /** What `listen()` returns: the listening socket. */
 export interface SocketListener<Data = undefined> {
   /** Stops accepting; with `true` also closes the accepted sockets. */
@@ -375,6 +386,8 @@ export function listen<Data = undefined>(options: UnixSocketOptions<Data>): Unix
 export function connect<Data = undefined>(options: TCPSocketConnectOptions<Data>): Promise<Socket<Data>>
 /** Connects to a unix domain socket at `options.unix`. */
 export function connect<Data = undefined>(options: UnixSocketOptions<Data>): Promise<Socket<Data>>
+/** Works on a stream socket the caller already has (see `FdSocketOptions`). */
+export function connect<Data = undefined>(options: FdSocketOptions<Data>): Promise<Socket<Data>>
 
 /** An address as UDP sockets report it. */
 export type SocketAddress = udp.SocketAddress

@@ -653,3 +653,74 @@ describe('setTypeOfService / getTypeOfService', () => {
     }
   })
 })
+
+describe('connect({ fd })', () => {
+  const thrownBy = (options) => {
+    try {
+      connect({ socket: { data() {} }, ...options }).catch(() => {})
+    } catch (err) {
+      return { name: err.name, code: err.code, message: err.message }
+    }
+    return undefined
+  }
+
+  test('fd is checked as Bun checks it: a number, an integer, an int32; hostname is then not needed', () => {
+    expect(thrownBy({ fd: 'x', hostname: '127.0.0.1', port: 1 })).toEqual({
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: 'SocketOptions.fd must be a number',
+    })
+    expect(thrownBy({ fd: null })).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: 'SocketOptions.fd must be a number' })
+    expect(thrownBy({ fd: 3.5 })).toEqual({
+      name: 'RangeError',
+      code: 'ERR_OUT_OF_RANGE',
+      message: 'SocketOptions.fd must be an integer (received 3.5)',
+    })
+    expect(thrownBy({ fd: 2 ** 31 })).toMatchObject({
+      code: 'ERR_OUT_OF_RANGE',
+      message: 'SocketOptions.fd must be in the range [-2147483648, 2147483647] (received 2147483648)',
+    })
+    // The port is checked before fd, the handlers after it.
+    expect(thrownBy({ fd: 'x', port: 99999 })).toMatchObject({ code: 'ERR_OUT_OF_RANGE' })
+    expect(thrownBy({ fd: 'x', socket: {} })).toMatchObject({ message: 'SocketOptions.fd must be a number' })
+  })
+
+  for (const [what, fd] of [
+    ['no descriptor', 2147483000],
+    ['a negative number', -1],
+    ['a file, not a socket', 'file'],
+  ]) {
+    test(`${what}: connectError(ECONNREFUSED) and a rejected promise`, async () => {
+      const fs = require('node:fs')
+      const file = fd === 'file' ? fs.openSync(__filename, 'r') : undefined
+      try {
+        const failed = deferred()
+        const pending = connect({ fd: file ?? fd, socket: { data() {}, connectError: (s, err) => failed.resolve(err) } })
+        const err = await within(failed.promise, 5000, 'connectError')
+        expect(err).toMatchObject({ code: 'ECONNREFUSED', syscall: 'connect' })
+        await expect(pending).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+      } finally {
+        if (file !== undefined) fs.closeSync(file)
+      }
+    })
+  }
+
+  test('a connected socket: bun-sockets works on a duplicate of it (Bun 1.4.4 refuses a descriptor its own socket holds)', async () => {
+    const { onBun } = require('./helpers')
+    const got = deferred()
+    const listener = track(listen({ hostname: '127.0.0.1', port: 0, socket: { data: (s, d) => got.resolve(String(d)) } }))
+    const original = track(await connect({ hostname: '127.0.0.1', port: listener.port, socket: { data() {} } }))
+    original.pause()
+    const failed = deferred()
+    const pending = connect({ fd: original.fd, socket: { data() {}, connectError: (s, err) => failed.resolve(err) } })
+    if (onBun) {
+      await expect(pending).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+      return
+    }
+    const adopted = track(await within(pending, 5000, 'connect by fd'))
+    expect(adopted.fd).not.toBe(original.fd)
+    expect(adopted.remotePort).toBe(listener.port)
+    expect(adopted.write('via fd')).toBe(6)
+    expect(await within(got.promise, 5000, 'data')).toBe('via fd')
+  })
+})

@@ -104,7 +104,14 @@ function parseOptions(options, what) {
     if (typeof options.unix !== 'string') throw invalidArgType('SocketOptions.unix must be a string')
     if (options.unix !== '') unix = options.unix
   }
+  // connect({ fd }): checked after `unix`, before the handlers, as Bun does; with it, no
+  // hostname is needed.
+  let fd
+  if (what === 'connect' && options.fd !== undefined) fd = parseFd(options.fd)
   const handlers = { binaryType, ...readCallbacks(socket) }
+  if (fd !== undefined) {
+    return { handlers, data: options.data, tls, native: { fd, allowHalfOpen, exclusive } }
+  }
   let hostname
   if (unix === undefined) {
     const raw = options.hostname
@@ -133,6 +140,15 @@ function optionalBoolean(options, key) {
   const value = options[key]
   if (value === undefined || value === null) return false
   if (typeof value !== 'boolean') throw invalidArgType(`SocketOptions.${key} must be a boolean`)
+  return value
+}
+
+function parseFd(value) {
+  if (typeof value !== 'number') throw invalidArgType('SocketOptions.fd must be a number')
+  if (!Number.isInteger(value)) throw outOfRange(`SocketOptions.fd must be an integer (received ${value})`)
+  if (value < -2147483648 || value > 2147483647) {
+    throw outOfRange(`SocketOptions.fd must be in the range [-2147483648, 2147483647] (received ${value})`)
+  }
   return value
 }
 

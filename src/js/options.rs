@@ -15,6 +15,9 @@ pub struct SocketOptions {
   pub unix: Option<String>,
   pub exclusive: Option<bool>,
   pub allow_half_open: Option<bool>,
+  /// connect({ fd }): a connected stream socket to work on (a duplicate of it; the caller's
+  /// descriptor stays the caller's).
+  pub fd: Option<i32>,
 }
 
 impl SocketOptions {

@@ -54,7 +54,10 @@ pub fn connect(
   };
   let id = next_id();
   ctx.hold(id);
-  Conn::connect(id, ctx.sink(), options.target(), secure);
+  match options.fd {
+    Some(fd) => Conn::adopt(id, ctx.sink(), fd, secure),
+    None => Conn::connect(id, ctx.sink(), options.target(), secure),
+  }
   Ok(i64::from(id))
 }
 

@@ -139,6 +139,8 @@ pub(crate) struct Core {
   pub(crate) flush_pending: bool,
   /// The task reads this socket (TLS); otherwise the JS reader does.
   pub(crate) task_reads: bool,
+  /// A duplicate of a descriptor the caller still holds (connect({ fd })).
+  pub(crate) adopted: bool,
 }
 
 impl Conn {
@@ -154,6 +156,7 @@ impl Conn {
         drain_armed: false,
         flush_pending: false,
         task_reads: false,
+        adopted: false,
       }),
       secure: OnceLock::new(),
       requests: Mutex::new(Vec::new()),
@@ -211,6 +214,34 @@ impl Conn {
     });
   }
 
+  /// connect({ fd }): works on a duplicate of `fd`, which must be a connected stream socket
+  /// (else `ConnectError`, ECONNREFUSED as Bun reports it). The caller's descriptor stays the
+  /// caller's: closing this socket shuts its write side down first, so the peer sees FIN even
+  /// while the original stays open.
+  pub fn adopt(id: HandleId, sink: Arc<dyn crate::net::EventSink>, fd: RawFd, secure: Option<Box<Secure>>) {
+    crate::runtime::handle().spawn(async move {
+      let reporter = Reporter {
+        id,
+        sink: sink.clone(),
+      };
+      let Some((sock, kind)) = crate::net::tcp::adopt(fd) else {
+        let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        reporter.emit(Event::ConnectError(SocketError::os(
+          Syscall::Connect,
+          &refused,
+          ErrorTarget::default(),
+        )));
+        return;
+      };
+      let conn = Conn::new(id, sink, sock, kind);
+      conn.lock().adopted = true;
+      let is_tls = secure.is_some_and(|secure| conn.set_secure(secure));
+      if conn.emit(Event::Open(conn.clone())) && is_tls {
+        conn.start_task();
+      }
+    });
+  }
+
   /// A connection the peer reset before we saw it established: already closed.
   fn reset(id: HandleId, sink: Arc<dyn crate::net::EventSink>) -> Arc<Conn> {
     Arc::new(Conn {
@@ -224,6 +255,7 @@ impl Conn {
         drain_armed: false,
         flush_pending: false,
         task_reads: false,
+        adopted: false,
       }),
       secure: OnceLock::new(),
       requests: Mutex::new(Vec::new()),
@@ -656,6 +688,10 @@ impl Core {
         // the peer's FIN nothing more can come.) close(2) itself then sends FIN: this is the
         // descriptor's only owner.
         discard_unread(&sock);
+      }
+      if self.adopted && !reset {
+        // The caller's descriptor keeps the socket open: say FIN ourselves.
+        let _ = sock.shutdown(std::net::Shutdown::Write);
       }
     }
   }

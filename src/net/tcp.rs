@@ -3,7 +3,7 @@
 use std::fs::OpenOptions;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -135,6 +135,28 @@ pub async fn connect(target: &Target) -> Result<(Socket, Kind), SocketError> {
         .map_err(|err| SocketError::os(Syscall::Connect, &err, target.error_target()))
     }
   }
+}
+
+/// connect({ fd }): a non-blocking, close-on-exec duplicate of `fd` when it is a connected
+/// stream socket; None otherwise (not a socket, not connected, closed).
+pub fn adopt(fd: RawFd) -> Option<(Socket, Kind)> {
+  if fd < 0 {
+    return None;
+  }
+  // SAFETY: F_DUPFD_CLOEXEC on any integer fails cleanly (EBADF) when it is no descriptor.
+  let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+  if dup < 0 {
+    return None;
+  }
+  // SAFETY: `dup` is a new descriptor nothing else owns.
+  let socket = unsafe { Socket::from_raw_fd(dup) };
+  if socket.r#type().ok()? != Type::STREAM {
+    return None;
+  }
+  let peer = socket.peer_addr().ok()?;
+  socket.set_nonblocking(true).ok()?;
+  let kind = if peer.is_unix() { Kind::Unix } else { Kind::Tcp };
+  Some((socket, kind))
 }
 
 /// A non-blocking connect. Over loopback the handshake is usually done by the time connect(2)
