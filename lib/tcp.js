@@ -48,6 +48,30 @@ const CONNECTING = 0
 const OPEN = 1
 const CLOSED = -1
 
+/** What each TLS member returns on a plain socket, as Bun answers. */
+const PLAIN_TLS_ANSWERS = {
+  getAuthorizationError: null,
+  getCipher: undefined,
+  getTLSVersion: null,
+  getPeerCertificate: null,
+  getCertificate: undefined,
+  getEphemeralKeyInfo: null,
+  getSharedSigalgs: undefined,
+  exportKeyingMaterial: undefined,
+  isSessionReused: false,
+  getSession: undefined,
+  setSession: undefined,
+  getServername: undefined,
+  setServername: undefined,
+  getTLSTicket: undefined,
+  getTLSFinishedMessage: undefined,
+  getTLSPeerFinishedMessage: undefined,
+  setVerifyMode: undefined,
+  renegotiate: undefined,
+  disableRenegotiation: undefined,
+  setMaxSendFragment: false,
+}
+
 const disposeSymbols = [Symbol.dispose, Symbol.for('nodejs.dispose')].filter((s) => typeof s === 'symbol')
 
 class TCPSocket {
@@ -126,78 +150,6 @@ class TCPSocket {
   }
 
   get alpnProtocol() {
-    return false
-  }
-
-  // TLS introspection answers a plain socket gives, as in Bun.
-
-  getAuthorizationError() {
-    return null
-  }
-
-  getCipher() {
-    return undefined
-  }
-
-  getTLSVersion() {
-    return null
-  }
-
-  getPeerCertificate() {
-    return null
-  }
-
-  getCertificate() {
-    return undefined
-  }
-
-  getEphemeralKeyInfo() {
-    return null
-  }
-
-  getSharedSigalgs() {
-    return undefined
-  }
-
-  exportKeyingMaterial() {
-    return undefined
-  }
-
-  isSessionReused() {
-    return false
-  }
-
-  getSession() {
-    return undefined
-  }
-
-  setSession() {}
-
-  getServername() {
-    return undefined
-  }
-
-  setServername() {}
-
-  getTLSTicket() {
-    return undefined
-  }
-
-  getTLSFinishedMessage() {
-    return undefined
-  }
-
-  getTLSPeerFinishedMessage() {
-    return undefined
-  }
-
-  setVerifyMode() {}
-
-  renegotiate() {}
-
-  disableRenegotiation() {}
-
-  setMaxSendFragment() {
     return false
   }
 
@@ -362,6 +314,15 @@ class TCPSocket {
   get [Symbol.toStringTag]() {
     return 'TCPSocket'
   }
+}
+
+// The TLS introspection answers a plain socket gives, as in Bun (TLSSocket overrides them).
+for (const [name, answer] of Object.entries(PLAIN_TLS_ANSWERS)) {
+  Object.defineProperty(TCPSocket.prototype, name, {
+    value: { [name]: () => answer }[name],
+    writable: true,
+    configurable: true,
+  })
 }
 
 for (const symbol of disposeSymbols) {
