@@ -217,7 +217,10 @@ impl Slab {
         check(sys::napi_get_reference_value(env, self.buffer, &mut value))?;
         check(sys::napi_is_detached_arraybuffer(env, value, &mut detached))?;
         if !detached {
-          return Ok(std::slice::from_raw_parts_mut(self.data.add(self.used), SLAB_SIZE - self.used));
+          return Ok(std::slice::from_raw_parts_mut(
+            self.data.add(self.used),
+            SLAB_SIZE - self.used,
+          ));
         }
         self.retire();
       }

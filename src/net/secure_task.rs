@@ -278,8 +278,16 @@ fn read_all(conn: &Arc<Conn>, task: &mut Task) -> Option<Finish> {
     Read::Finished(end) => Some(end),
     // No error came with the data: take the socket's own, or go on if there is none.
     _ => {
-      let err = conn.lock().sock.as_ref().and_then(|sock| sock.take_error().ok().flatten())?;
-      Some(Finish::reported(Some(SocketError::os(Syscall::Read, &err, ErrorTarget::default()))))
+      let err = conn
+        .lock()
+        .sock
+        .as_ref()
+        .and_then(|sock| sock.take_error().ok().flatten())?;
+      Some(Finish::reported(Some(SocketError::os(
+        Syscall::Read,
+        &err,
+        ErrorTarget::default(),
+      ))))
     }
   }
 }
@@ -310,7 +318,13 @@ fn read_loop(conn: &Arc<Conn>, task: &mut Task, short_drains: bool, more: impl F
       Ok((None, _)) => {}
       Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Read::Drained,
       Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-      Err(err) => return Read::Finished(Finish::reported(Some(SocketError::os(Syscall::Read, &err, ErrorTarget::default())))),
+      Err(err) => {
+        return Read::Finished(Finish::reported(Some(SocketError::os(
+          Syscall::Read,
+          &err,
+          ErrorTarget::default(),
+        ))))
+      }
     }
   }
   Read::Stopped

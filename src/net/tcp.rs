@@ -141,7 +141,11 @@ pub async fn connect(target: &Target) -> Result<(Socket, Kind), SocketError> {
 /// returns: then the socket is taken at once, without registering it with tokio only to wait
 /// for a writability that is already there.
 async fn connect_tcp(addr: SocketAddr) -> io::Result<Socket> {
-  let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
+  let socket = Socket::new(
+    Domain::for_address(addr),
+    Type::STREAM.nonblocking().cloexec(),
+    None,
+  )?;
   socket.set_tcp_nodelay(true)?;
   match socket.connect(&addr.into()) {
     Ok(()) => return Ok(socket),
