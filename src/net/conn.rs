@@ -2,9 +2,8 @@
 //! one write path for plain and TLS.
 //!
 //! Who reads: a plain socket is read by the JS thread that owns it (`js/reader.rs` watches it
-//! in an epoll set nested in libuv's loop and calls `read_step` when it is ready); a TLS socket
-//! by its task on the I/O thread (`net/secure_task.rs`), which keeps the crypto off the JS
-//! thread. `upgrade_tls` hands a socket from the first to the second, in one step on the JS
+//! in its `Poller` and calls `read_step` when it is ready); a TLS socket by its task on the I/O
+//! thread (`net/secure_task.rs`), which keeps the crypto off the JS thread. `upgrade_tls` hands a socket from the first to the second, in one step on the JS
 //! thread. Both write through `write` on the JS thread, without blocking or buffering beyond
 //! one TLS batch. Every change of state goes through `Core` under one lock; nothing here blocks
 //! and no lock is held while JS runs.
@@ -20,6 +19,7 @@ use socket2::Socket;
 use tokio::sync::Notify;
 
 use crate::error::{ErrorTarget, SocketError, Syscall};
+use crate::net::poller::Lease;
 use crate::net::secure::{Secure, Written};
 use crate::net::timer::Timer;
 use crate::net::{Creditor, Event, HandleId, Reporter};
@@ -89,7 +89,8 @@ pub enum Readout {
 pub struct Ready {
   pub readable: bool,
   pub writable: bool,
-  /// EPOLLERR/EPOLLHUP: reported even while paused, as Bun does.
+  /// A reset (EPOLLERR/EPOLLHUP; elsewhere an error tokio saw): reported even while paused, as
+  /// Bun does.
   pub failed: bool,
 }
 
@@ -114,7 +115,7 @@ pub enum Request {
 pub struct Conn {
   reporter: Reporter,
   kind: Kind,
-  /// The descriptor, for epoll and `fd`; valid while `core.sock` is `Some`.
+  /// The descriptor, for the reader's set and `fd`; valid while `core.sock` is `Some`.
   raw_fd: RawFd,
   core: Mutex<Core>,
   /// Set once, at connect or accept, or by `upgrade_tls`.
@@ -139,6 +140,8 @@ pub(crate) struct Core {
   pub(crate) flush_pending: bool,
   /// The task reads this socket (TLS); otherwise the JS reader does.
   pub(crate) task_reads: bool,
+  /// Who closes the descriptor (`close_now` hands it over).
+  pub(crate) lease: Lease,
 }
 
 impl Conn {
@@ -154,6 +157,7 @@ impl Conn {
         drain_armed: false,
         flush_pending: false,
         task_reads: false,
+        lease: Lease::new(),
       }),
       secure: OnceLock::new(),
       requests: Mutex::new(Vec::new()),
@@ -216,6 +220,7 @@ impl Conn {
         drain_armed: false,
         flush_pending: false,
         task_reads: false,
+        lease: Lease::new(),
       }),
       secure: OnceLock::new(),
       requests: Mutex::new(Vec::new()),
@@ -649,12 +654,15 @@ impl Core {
         // descriptor's only owner.
         discard_unread(&sock);
       }
+      // Closes it now, or, while the portable reader's watcher has it registered with tokio,
+      // right after that watcher let go of it.
+      self.lease.close(sock);
     }
   }
 }
 
 /// Reads and drops what the socket holds (at most `MAX_DISCARD` bytes), without blocking.
-fn discard_unread(sock: &Socket) {
+pub(crate) fn discard_unread(sock: &Socket) {
   const MAX_DISCARD: usize = 1 << 20;
   let mut buf = [0u8; 16 * 1024];
   let mut total = 0;

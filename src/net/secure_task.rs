@@ -81,6 +81,9 @@ struct Task {
 }
 
 pub async fn run(conn: Arc<Conn>) {
+  // After an upgradeTLS, the portable reader's watcher may still have the descriptor registered
+  // with tokio (epoll's set never has).
+  crate::net::poller::released(&conn).await;
   // SAFETY: the descriptor stays open while `io` lives: only this task closes a TLS socket, and
   // `finish` drops `io` first.
   let registered =

@@ -56,7 +56,7 @@ fn loopback(port: u16) -> Target {
 
 type Events = Receiver<(HandleId, Event)>;
 
-/// What the JS thread does in the addon: a thread that owns the epoll set of plain sockets,
+/// What the JS thread does in the addon: a thread that owns the set of plain sockets,
 /// serves the ready ones and reports what it read on the same channel as the tasks.
 struct Reader {
   poller: Arc<Mutex<Poller<()>>>,
@@ -121,7 +121,7 @@ impl Reader {
             let open = serve(&conn, &mut flags, &mut turn);
             let mut poller = poller.lock().unwrap();
             if open {
-              poller.update(id);
+              poller.served(id, flags);
             } else {
               poller.remove(id);
             }
