@@ -468,7 +468,7 @@ impl Reader {
       return;
     }
     let mut ready = std::mem::take(&mut *self.ready.borrow_mut());
-    self.poller.borrow().ready(0, &mut ready);
+    self.poller.borrow_mut().ready(0, &mut ready);
     // Only `run` uses these, and JS cannot call `run`: held across the calls into JS.
     let mut slab = self.slab.borrow_mut();
     let mut scratch = self.scratch.borrow_mut();

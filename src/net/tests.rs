@@ -343,6 +343,27 @@ fn end_closes_now_and_the_peer_sees_end() {
 }
 
 #[test]
+fn the_peer_s_end_after_its_last_bytes_is_read() {
+  // Bytes and FIN usually come in one readiness: a short read takes the bytes, and the FIN
+  // behind them must still be read (a level-triggered set reports it again; the portable set
+  // keeps the end of a direction for good).
+  for _ in 0..10 {
+    let Pair {
+      server,
+      client,
+      rx,
+      listener,
+      reader: _reader,
+    } = pair();
+    assert_eq!(client.write(b"bye"), 3);
+    assert!(client.end());
+    assert!(matches!(next(&rx), (id, Event::Data(ref d, _)) if id == server.id() && d == b"bye"));
+    assert!(matches!(next(&rx), (id, Event::End) if id == server.id()));
+    listener.stop();
+  }
+}
+
+#[test]
 fn terminate_resets_the_peer() {
   let Pair {
     server,

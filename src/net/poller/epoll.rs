@@ -133,7 +133,7 @@ impl<T: Clone> Poller<T> {
 
   /// Appends the sockets that are ready now (waiting up to `timeout_ms`; 0 does not wait),
   /// with their values.
-  pub fn ready(&self, timeout_ms: i32, out: &mut Vec<(Arc<Conn>, T, Ready)>) {
+  pub fn ready(&mut self, timeout_ms: i32, out: &mut Vec<(Arc<Conn>, T, Ready)>) {
     const EVENTS: usize = 64;
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS];
     // SAFETY: `events` holds EVENTS entries.

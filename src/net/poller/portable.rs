@@ -2,12 +2,14 @@
 //! waits for each plain socket through tokio (kqueue on macOS and the BSDs) and queues what is
 //! ready for the owner, who serves it on its own thread with the same `serve` as the epoll set.
 //!
-//! One watcher task per socket and one readiness in flight at a time: the watcher queues what
-//! tokio saw, wakes the owner, waits until the owner served it (`served`), then clears what the
-//! turn used up. tokio's readiness is edge-triggered, and a clear only takes if no new event
-//! came since the readiness was seen, so bytes left for a later turn (paused, or the turn's
-//! reads spent) are reported again without a new edge, and none are missed. Paused or
-//! half-open, the watcher waits for an error only: a reset is still noticed, as Bun does.
+//! One watcher task per socket reports each readiness tokio sees (edge-triggered) and clears it
+//! at once, so the owner never has to tell the I/O thread it is done: what a turn leaves
+//! (paused, or its reads spent) the owner keeps (`pending`) and serves again by itself once the
+//! socket can use it, as a level-triggered set would report it again. The end of either
+//! direction is final (tokio never clears it): reported once, the owner keeps it for good, so
+//! the peer's FIN is read even after a short read that took the last bytes ahead of it. The
+//! watcher waits for what the socket wants now (the owner tells it when that changes), and for
+//! an error always: paused or half-open, a reset is still noticed, as Bun does.
 //!
 //! While the watcher has the descriptor registered with tokio, closing it is the watcher's job
 //! (`Lease`): closed by the owner first, its number could go to a new socket before the stale
@@ -16,6 +18,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -34,6 +37,8 @@ pub const NESTED: bool = false;
 pub struct Poller<T> {
   entries: HashMap<HandleId, Entry<T>>,
   inbox: Arc<Inbox>,
+  /// Sockets whose `pending` readiness they can use now: served on the next turn.
+  due: Vec<HandleId>,
 }
 
 struct Entry<T> {
@@ -42,27 +47,36 @@ struct Entry<T> {
   watch: Arc<Watch>,
   /// What the watcher was last told the socket wants (it is woken only when this changes).
   wants: Wants,
+  /// Readiness reported and not used up by a turn yet.
+  pending: Ready,
+  /// The end of each direction: readable or writable until the socket no longer wants to read
+  /// or write.
+  read_closed: bool,
+  write_closed: bool,
+  /// In `due`.
+  is_due: bool,
+}
+
+/// What a watcher saw.
+#[derive(Clone, Copy)]
+struct Seen {
+  ready: Ready,
+  read_closed: bool,
+  write_closed: bool,
 }
 
 /// Ready sockets on their way to the owner, and how to wake it.
 struct Inbox {
-  queue: Mutex<Vec<(HandleId, Ready)>>,
+  queue: Mutex<Vec<(HandleId, Seen)>>,
   arrived: Condvar,
   waker: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
-/// The owner's word to one socket's watcher.
+/// The owner's word to one socket's watcher: look at what the socket wants again, or stop.
 #[derive(Default)]
 struct Watch {
-  told: Mutex<Told>,
+  stopped: AtomicBool,
   wake: Notify,
-}
-
-#[derive(Default)]
-struct Told {
-  stopped: bool,
-  /// The queued readiness was served: what the turn left.
-  served: Option<Ready>,
 }
 
 /// The descriptor as tokio sees it; `Core` owns the socket itself.
@@ -83,6 +97,7 @@ impl<T: Clone> Poller<T> {
         arrived: Condvar::new(),
         waker: Mutex::new(None),
       }),
+      due: Vec::new(),
     })
   }
 
@@ -91,7 +106,7 @@ impl<T: Clone> Poller<T> {
     None
   }
 
-  /// What the I/O thread calls once it queued a ready socket (the addon's `uv_async_send`).
+  /// What wakes the owner once a socket is ready (the addon's `uv_async_send`; thread-safe).
   /// Without one, the owner waits in `ready`.
   pub fn set_waker(&mut self, waker: Box<dyn Fn() + Send + Sync>) {
     *lock(&self.inbox.waker) = Some(waker);
@@ -121,13 +136,18 @@ impl<T: Clone> Poller<T> {
         value,
         watch,
         wants: conn.wants().unwrap_or_default(),
+        pending: Ready::default(),
+        read_closed: false,
+        write_closed: false,
+        is_due: false,
       },
     );
     Ok(())
   }
 
   /// Brings a socket's watcher in line with its state (after pause, resume, a short write, end
-  /// or shutdown); removes it once it is no longer ours to read.
+  /// or shutdown), and serves it again if it can use what it has pending now; removes it once it
+  /// is no longer ours to read.
   pub fn update(&mut self, id: HandleId) {
     let Some(entry) = self.entries.get_mut(&id) else {
       return;
@@ -139,14 +159,19 @@ impl<T: Clone> Poller<T> {
       entry.wants = wants;
       entry.watch.wake.notify_one();
     }
+    let pending = entry.usable();
+    let usable = (pending.readable && wants.read) || (pending.writable && wants.write) || pending.failed;
+    if usable && !entry.is_due {
+      entry.is_due = true;
+      self.due.push(id);
+      self.inbox.wake_owner();
+    }
   }
 
   /// The owner served a socket `ready` reported; `left` is what its turn did not use up.
   pub fn served(&mut self, id: HandleId, left: Ready) {
     if let Some(entry) = self.entries.get_mut(&id) {
-      lock(&entry.watch.told).served = Some(left);
-      entry.wants = entry.conn.wants().unwrap_or_default();
-      entry.watch.wake.notify_one();
+      entry.pending = merge(entry.pending, left);
     }
     self.update(id);
   }
@@ -160,6 +185,7 @@ impl<T: Clone> Poller<T> {
 
   /// Empties the set, handing back what was in it.
   pub fn drain(&mut self) -> Vec<Arc<Conn>> {
+    self.due.clear();
     self
       .entries
       .drain()
@@ -172,26 +198,56 @@ impl<T: Clone> Poller<T> {
 
   /// Appends the sockets that are ready now (waiting up to `timeout_ms` for one; 0 does not
   /// wait), with their values.
-  pub fn ready(&self, timeout_ms: i32, out: &mut Vec<(Arc<Conn>, T, Ready)>) {
-    let mut queue = lock(&self.inbox.queue);
-    if queue.is_empty() && timeout_ms > 0 {
-      let wait = Duration::from_millis(timeout_ms as u64);
-      queue = match self.inbox.arrived.wait_timeout(queue, wait) {
-        Ok((queue, _)) => queue,
-        Err(poisoned) => poisoned.into_inner().0,
-      };
+  pub fn ready(&mut self, timeout_ms: i32, out: &mut Vec<(Arc<Conn>, T, Ready)>) {
+    {
+      let mut queue = lock(&self.inbox.queue);
+      if queue.is_empty() && self.due.is_empty() && timeout_ms > 0 {
+        let wait = Duration::from_millis(timeout_ms as u64);
+        queue = match self.inbox.arrived.wait_timeout(queue, wait) {
+          Ok((queue, _)) => queue,
+          Err(poisoned) => poisoned.into_inner().0,
+        };
+      }
+      for (id, seen) in queue.drain(..) {
+        // Gone since: its watcher was stopped.
+        let Some(entry) = self.entries.get_mut(&id) else {
+          continue;
+        };
+        entry.pending = merge(entry.pending, seen.ready);
+        entry.read_closed |= seen.read_closed;
+        entry.write_closed |= seen.write_closed;
+        if !entry.is_due {
+          entry.is_due = true;
+          self.due.push(id);
+        }
+      }
     }
-    for (id, mut ready) in queue.drain(..) {
-      // Gone since: its watcher was stopped.
-      let Some(entry) = self.entries.get(&id) else {
+    for id in self.due.drain(..) {
+      let Some(entry) = self.entries.get_mut(&id) else {
         continue;
       };
+      entry.is_due = false;
+      let mut ready = entry.usable();
+      entry.pending = Ready::default();
       // Writability seen on the I/O thread may predate a short write since: `drain` must wait
-      // for room the kernel has now.
+      // for room the kernel has now (the watcher reports the next).
       if ready.writable && !writable_now(entry.conn.raw_fd()) {
         ready.writable = false;
       }
-      out.push((entry.conn.clone(), entry.value.clone(), ready));
+      if ready.readable || ready.writable || ready.failed {
+        out.push((entry.conn.clone(), entry.value.clone(), ready));
+      }
+    }
+  }
+}
+
+impl<T> Entry<T> {
+  /// What a turn may use now: what is pending, and the end of a direction.
+  fn usable(&self) -> Ready {
+    Ready {
+      readable: self.pending.readable || self.read_closed,
+      writable: self.pending.writable || self.write_closed,
+      failed: self.pending.failed,
     }
   }
 }
@@ -206,36 +262,23 @@ impl<T> Drop for Poller<T> {
 
 impl Watch {
   fn stop(&self) {
-    lock(&self.told).stopped = true;
+    self.stopped.store(true, Ordering::Release);
     self.wake.notify_one();
   }
 
   fn is_stopped(&self) -> bool {
-    lock(&self.told).stopped
-  }
-
-  /// What the owner's turn left of the queued readiness; None once stopped.
-  async fn served(&self) -> Option<Ready> {
-    loop {
-      {
-        let mut told = lock(&self.told);
-        if told.stopped {
-          return None;
-        }
-        if let Some(left) = told.served.take() {
-          return Some(left);
-        }
-      }
-      // `notify_one` keeps a permit when nobody waits: nothing said in between is missed.
-      self.wake.notified().await;
-    }
+    self.stopped.load(Ordering::Acquire)
   }
 }
 
 impl Inbox {
-  fn post(&self, id: HandleId, ready: Ready) {
-    lock(&self.queue).push((id, ready));
+  fn post(&self, id: HandleId, seen: Seen) {
+    lock(&self.queue).push((id, seen));
     self.arrived.notify_one();
+    self.wake_owner();
+  }
+
+  fn wake_owner(&self) {
     if let Some(waker) = &*lock(&self.waker) {
       waker();
     }
@@ -245,16 +288,17 @@ impl Inbox {
 /// One socket's watcher, on the I/O thread, until the owner stops it or the socket is no longer
 /// its owner's to read.
 async fn run(conn: Arc<Conn>, io: AsyncFd<FdRef>, watch: Arc<Watch>, inbox: Arc<Inbox>) {
+  // The end of each direction is reported once: tokio never clears it.
+  let (mut read_closed, mut write_closed) = (false, false);
   while let Some(wants) = conn.wants() {
     if watch.is_stopped() {
       break;
     }
-    // An error (a reset) whatever the socket wants, as epoll reports one.
     let mut interest = Interest::ERROR;
-    if wants.read {
+    if wants.read && !read_closed {
       interest |= Interest::READABLE;
     }
-    if wants.write {
+    if wants.write && !write_closed {
       interest |= Interest::WRITABLE;
     }
     let mut guard = tokio::select! {
@@ -267,27 +311,25 @@ async fn run(conn: Arc<Conn>, io: AsyncFd<FdRef>, watch: Arc<Watch>, inbox: Arc<
       },
     };
     let seen = guard.ready();
-    let ready = Ready {
-      readable: seen.is_readable() || seen.is_read_closed(),
-      writable: seen.is_writable() || seen.is_write_closed(),
-      failed: seen.is_error(),
-    };
-    inbox.post(conn.id(), ready);
-    let Some(left) = watch.served().await else {
-      break;
-    };
-    // What the turn used up is gone until the next edge; what it left is reported again.
-    let mut spent = tokio::io::Ready::EMPTY;
-    if ready.readable && !left.readable {
-      spent |= tokio::io::Ready::READABLE;
-    }
-    if ready.writable && !left.writable {
-      spent |= tokio::io::Ready::WRITABLE;
-    }
-    if ready.failed && !left.failed {
-      spent |= tokio::io::Ready::ERROR;
-    }
-    guard.clear_ready_matching(spent);
+    read_closed |= seen.is_read_closed();
+    write_closed |= seen.is_write_closed();
+    inbox.post(
+      conn.id(),
+      Seen {
+        ready: Ready {
+          readable: seen.is_readable(),
+          writable: seen.is_writable(),
+          failed: seen.is_error(),
+        },
+        read_closed: seen.is_read_closed(),
+        write_closed: seen.is_write_closed(),
+      },
+    );
+    // Only edges from now on: a clear with this guard's tick keeps any event that came since.
+    guard.clear_ready();
+    // The reply usually follows soon: keep the I/O thread polling instead of asleep, as after a
+    // TLS event.
+    crate::runtime::note_activity();
   }
   let orphan = {
     let mut core = conn.lock();
@@ -302,6 +344,15 @@ async fn run(conn: Arc<Conn>, io: AsyncFd<FdRef>, watch: Arc<Watch>, inbox: Arc<
   }
   // A TLS task may wait for the descriptor (`released`).
   conn.wake.notify_one();
+}
+
+/// Both readinesses together.
+fn merge(a: Ready, b: Ready) -> Ready {
+  Ready {
+    readable: a.readable || b.readable,
+    writable: a.writable || b.writable,
+    failed: a.failed || b.failed,
+  }
 }
 
 /// Who closes a plain socket's descriptor: the one who closes the socket, unless a watcher has
