@@ -395,7 +395,8 @@ fn writable_now(fd: RawFd) -> bool {
     events: libc::POLLOUT,
     revents: 0,
   };
-  // SAFETY: one valid pollfd, zero timeout, on a socket that is open while in the set.
+  // SAFETY: one valid pollfd, zero timeout. A socket closed since gives a wrong answer at worst,
+  // which `read_step` ignores on a closed socket.
   unsafe { libc::poll(&mut pfd, 1, 0) > 0 && pfd.revents & libc::POLLOUT != 0 }
 }
 
