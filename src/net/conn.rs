@@ -509,14 +509,7 @@ impl Conn {
   /// What the JS reader should watch for now; `None` once it should not watch at all
   /// (closed, or read by the TLS task).
   pub fn wants(&self) -> Option<Wants> {
-    let core = self.lock();
-    if core.task_reads || core.sock.is_none() {
-      return None;
-    }
-    Some(Wants {
-      read: !core.paused && matches!(core.phase, Phase::Open | Phase::WriteClosed | Phase::Ending),
-      write: core.drain_armed || core.phase == Phase::Ending,
-    })
+    self.lock().wants()
   }
 
   /// One step of a plain socket's reading, with what its poll reported: reads once into
@@ -610,6 +603,17 @@ impl Conn {
 }
 
 impl Core {
+  /// `Conn::wants`, under the lock the caller holds.
+  pub(crate) fn wants(&self) -> Option<Wants> {
+    if self.task_reads || self.sock.is_none() {
+      return None;
+    }
+    Some(Wants {
+      read: !self.paused && matches!(self.phase, Phase::Open | Phase::WriteClosed | Phase::Ending),
+      write: self.drain_armed || self.phase == Phase::Ending,
+    })
+  }
+
   /// The peer sent FIN.
   pub(crate) fn on_eof(&mut self) -> Option<Readout> {
     match self.phase {

@@ -45,8 +45,6 @@ struct Entry<T> {
   conn: Arc<Conn>,
   value: T,
   watch: Arc<Watch>,
-  /// What the watcher was last told the socket wants (it is woken only when this changes).
-  wants: Wants,
   /// Readiness reported and not used up by a turn yet.
   pending: Ready,
   /// The end of each direction: readable or writable until the socket no longer wants to read
@@ -135,7 +133,6 @@ impl<T: Clone> Poller<T> {
         conn: conn.clone(),
         value,
         watch,
-        wants: conn.wants().unwrap_or_default(),
         pending: Ready::default(),
         read_closed: false,
         write_closed: false,
@@ -152,11 +149,16 @@ impl<T: Clone> Poller<T> {
     let Some(entry) = self.entries.get_mut(&id) else {
       return;
     };
-    let Some(wants) = entry.conn.wants() else {
+    let (wants, watching) = {
+      let core = entry.conn.lock();
+      (core.wants(), core.lease.watching)
+    };
+    let Some(wants) = wants else {
       return self.remove(id);
     };
-    if wants != entry.wants {
-      entry.wants = wants;
+    // Compared under the lock the watcher records what it waits for under: a change it has not
+    // seen always wakes it.
+    if watching != Some(wants) {
       entry.watch.wake.notify_one();
     }
     let pending = entry.usable();
@@ -290,7 +292,15 @@ impl Inbox {
 async fn run(conn: Arc<Conn>, io: AsyncFd<FdRef>, watch: Arc<Watch>, inbox: Arc<Inbox>) {
   // The end of each direction is reported once: tokio never clears it.
   let (mut read_closed, mut write_closed) = (false, false);
-  while let Some(wants) = conn.wants() {
+  loop {
+    let wants = {
+      let mut core = conn.lock();
+      core.lease.watching = core.wants();
+      core.lease.watching
+    };
+    let Some(wants) = wants else {
+      break;
+    };
     if watch.is_stopped() {
       break;
     }
@@ -336,6 +346,7 @@ async fn run(conn: Arc<Conn>, io: AsyncFd<FdRef>, watch: Arc<Watch>, inbox: Arc<
     // Deregistered while the descriptor is still open; from now on its closer closes it.
     drop(io);
     core.lease.watcher = None;
+    core.lease.watching = None;
     core.lease.orphan.take()
   };
   if let Some(sock) = orphan {
@@ -360,6 +371,8 @@ fn merge(a: Ready, b: Ready) -> Ready {
 pub struct Lease {
   /// The watcher that has the descriptor registered.
   watcher: Option<Arc<Watch>>,
+  /// What that watcher waits for (`Poller::update` wakes it when the socket wants more).
+  watching: Option<Wants>,
   /// Closed while registered: the watcher closes it.
   orphan: Option<Socket>,
 }
@@ -368,6 +381,7 @@ impl Lease {
   pub(crate) fn new() -> Lease {
     Lease {
       watcher: None,
+      watching: None,
       orphan: None,
     }
   }
