@@ -161,6 +161,13 @@ export interface ErrorInfo {
 }
 
 /**
+ * True when the errors a send causes later reach `error` on any socket (Linux's error queue).
+ * The portable build (macOS, the BSDs) has none: there only a connected socket learns of an ICMP
+ * error, as those systems report it.
+ */
+export declare const HAS_ERROR_QUEUE: boolean
+
+/**
  * Connects this environment to `lib/dispatch.js`. Called once when the package loads, with
  * the async resource native callbacks run in (its `hasRef()` says false: the user's handles
  * carry resources of their own).

@@ -840,6 +840,7 @@ module.exports.NativeSocket = nativeBinding.NativeSocket
 module.exports.NativeTlsConfig = nativeBinding.NativeTlsConfig
 module.exports.NativeUdpSocket = nativeBinding.NativeUdpSocket
 module.exports.connect = nativeBinding.connect
+module.exports.HAS_ERROR_QUEUE = nativeBinding.HAS_ERROR_QUEUE
 module.exports.init = nativeBinding.init
 module.exports.listen = nativeBinding.listen
 module.exports.tlsConfig = nativeBinding.tlsConfig

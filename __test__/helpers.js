@@ -12,6 +12,14 @@ const timers = require('node:timers')
 const onBun = typeof globalThis.Bun !== 'undefined' && typeof process.versions.bun === 'string'
 
 /**
+ * True when the errors a UDP send causes later (ICMP port unreachable on an unconnected socket,
+ * an oversized datagram) reach `error`: Linux's error queue, which Bun on Linux reads and so does
+ * this package's Linux build, but not its portable one (macOS, the BSDs, and Linux with the
+ * `portable-fallbacks` feature: scripts/test-portable.sh).
+ */
+const hasErrorQueue = onBun ? process.platform === 'linux' : require('../lib/native').HAS_ERROR_QUEUE
+
+/**
  * A test global (afterEach, expect) for these helpers. `bun test` gives the globals only to the
  * test files that name them, so here they come from bun:test when the global is missing.
  */
@@ -239,6 +247,7 @@ async function seeded(fn, seed = newSeed()) {
 
 module.exports = {
   onBun,
+  hasErrorQueue,
   rng,
   seeded,
   deferred,

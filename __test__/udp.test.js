@@ -5,11 +5,13 @@
 // options are in udp-options.test.js.
 
 const { udpSocket } = require('bun')
-const { deferred, within, waitFor, sleep, hasIPv6, fixtureRunner, autoClose, thrown } = require('./helpers')
+const { deferred, within, waitFor, sleep, hasIPv6, fixtureRunner, autoClose, thrown, hasErrorQueue } = require('./helpers')
 
 const V4 = '127.0.0.1'
 const V6 = '::1'
 const test6 = hasIPv6() ? test : test.skip
+/** Errors that only Linux's error queue reports (see helpers.js). */
+const testQueue = hasErrorQueue ? test : test.skip
 
 // --- local helpers ------------------------------------------------------------------------
 
@@ -195,9 +197,11 @@ describe('send and receive', () => {
     expect(err).toBeInstanceOf(Error)
     expect(err).toMatchObject({ code: 'EMSGSIZE', syscall: 'send', errno: -90 })
     expect(err.message).toBe('EMSGSIZE: message too long, send')
-    // The kernel also queues the failure on the socket's error queue; Bun reports it too.
-    await until(() => s.errors.length === 1, 3000, 'async EMSGSIZE')
-    expect(s.errors[0].err).toMatchObject({ code: 'EMSGSIZE', syscall: 'recv' })
+    if (hasErrorQueue) {
+      // The kernel also queues the failure on the socket's error queue; Bun reports it too.
+      await until(() => s.errors.length === 1, 3000, 'async EMSGSIZE')
+      expect(s.errors[0].err).toMatchObject({ code: 'EMSGSIZE', syscall: 'recv' })
+    }
     expect(r.got.length).toBe(1)
   })
 
@@ -211,7 +215,7 @@ describe('send and receive', () => {
     expect(r.got[0].flags).toEqual({ truncated: false, ipv6: true })
     const err = thrown(() => s.send(Buffer.alloc(65528), r.port, V6))
     expect(err).toMatchObject({ code: 'EMSGSIZE', syscall: 'send' })
-    await until(() => s.errors.length === 1, 3000, 'async EMSGSIZE')
+    if (hasErrorQueue) await until(() => s.errors.length === 1, 3000, 'async EMSGSIZE')
   })
 
   test('sending to an IPv6 address from an IPv4 socket throws EAFNOSUPPORT', async () => {
@@ -358,7 +362,7 @@ describe('ICMP port unreachable', () => {
     await expectRefused(c)
   })
 
-  test('an unconnected socket gets error(err) with ECONNREFUSED from recv', async () => {
+  testQueue('an unconnected socket gets error(err) with ECONNREFUSED from recv', async () => {
     const port = await deadPort()
     const s = await receiver()
     expect(s.send('anyone?', port, V4)).toBe(true)
@@ -372,7 +376,7 @@ describe('ICMP port unreachable', () => {
     await expectRefused(c)
   })
 
-  test('the socket keeps working after the error', async () => {
+  testQueue('the socket keeps working after the error', async () => {
     const port = await deadPort()
     const r = await receiver()
     const s = await receiver()
@@ -476,6 +480,7 @@ describe('handlers', () => {
     expect(second).toEqual(['two'])
     expect(r.got.length).toBe(1)
     // The error handler was not named in reload(), so it is still the original one.
+    if (!hasErrorQueue) return
     const port = await deadPort()
     r.send('x', port, V4)
     await until(() => r.errors.length === 1, 3000, 'error to kept handler')

@@ -409,8 +409,9 @@ function payload(data, message) {
 
 /** Port then address, checked as Bun checks them; addresses must be IP literals. */
 function destination(port, address) {
-  // Fast path: the same literal address as last time, a plain port.
-  if (address === lastAddress && typeof port === 'number' && (port | 0) === port && port >= 1 && port <= 65535) {
+  // Fast path: the same literal address as last time, a plain port. (`lastIp` is null until a
+  // first address was parsed: a null address must not match the initial `lastAddress`.)
+  if (address === lastAddress && lastIp !== null && typeof port === 'number' && (port | 0) === port && port >= 1 && port <= 65535) {
     return { port, address: lastIp }
   }
   if (typeof port === 'bigint') throw new TypeError("Conversion from 'BigInt' to 'number' is not allowed.")

@@ -1,10 +1,12 @@
 //! The JS thread reads its plain sockets itself.
 //!
-//! Each JS thread has one epoll set holding its plain sockets, nested in libuv's loop through
-//! one `uv_poll` handle: when a socket is ready, the thread that runs the handlers wakes up
-//! directly, reads, and calls `lib/dispatch.js` — one wake-up per message instead of two (the
-//! I/O thread's, then a threadsafe call to this thread), which is what request/response traffic
-//! pays for. The I/O thread still connects, accepts, resolves, times out and does TLS.
+//! Each JS thread has one set holding its plain sockets (`net/poller`). On Linux it is an epoll
+//! set nested in libuv's loop through one `uv_poll` handle: when a socket is ready, the thread
+//! that runs the handlers wakes up directly, reads, and calls `lib/dispatch.js` — one wake-up
+//! per message instead of two (the I/O thread's, then a threadsafe call to this thread), which
+//! is what request/response traffic pays for. Elsewhere the I/O thread watches the sockets and
+//! wakes this thread through one `uv_async` handle; the reading is the same. The I/O thread
+//! still connects, accepts, resolves, times out and does TLS.
 //!
 //! One reader per socket at a time: a socket is in this set from its `open` until it closes or
 //! `upgradeTLS` hands it to its TLS task. Everything here runs on the JS thread; no lock is held
@@ -16,7 +18,7 @@ use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
 use std::ptr;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::ToNapiValue;
 use napi::{sys, Env, Result, Status};
@@ -37,6 +39,7 @@ pub const DRAIN: u32 = 3;
 pub const END: u32 = 4;
 pub const CLOSE: u32 = 5;
 
+const UV_ASYNC: c_int = 1;
 const UV_POLL: c_int = 8;
 const UV_READABLE: c_int = 1;
 
@@ -46,6 +49,12 @@ extern "C" {
   fn uv_poll_start(handle: *mut c_void, events: c_int, cb: extern "C" fn(*mut c_void, c_int, c_int))
     -> c_int;
   fn uv_poll_stop(handle: *mut c_void) -> c_int;
+  fn uv_async_init(
+    event_loop: *mut sys::uv_loop_s,
+    handle: *mut c_void,
+    cb: extern "C" fn(*mut c_void),
+  ) -> c_int;
+  fn uv_async_send(handle: *mut c_void) -> c_int;
   fn uv_close(handle: *mut c_void, cb: extern "C" fn(*mut c_void));
   fn uv_unref(handle: *mut c_void);
 }
@@ -60,8 +69,11 @@ pub struct JsTarget {
 
 struct Reader {
   poller: RefCell<Poller<Rc<JsTarget>>>,
-  /// The uv_poll handle, owned by libuv until its close callback.
+  /// The uv_poll handle (epoll) or uv_async handle (elsewhere), owned by libuv until its close
+  /// callback.
   handle: *mut c_void,
+  /// The uv_async handle as the I/O thread signals it; None with epoll.
+  signal: Option<Arc<Signal>>,
   slab: RefCell<Slab>,
   /// Where a read goes when no slab can be made (out of memory): copied out from here.
   scratch: RefCell<Vec<u8>>,
@@ -456,7 +468,7 @@ impl Reader {
       return;
     }
     let mut ready = std::mem::take(&mut *self.ready.borrow_mut());
-    self.poller.borrow().ready(0, &mut ready);
+    self.poller.borrow_mut().ready(0, &mut ready);
     // Only `run` uses these, and JS cannot call `run`: held across the calls into JS.
     let mut slab = self.slab.borrow_mut();
     let mut scratch = self.scratch.borrow_mut();
@@ -475,7 +487,7 @@ impl Reader {
         scope: ptr::null_mut(),
       };
       if serve(&conn, &mut flags, &mut turn) {
-        self.poller.borrow_mut().update(id);
+        self.poller.borrow_mut().served(id, flags);
       }
     }
     drop((slab, scratch));
@@ -518,45 +530,27 @@ fn reader(env: &Env) -> Result<Rc<Reader>> {
   if let Some(reader) = READER.with(|cell| cell.borrow().clone()) {
     return Ok(reader);
   }
-  let poller = Poller::new().map_err(|err| {
+  let mut poller = Poller::new().map_err(|err| {
     napi::Error::new(
       Status::GenericFailure,
-      format!("bun-sockets: cannot create an epoll set: {err}"),
+      format!("bun-sockets: cannot create the socket set: {err}"),
     )
   })?;
   let event_loop = env.get_uv_event_loop()?;
-  // SAFETY: libuv's own size for a uv_poll_t; zeroed memory, freed in `on_closed`.
-  let handle = unsafe { libc::calloc(1, uv_handle_size(UV_POLL)) };
-  if handle.is_null() {
-    return Err(napi::Error::new(
-      Status::GenericFailure,
-      "bun-sockets: out of memory",
-    ));
-  }
-  // SAFETY: JS thread, which runs `event_loop`; `handle` is valid zeroed memory of the right
-  // size. Unref'd: liveness is counted by `dispatch.rs`, not by this handle.
-  let started = unsafe {
-    let mut status = uv_poll_init(event_loop, handle, poller.fd());
-    if status == 0 {
-      status = uv_poll_start(handle, UV_READABLE, on_poll);
-      uv_unref(handle);
-      if status != 0 {
-        uv_close(handle, on_closed);
-      }
-    } else {
-      libc::free(handle);
+  let (handle, signal) = match poller.fd() {
+    Some(fd) => (start_poll(event_loop, fd)?, None),
+    None => {
+      let handle = start_async(event_loop)?;
+      let signal = Arc::new(Signal(Mutex::new(SignalHandle(handle))));
+      let sender = signal.clone();
+      poller.set_waker(Box::new(move || sender.send()));
+      (handle, Some(signal))
     }
-    status
   };
-  if started != 0 {
-    return Err(napi::Error::new(
-      Status::GenericFailure,
-      format!("bun-sockets: cannot watch the epoll set (libuv error {started})"),
-    ));
-  }
   let reader = Rc::new(Reader {
     poller: RefCell::new(poller),
     handle,
+    signal,
     slab: RefCell::new(Slab {
       env: env.raw(),
       buffer: ptr::null_mut(),
@@ -576,8 +570,97 @@ fn reader(env: &Env) -> Result<Rc<Reader>> {
   Ok(reader)
 }
 
+/// A uv_poll handle on the epoll set `fd`, calling `on_poll` when it is readable.
+fn start_poll(event_loop: *mut sys::uv_loop_s, fd: RawFd) -> Result<*mut c_void> {
+  let handle = new_handle(UV_POLL)?;
+  // SAFETY: JS thread, which runs `event_loop`; `handle` is valid zeroed memory of the right
+  // size. Unref'd: liveness is counted by `dispatch.rs`, not by this handle.
+  let started = unsafe {
+    let mut status = uv_poll_init(event_loop, handle, fd);
+    if status == 0 {
+      status = uv_poll_start(handle, UV_READABLE, on_poll);
+      uv_unref(handle);
+      if status != 0 {
+        uv_close(handle, on_closed);
+      }
+    } else {
+      libc::free(handle);
+    }
+    status
+  };
+  if started != 0 {
+    return Err(napi::Error::new(
+      Status::GenericFailure,
+      format!("bun-sockets: cannot watch the epoll set (libuv error {started})"),
+    ));
+  }
+  Ok(handle)
+}
+
+/// A uv_async handle the I/O thread signals when it queued a ready socket.
+fn start_async(event_loop: *mut sys::uv_loop_s) -> Result<*mut c_void> {
+  let handle = new_handle(UV_ASYNC)?;
+  // SAFETY: as in `start_poll`.
+  let status = unsafe {
+    let status = uv_async_init(event_loop, handle, on_async);
+    if status == 0 {
+      uv_unref(handle);
+    } else {
+      libc::free(handle);
+    }
+    status
+  };
+  if status != 0 {
+    return Err(napi::Error::new(
+      Status::GenericFailure,
+      format!("bun-sockets: cannot create a uv_async handle (libuv error {status})"),
+    ));
+  }
+  Ok(handle)
+}
+
+/// Zeroed memory for a uv handle of `kind`, freed in `on_closed`.
+fn new_handle(kind: c_int) -> Result<*mut c_void> {
+  // SAFETY: libuv's own size for the handle type.
+  let handle = unsafe { libc::calloc(1, uv_handle_size(kind)) };
+  if handle.is_null() {
+    return Err(napi::Error::new(
+      Status::GenericFailure,
+      "bun-sockets: out of memory",
+    ));
+  }
+  Ok(handle)
+}
+
+/// The uv_async handle, for the I/O thread: null once it is closing.
+struct Signal(Mutex<SignalHandle>);
+
+struct SignalHandle(*mut c_void);
+
+// SAFETY: uv_async_send may be called from any thread while the handle is open; the pointer is
+// only used under the mutex, and nulled there before the handle is closed.
+unsafe impl Send for SignalHandle {}
+
+impl Signal {
+  fn send(&self) {
+    let handle = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !handle.0.is_null() {
+      // SAFETY: the handle is open (see `SignalHandle`).
+      unsafe { uv_async_send(handle.0) };
+    }
+  }
+
+  fn disarm(&self) {
+    self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).0 = ptr::null_mut();
+  }
+}
+
 extern "C" fn on_poll(_handle: *mut c_void, _status: c_int, _events: c_int) {
   crate::js::from_c("the reader", || with_reader(Reader::run));
+}
+
+extern "C" fn on_async(_handle: *mut c_void) {
+  with_reader(Reader::run);
 }
 
 /// The environment ends: close the sockets still here, then the handle; the hook is removed
@@ -602,10 +685,15 @@ unsafe fn cleanup(hook: sys::napi_async_cleanup_hook_handle) {
     conn.abandon();
   }
   let handle = reader.handle;
-  // SAFETY: JS thread; `handle` is the live uv_poll handle. Its `data` (the first field of
-  // every uv handle) carries the hook to remove once closed.
+  if let Some(signal) = &reader.signal {
+    signal.disarm();
+  }
+  // SAFETY: JS thread; `handle` is the live uv handle (no other thread uses it any more). Its
+  // `data` (the first field of every uv handle) carries the hook to remove once closed.
   unsafe {
-    uv_poll_stop(handle);
+    if reader.signal.is_none() {
+      uv_poll_stop(handle);
+    }
     *(handle as *mut *mut c_void) = hook as *mut c_void;
     uv_close(handle, on_closed);
   }

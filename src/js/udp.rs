@@ -31,6 +31,12 @@ pub struct NativeUdpSocket {
   id: u32,
 }
 
+/// True when the errors a send causes later reach `error` on any socket (Linux's error queue).
+/// The portable build (macOS, the BSDs) has none: there only a connected socket learns of an ICMP
+/// error, as those systems report it.
+#[napi]
+pub const HAS_ERROR_QUEUE: bool = crate::net::udp::HAS_ERROR_QUEUE;
+
 /// Binds (and connects) now. Returns the socket, or the failure's description.
 #[napi(catch_unwind)]
 pub fn udp_socket(env: Env, options: UdpOptions) -> Result<Either<NativeUdpSocket, ErrorInfo>> {

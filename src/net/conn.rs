@@ -2,9 +2,8 @@
 //! one write path for plain and TLS.
 //!
 //! Who reads: a plain socket is read by the JS thread that owns it (`js/reader.rs` watches it
-//! in an epoll set nested in libuv's loop and calls `read_step` when it is ready); a TLS socket
-//! by its task on the I/O thread (`net/secure_task.rs`), which keeps the crypto off the JS
-//! thread. `upgrade_tls` hands a socket from the first to the second, in one step on the JS
+//! in its `Poller` and calls `read_step` when it is ready); a TLS socket by its task on the I/O
+//! thread (`net/secure_task.rs`), which keeps the crypto off the JS thread. `upgrade_tls` hands a socket from the first to the second, in one step on the JS
 //! thread. Both write through `write` on the JS thread, without blocking or buffering beyond
 //! one TLS batch. Every change of state goes through `Core` under one lock; nothing here blocks
 //! and no lock is held while JS runs.
@@ -20,6 +19,7 @@ use socket2::Socket;
 use tokio::sync::Notify;
 
 use crate::error::{ErrorTarget, SocketError, Syscall};
+use crate::net::poller::Lease;
 use crate::net::secure::{Secure, Written};
 use crate::net::timer::Timer;
 use crate::net::{Creditor, Event, HandleId, OnPanic, Reporter};
@@ -89,7 +89,8 @@ pub enum Readout {
 pub struct Ready {
   pub readable: bool,
   pub writable: bool,
-  /// EPOLLERR/EPOLLHUP: reported even while paused, as Bun does.
+  /// A reset (EPOLLERR/EPOLLHUP; elsewhere an error tokio saw): reported even while paused, as
+  /// Bun does.
   pub failed: bool,
 }
 
@@ -114,7 +115,7 @@ pub enum Request {
 pub struct Conn {
   reporter: Reporter,
   kind: Kind,
-  /// The descriptor, for epoll and `fd`; valid while `core.sock` is `Some`.
+  /// The descriptor, for the reader's set and `fd`; valid while `core.sock` is `Some`.
   raw_fd: RawFd,
   core: Mutex<Core>,
   /// Set once, at connect or accept, or by `upgrade_tls`.
@@ -141,6 +142,8 @@ pub(crate) struct Core {
   pub(crate) task_reads: bool,
   /// A duplicate of a descriptor the caller still holds (connect({ fd })).
   pub(crate) adopted: bool,
+  /// Who closes the descriptor (`close_now` hands it over).
+  pub(crate) lease: Lease,
 }
 
 impl Conn {
@@ -157,6 +160,7 @@ impl Conn {
         flush_pending: false,
         task_reads: false,
         adopted: false,
+        lease: Lease::new(),
       }),
       secure: OnceLock::new(),
       requests: Mutex::new(Vec::new()),
@@ -256,6 +260,7 @@ impl Conn {
         flush_pending: false,
         task_reads: false,
         adopted: false,
+        lease: Lease::new(),
       }),
       secure: OnceLock::new(),
       requests: Mutex::new(Vec::new()),
@@ -544,14 +549,7 @@ impl Conn {
   /// What the JS reader should watch for now; `None` once it should not watch at all
   /// (closed, or read by the TLS task).
   pub fn wants(&self) -> Option<Wants> {
-    let core = self.lock();
-    if core.task_reads || core.sock.is_none() {
-      return None;
-    }
-    Some(Wants {
-      read: !core.paused && matches!(core.phase, Phase::Open | Phase::WriteClosed | Phase::Ending),
-      write: core.drain_armed || core.phase == Phase::Ending,
-    })
+    self.lock().wants()
   }
 
   /// One step of a plain socket's reading, with what its poll reported: reads once into
@@ -645,6 +643,17 @@ impl Conn {
 }
 
 impl Core {
+  /// `Conn::wants`, under the lock the caller holds.
+  pub(crate) fn wants(&self) -> Option<Wants> {
+    if self.task_reads || self.sock.is_none() {
+      return None;
+    }
+    Some(Wants {
+      read: !self.paused && matches!(self.phase, Phase::Open | Phase::WriteClosed | Phase::Ending),
+      write: self.drain_armed || self.phase == Phase::Ending,
+    })
+  }
+
   /// The peer sent FIN.
   pub(crate) fn on_eof(&mut self) -> Option<Readout> {
     match self.phase {
@@ -693,12 +702,15 @@ impl Core {
         // The caller's descriptor keeps the socket open: say FIN ourselves.
         let _ = sock.shutdown(std::net::Shutdown::Write);
       }
+      // Closes it now, or, while the portable reader's watcher has it registered with tokio,
+      // right after that watcher let go of it.
+      self.lease.close(sock);
     }
   }
 }
 
 /// Reads and drops what the socket holds (at most `MAX_DISCARD` bytes), without blocking.
-fn discard_unread(sock: &Socket) {
+pub(crate) fn discard_unread(sock: &Socket) {
   const MAX_DISCARD: usize = 1 << 20;
   let mut buf = [0u8; 16 * 1024];
   let mut total = 0;

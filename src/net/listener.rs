@@ -6,7 +6,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -148,7 +148,12 @@ impl Listener {
 }
 
 /// accept4(2): the new socket comes non-blocking and close-on-exec in one call.
+#[cfg(all(
+  any(target_os = "linux", target_os = "android"),
+  not(feature = "portable-fallbacks")
+))]
 fn accept(listener: &Socket) -> io::Result<Socket> {
+  use std::os::fd::FromRawFd;
   loop {
     // SAFETY: a listening socket we own; null address arguments are allowed.
     let fd = unsafe {
@@ -168,6 +173,28 @@ fn accept(listener: &Socket) -> io::Result<Socket> {
       return Err(err);
     }
   }
+}
+
+/// accept(2), then non-blocking and close-on-exec (and no SIGPIPE on Apple's systems), where
+/// accept4 is missing, and on Linux with the `portable-fallbacks` feature. A fork on another
+/// thread between the calls could inherit the descriptor, as with libuv on those systems.
+#[cfg(any(
+  not(any(target_os = "linux", target_os = "android")),
+  feature = "portable-fallbacks"
+))]
+fn accept(listener: &Socket) -> io::Result<Socket> {
+  let socket = loop {
+    match listener.accept_raw() {
+      Ok((socket, _)) => break socket,
+      Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+      Err(err) => return Err(err),
+    }
+  };
+  socket.set_cloexec(true)?;
+  socket.set_nonblocking(true)?;
+  #[cfg(target_vendor = "apple")]
+  socket.set_nosigpipe(true)?;
+  Ok(socket)
 }
 
 async fn run(listener: Arc<Listener>) {

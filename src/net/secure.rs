@@ -612,8 +612,32 @@ fn flush_session(session: &mut Connection, fd: RawFd) -> bool {
   true
 }
 
-/// Non-blocking sends on a socket the connection owns.
+/// Non-blocking sends on a socket the connection owns. (MSG_NOSIGNAL: Apple's systems also have
+/// SO_NOSIGPIPE set on every socket, by socket2, mio, or the listener's accept.)
 struct SocketWriter(RawFd);
+
+/// The most buffers one sendmsg takes: UIO_MAXIOV on Linux, IOV_MAX on Apple's systems and the
+/// BSDs, POSIX's least IOV_MAX elsewhere.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MAX_IOV: usize = libc::UIO_MAXIOV as usize;
+#[cfg(any(
+  target_vendor = "apple",
+  target_os = "freebsd",
+  target_os = "netbsd",
+  target_os = "openbsd",
+  target_os = "dragonfly"
+))]
+const MAX_IOV: usize = libc::IOV_MAX as usize;
+#[cfg(not(any(
+  target_os = "linux",
+  target_os = "android",
+  target_vendor = "apple",
+  target_os = "freebsd",
+  target_os = "netbsd",
+  target_os = "openbsd",
+  target_os = "dragonfly"
+)))]
+const MAX_IOV: usize = 16;
 
 impl Write for SocketWriter {
   fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -624,7 +648,7 @@ impl Write for SocketWriter {
     // SAFETY: an all-zero msghdr is valid; the iovecs point into `bufs`, which outlive the call.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+    msg.msg_iovlen = bufs.len().min(MAX_IOV) as _;
     // SAFETY: `msg` is valid for the call; the descriptor belongs to a live socket.
     let n = unsafe { libc::sendmsg(self.0, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
     if n < 0 {

@@ -89,6 +89,9 @@ pub async fn run(conn: Arc<Conn>) {
       owner.emit(Event::Close(Some(SocketError::internal())));
     }
   });
+  // After an upgradeTLS, the portable reader's watcher may still have the descriptor registered
+  // with tokio (epoll's set never has).
+  crate::net::poller::released(&conn).await;
   // SAFETY: the descriptor stays open while `io` lives: only this task closes a TLS socket, and
   // `finish` drops `io` first.
   let registered =

@@ -1,14 +1,12 @@
 //! Socket setup: bind and listen (synchronous, on the JS thread), connect (on the I/O thread).
 
-use std::fs::OpenOptions;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::net::UnixStream;
@@ -86,7 +84,9 @@ fn bind_unix(path: &Path) -> Result<std::os::unix::net::UnixListener, SocketErro
   };
   let listener = match unix_name(path) {
     Ok(UnixName::Path) => std::os::unix::net::UnixListener::bind(path),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     Ok(UnixName::Abstract) => bind_unix_addr(path),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     Ok(UnixName::Long { dir, proxy }) => {
       let bound = bind_unix_addr(&proxy);
       drop(dir);
@@ -163,11 +163,7 @@ pub fn adopt(fd: RawFd) -> Option<(Socket, Kind)> {
 /// returns: then the socket is taken at once, without registering it with tokio only to wait
 /// for a writability that is already there.
 async fn connect_tcp(addr: SocketAddr) -> io::Result<Socket> {
-  let socket = Socket::new(
-    Domain::for_address(addr),
-    Type::STREAM.nonblocking().cloexec(),
-    None,
-  )?;
+  let socket = stream_socket(Domain::for_address(addr))?;
   socket.set_tcp_nodelay(true)?;
   match socket.connect(&addr.into()) {
     Ok(()) => return Ok(socket),
@@ -191,6 +187,28 @@ async fn connect_tcp(addr: SocketAddr) -> io::Result<Socket> {
   }
 }
 
+/// A non-blocking, close-on-exec stream socket, in one call.
+#[cfg(all(
+  any(target_os = "linux", target_os = "android"),
+  not(feature = "portable-fallbacks")
+))]
+fn stream_socket(domain: Domain) -> io::Result<Socket> {
+  Socket::new(domain, Type::STREAM.nonblocking().cloexec(), None)
+}
+
+/// A stream socket made non-blocking by a second call, where SOCK_NONBLOCK is missing (and on
+/// Linux with the `portable-fallbacks` feature). socket2 sets close-on-exec, and on Apple's
+/// systems SO_NOSIGPIPE.
+#[cfg(any(
+  not(any(target_os = "linux", target_os = "android")),
+  feature = "portable-fallbacks"
+))]
+fn stream_socket(domain: Domain) -> io::Result<Socket> {
+  let socket = Socket::new(domain, Type::STREAM, None)?;
+  socket.set_nonblocking(true)?;
+  Ok(socket)
+}
+
 /// True when a connecting socket is done (connected or failed), without waiting.
 fn writable_now(socket: &Socket) -> bool {
   let mut pfd = libc::pollfd {
@@ -205,7 +223,9 @@ fn writable_now(socket: &Socket) -> bool {
 async fn connect_unix(path: &Path) -> io::Result<UnixStream> {
   match unix_name(path)? {
     UnixName::Path => UnixStream::connect(path).await,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     UnixName::Abstract => connect_unix_addr(path),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     UnixName::Long { dir, proxy } => {
       let connected = connect_unix_addr(&proxy);
       drop(dir);
@@ -214,18 +234,29 @@ async fn connect_unix(path: &Path) -> io::Result<UnixStream> {
   }
 }
 
-/// How a unix socket path reaches the kernel. Linux keeps 108 bytes of it (sun_path): a
-/// longer one goes through `/proc/self/fd/<its directory>/<its name>` while the directory is
-/// held open, as Bun does. A leading NUL names an abstract socket, which is no file.
+/// How a unix socket path reaches the kernel. sun_path holds 108 bytes on Linux (104 on macOS
+/// and the BSDs). On Linux a longer path goes through `/proc/self/fd/<its directory>/<its
+/// name>` while the directory is held open, as Bun does, and a leading NUL names an abstract
+/// socket, which is no file. Elsewhere both fail: ENAMETOOLONG and EINVAL.
 enum UnixName {
   Path,
+  #[cfg(any(target_os = "linux", target_os = "android"))]
   Abstract,
-  Long { dir: OwnedFd, proxy: PathBuf },
+  #[cfg(any(target_os = "linux", target_os = "android"))]
+  Long {
+    dir: std::os::fd::OwnedFd,
+    proxy: std::path::PathBuf,
+  },
 }
 
-const SUN_PATH_LEN: usize = 108;
+const SUN_PATH_LEN: usize =
+  std::mem::size_of::<libc::sockaddr_un>() - std::mem::offset_of!(libc::sockaddr_un, sun_path);
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn unix_name(path: &Path) -> io::Result<UnixName> {
+  use std::fs::OpenOptions;
+  use std::os::unix::fs::OpenOptionsExt;
+
   let bytes = path.as_os_str().as_bytes();
   if bytes.first() == Some(&0) {
     return Ok(UnixName::Abstract);
@@ -240,7 +271,7 @@ fn unix_name(path: &Path) -> io::Result<UnixName> {
     Some(dir) if !dir.as_os_str().is_empty() => dir,
     _ => Path::new("."),
   };
-  let dir: OwnedFd = OpenOptions::new()
+  let dir: std::os::fd::OwnedFd = OpenOptions::new()
     .read(true)
     .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
     .open(dir)
@@ -253,11 +284,25 @@ fn unix_name(path: &Path) -> io::Result<UnixName> {
   Ok(UnixName::Long { dir, proxy })
 }
 
-fn unix_addr(path: &Path) -> io::Result<SockAddr> {
-  // Too long for sun_path (an abstract name of 108 bytes or more): Bun's EINVAL.
-  SockAddr::unix(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn unix_name(path: &Path) -> io::Result<UnixName> {
+  let bytes = path.as_os_str().as_bytes();
+  if bytes.first() == Some(&0) {
+    return Err(io::Error::from_raw_os_error(libc::EINVAL));
+  }
+  if bytes.len() >= SUN_PATH_LEN {
+    return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+  }
+  Ok(UnixName::Path)
 }
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn unix_addr(path: &Path) -> io::Result<socket2::SockAddr> {
+  // Too long for sun_path (an abstract name of 108 bytes or more): Bun's EINVAL.
+  socket2::SockAddr::unix(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn bind_unix_addr(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
   let addr = unix_addr(path)?;
   let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
@@ -268,6 +313,7 @@ fn bind_unix_addr(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
 
 /// A unix socket connects at once or fails (EAGAIN when the listener's backlog is full), as
 /// tokio's own connect does: the connect(2) never waits.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn connect_unix_addr(path: &Path) -> io::Result<UnixStream> {
   let addr = unix_addr(path)?;
   let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;

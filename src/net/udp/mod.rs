@@ -37,9 +37,8 @@ mod sys;
 
 use options::apply_option;
 pub use options::UdpOption;
-use sys::{
-  grow_receive_buffer, read_error_queue, receive_batch, replace_fd, send_batch, set_recv_err, HAS_ERROR_QUEUE,
-};
+pub use sys::HAS_ERROR_QUEUE;
+use sys::{grow_receive_buffer, read_error_queue, receive_batch, replace_fd, send_batch, set_recv_err};
 
 /// Received bytes in flight to JS at once. UDP cannot slow the sender down, so what JS has not
 /// taken yet waits here rather than in a kernel buffer of ~256 small datagrams that drops the

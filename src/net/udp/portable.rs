@@ -14,7 +14,7 @@ use socket2::Socket;
 use super::{Batch, DatagramInfo, UdpSocket, BATCH, RECEIVE_BUFFER, SLOT};
 
 /// Without an error queue, a read returns a pending ICMP error itself (connected sockets only).
-pub(super) const HAS_ERROR_QUEUE: bool = false;
+pub const HAS_ERROR_QUEUE: bool = false;
 
 thread_local! {
   /// One datagram's room, shared by every UDP socket on the I/O thread.

@@ -55,7 +55,7 @@ thread_local! {
 }
 
 /// The error queue holds the details of ICMP errors (`read_error_queue`).
-pub(super) const HAS_ERROR_QUEUE: bool = true;
+pub const HAS_ERROR_QUEUE: bool = true;
 
 /// Reads up to `BATCH` datagrams with one `recvmmsg`.
 pub(super) fn receive_batch(socket: &UdpSocket) -> io::Result<Batch> {

@@ -1,9 +1,9 @@
-//! The epoll set of the plain sockets one thread reads (the JS thread in the addon; a test
-//! thread in `cargo test`), and one turn of serving a ready socket.
+//! Linux: the plain sockets one thread reads, in an epoll set the owner waits on (nested in
+//! libuv's loop in the addon).
 //!
 //! Level-triggered: a socket left with bytes (paused, or its turn's reads spent) is reported
 //! again on the next wait, and a reset (EPOLLERR/EPOLLHUP) is reported whatever the interest,
-//! as Bun notices one while paused. Not thread-safe by design: one thread owns a set.
+//! as Bun notices one while paused.
 
 use std::collections::HashMap;
 use std::io;
@@ -11,11 +11,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::sync::Arc;
 
-use crate::net::conn::{Conn, Readout, Ready};
+use socket2::Socket;
+
+use crate::net::conn::{Conn, Ready};
 use crate::net::HandleId;
 
-/// Chunks read from one socket per turn before the others get theirs.
-pub const READS_PER_TURN: usize = 16;
+/// The set is a descriptor its owner waits on.
+pub const NESTED: bool = true;
 
 /// Sockets in the set, each with a value of the owner's (where its events go).
 pub struct Poller<T> {
@@ -45,7 +47,14 @@ impl<T: Clone> Poller<T> {
   }
 
   /// The set's descriptor: readable when a socket in it is ready.
-  pub fn fd(&self) -> RawFd {
+  pub fn fd(&self) -> Option<RawFd> {
+    Some(self.raw_fd())
+  }
+
+  /// Nothing to do: the owner learns of ready sockets through `fd`.
+  pub fn set_waker(&mut self, _waker: Box<dyn Fn() + Send + Sync>) {}
+
+  fn raw_fd(&self) -> RawFd {
     self.epoll.as_raw_fd()
   }
 
@@ -85,6 +94,12 @@ impl<T: Clone> Poller<T> {
     }
   }
 
+  /// The owner served a socket `ready` reported; `left` is what its turn did not use up (the
+  /// level-triggered set reports that again by itself).
+  pub fn served(&mut self, id: HandleId, _left: Ready) {
+    self.update(id);
+  }
+
   /// Stops watching a socket (closed, or handed to its TLS task).
   pub fn remove(&mut self, id: HandleId) {
     let Some(entry) = self.entries.remove(&id) else {
@@ -95,7 +110,7 @@ impl<T: Clone> Poller<T> {
       // SAFETY: both descriptors are live.
       unsafe {
         libc::epoll_ctl(
-          self.fd(),
+          self.raw_fd(),
           libc::EPOLL_CTL_DEL,
           entry.conn.raw_fd(),
           ptr::null_mut(),
@@ -110,7 +125,7 @@ impl<T: Clone> Poller<T> {
     for conn in &conns {
       if conn.fd() >= 0 {
         // SAFETY: both descriptors are live.
-        unsafe { libc::epoll_ctl(self.fd(), libc::EPOLL_CTL_DEL, conn.raw_fd(), ptr::null_mut()) };
+        unsafe { libc::epoll_ctl(self.raw_fd(), libc::EPOLL_CTL_DEL, conn.raw_fd(), ptr::null_mut()) };
       }
     }
     conns
@@ -118,11 +133,11 @@ impl<T: Clone> Poller<T> {
 
   /// Appends the sockets that are ready now (waiting up to `timeout_ms`; 0 does not wait),
   /// with their values.
-  pub fn ready(&self, timeout_ms: i32, out: &mut Vec<(Arc<Conn>, T, Ready)>) {
+  pub fn ready(&mut self, timeout_ms: i32, out: &mut Vec<(Arc<Conn>, T, Ready)>) {
     const EVENTS: usize = 64;
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS];
     // SAFETY: `events` holds EVENTS entries.
-    let n = unsafe { libc::epoll_wait(self.fd(), events.as_mut_ptr(), EVENTS as i32, timeout_ms) };
+    let n = unsafe { libc::epoll_wait(self.raw_fd(), events.as_mut_ptr(), EVENTS as i32, timeout_ms) };
     for event in events.iter().take(n.max(0) as usize) {
       let flags = event.events;
       if let Some(entry) = self.entries.get(&(event.u64 as HandleId)) {
@@ -145,47 +160,11 @@ impl<T: Clone> Poller<T> {
       u64: u64::from(conn.id()),
     };
     // SAFETY: both descriptors are live (the socket while it is in the set).
-    if unsafe { libc::epoll_ctl(self.fd(), op, conn.raw_fd(), &mut event) } != 0 {
+    if unsafe { libc::epoll_ctl(self.raw_fd(), op, conn.raw_fd(), &mut event) } != 0 {
       return Err(io::Error::last_os_error());
     }
     Ok(())
   }
-}
-
-/// Where one turn's reads go: the memory each read fills, then what it produced.
-pub trait ReadSink {
-  /// The memory the next read fills (the JS reader lends a slice of a JS ArrayBuffer).
-  fn buffer(&mut self) -> &mut [u8];
-  /// `n` bytes were read into the last `buffer()`.
-  fn data(&mut self, n: usize);
-  /// Anything else: `End`, `Drain`, `Close`.
-  fn event(&mut self, out: Readout);
-}
-
-/// One turn for a ready socket: reads into the sink's memory and hands each readout over,
-/// re-checking the socket's state between readouts, so a handler's `pause()` or `close()`
-/// takes effect before the next read. Returns false once the socket closed (the caller
-/// removes it).
-pub fn serve(conn: &Conn, ready: &mut Ready, sink: &mut impl ReadSink) -> bool {
-  let mut reads = 0;
-  while let Some(out) = conn.read_step(ready, sink.buffer()) {
-    match out {
-      Readout::Data(n) => {
-        sink.data(n);
-        reads += 1;
-        // A reset's data is all delivered now; otherwise others get their turn.
-        if reads == READS_PER_TURN && !ready.failed {
-          break;
-        }
-      }
-      Readout::Close(err) => {
-        sink.event(Readout::Close(err));
-        return false;
-      }
-      other => sink.event(other),
-    }
-  }
-  true
 }
 
 /// The epoll events for what `conn` wants now.
@@ -200,3 +179,22 @@ fn interest(conn: &Conn) -> u32 {
   }
   events
 }
+
+/// Who closes a plain socket's descriptor: whoever closes the socket. Closing it takes it out of
+/// the epoll set too.
+pub struct Lease;
+
+impl Lease {
+  pub(crate) fn new() -> Lease {
+    Lease
+  }
+
+  /// Closes `sock`.
+  pub fn close(&mut self, sock: Socket) {
+    drop(sock);
+  }
+}
+
+/// Nothing to wait for: only the set holds a plain socket's descriptor, and leaving it is
+/// immediate.
+pub async fn released(_conn: &Conn) {}
