@@ -35,6 +35,7 @@ use crate::error::SocketError;
 use crate::js::errors::ErrorInfo;
 use crate::js::reader::{self, JsTarget};
 use crate::js::socket::NativeSocket;
+use crate::js::{check, copy_buffer};
 use std::net::SocketAddr;
 
 use crate::net::tls::{HandshakeOutcome, TlsNote};
@@ -246,17 +247,6 @@ unsafe extern "C" fn finalize(_env: sys::napi_env, _data: *mut c_void, hint: *mu
   ctx.live.tsfn.set(ptr::null_mut());
 }
 
-fn check(status: sys::napi_status) -> Result<()> {
-  if status == sys::Status::napi_ok {
-    Ok(())
-  } else {
-    Err(napi::Error::new(
-      Status::from(status),
-      "bun-sockets: a napi call failed",
-    ))
-  }
-}
-
 impl EnvCtx {
   /// This environment's context; `init` ran when the package loaded.
   pub fn of(env: &Env) -> Result<&'static EnvCtx> {
@@ -449,11 +439,11 @@ fn to_args(env: &Env, live: &Liveness, js: &Rc<JsTarget>, id: HandleId, payload:
       start_reading(env, js, &conn)?;
       (ACCEPT, native_socket(raw_env, conn)?, num(new_id)?)
     }
-    Payload::Data(chunk) => (DATA, Raw(chunk_to_js(raw_env, chunk)?), undefined()?),
+    Payload::Data(chunk) => (DATA, Raw(copy_buffer(raw_env, &chunk)?), undefined()?),
     // SAFETY: as above.
     Payload::Records(chunk) => (
       DATA,
-      Raw(chunk_to_js(raw_env, chunk)?),
+      Raw(copy_buffer(raw_env, &chunk)?),
       unsafe { bool::to_napi_value(raw_env, true) }.map(Raw)?,
     ),
     Payload::Drain => (DRAIN, undefined()?, undefined()?),
@@ -491,7 +481,7 @@ fn to_args(env: &Env, live: &Liveness, js: &Rc<JsTarget>, id: HandleId, payload:
     }
     // keylog(line), session(token), hello(servername, ALPN wire): undefined when absent.
     Payload::Tls(note) => {
-      let buffer = |bytes: Vec<u8>| chunk_to_js(raw_env, bytes).map(Raw);
+      let buffer = |bytes: Vec<u8>| copy_buffer(raw_env, &bytes).map(Raw);
       match note {
         TlsNote::Keylog(line) => (KEYLOG, buffer(line)?, undefined()?),
         TlsNote::Session(token) => (SESSION, buffer(token)?, undefined()?),
@@ -521,7 +511,7 @@ fn to_args(env: &Env, live: &Liveness, js: &Rc<JsTarget>, id: HandleId, payload:
 /// first element packs four int32 per datagram (length, port, address index, flags) and whose
 /// other elements are the distinct sender addresses.
 fn datagrams_to_js(env: sys::napi_env, batch: Batch) -> Result<(sys::napi_value, sys::napi_value)> {
-  let payloads = chunk_to_js(env, batch.bytes)?;
+  let payloads = copy_buffer(env, &batch.bytes)?;
   let mut addresses: Vec<SocketAddr> = Vec::new();
   let mut meta = Vec::with_capacity(batch.datagrams.len() * 16);
   for datagram in &batch.datagrams {
@@ -545,7 +535,7 @@ fn datagrams_to_js(env: sys::napi_env, batch: Batch) -> Result<(sys::napi_value,
   let mut list = ptr::null_mut();
   // SAFETY (this function's napi calls): JS thread, inside the threadsafe call's handle scope.
   check(unsafe { sys::napi_create_array_with_length(env, addresses.len() + 1, &mut list) })?;
-  let meta = copy_chunk(env, &meta)?;
+  let meta = copy_buffer(env, &meta)?;
   check(unsafe { sys::napi_set_element(env, list, 0, meta) })?;
   for (i, addr) in addresses.iter().enumerate() {
     let text = crate::js::socket::ip_string(addr.ip());
@@ -572,25 +562,6 @@ fn native_socket(env: sys::napi_env, conn: Arc<Conn>) -> Result<Raw> {
 /// Received bytes become a fresh Buffer, copied. Handing the Vec over as an external buffer
 /// saved the copy but V8 collected those late: a slow consumer peaked at 116 MB RSS instead of
 /// 53 MB flooding 256 MiB, even with `napi_adjust_external_memory`.
-fn chunk_to_js(env: sys::napi_env, chunk: Vec<u8>) -> Result<sys::napi_value> {
-  copy_chunk(env, &chunk)
-}
-
-fn copy_chunk(env: sys::napi_env, chunk: &[u8]) -> Result<sys::napi_value> {
-  let mut value = ptr::null_mut();
-  let mut data = ptr::null_mut();
-  // SAFETY: JS thread; Node copies `chunk.len()` bytes from a live slice.
-  let status =
-    unsafe { sys::napi_create_buffer_copy(env, chunk.len(), chunk.as_ptr().cast(), &mut data, &mut value) };
-  if status != sys::Status::napi_ok {
-    return Err(napi::Error::new(
-      Status::from(status),
-      "cannot allocate a Buffer for received data",
-    ));
-  }
-  Ok(value)
-}
-
 /// Gives the core to another thread for a moment (the JS thread's short polls while it waits
 /// for the I/O thread, which may share its core).
 #[napi(catch_unwind)]

@@ -5,10 +5,34 @@ pub mod errors;
 pub mod listener;
 pub mod options;
 pub mod reader;
+mod slab;
 pub mod socket;
 pub mod socket_options;
 pub mod tls;
 pub mod udp;
+
+/// A raw napi call's status as a Result.
+pub(crate) fn check(status: napi::sys::napi_status) -> napi::Result<()> {
+  if status == napi::sys::Status::napi_ok {
+    Ok(())
+  } else {
+    Err(napi::Error::new(
+      napi::Status::from(status),
+      "bun-sockets: a napi call failed",
+    ))
+  }
+}
+
+/// A new Buffer holding a copy of `bytes` (JS thread only).
+pub(crate) fn copy_buffer(env: napi::sys::napi_env, bytes: &[u8]) -> napi::Result<napi::sys::napi_value> {
+  let mut value = std::ptr::null_mut();
+  let mut data = std::ptr::null_mut();
+  // SAFETY: JS thread; Node copies `bytes.len()` bytes from a live slice.
+  check(unsafe {
+    napi::sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut value)
+  })?;
+  Ok(value)
+}
 
 /// Runs a callback that C code (libuv, Node) made into us: a panic must not unwind into C, so it
 /// is caught and reported on stderr; the callback's work is lost, the process goes on.

@@ -148,13 +148,30 @@ pub(crate) struct Core {
 
 impl Conn {
   pub fn new(id: HandleId, sink: Arc<dyn crate::net::EventSink>, sock: Socket, kind: Kind) -> Arc<Conn> {
+    let raw_fd = sock.as_raw_fd();
+    Self::build(id, sink, Some(sock), raw_fd, kind, Phase::Open)
+  }
+
+  /// A connection the peer reset before we saw it established: already closed.
+  fn reset(id: HandleId, sink: Arc<dyn crate::net::EventSink>) -> Arc<Conn> {
+    Self::build(id, sink, None, -1, Kind::Tcp, Phase::Closed)
+  }
+
+  fn build(
+    id: HandleId,
+    sink: Arc<dyn crate::net::EventSink>,
+    sock: Option<Socket>,
+    raw_fd: RawFd,
+    kind: Kind,
+    phase: Phase,
+  ) -> Arc<Conn> {
     Arc::new(Conn {
       reporter: Reporter { id, sink },
       kind,
-      raw_fd: sock.as_raw_fd(),
+      raw_fd,
       core: Mutex::new(Core {
-        sock: Some(sock),
-        phase: Phase::Open,
+        sock,
+        phase,
         paused: false,
         drain_armed: false,
         flush_pending: false,
@@ -169,6 +186,15 @@ impl Conn {
       bytes_written: AtomicU64::new(0),
       timer: Timer::default(),
     })
+  }
+
+  /// Reports `Open`; a TLS one's task starts once JS has it. Decided before `Open` is out:
+  /// JS may upgradeTLS() a plain one (which starts its task) before this thread goes on.
+  fn open(self: &Arc<Self>, secure: Option<Box<Secure>>) {
+    let is_tls = secure.is_some_and(|secure| self.set_secure(secure));
+    if self.emit(Event::Open(self.clone())) && is_tls {
+      self.start_task();
+    }
   }
 
   /// Connects on the I/O thread, then reports `Open` or `ConnectError`. A peer that resets
@@ -196,13 +222,7 @@ impl Conn {
       unanswered.disarm();
       match connected {
         Ok((sock, kind)) => {
-          let conn = Conn::new(id, sink, sock, kind);
-          // Decided before `Open` is out: JS may upgradeTLS() a plain one (which starts its
-          // task) before this thread goes on.
-          let is_tls = secure.is_some_and(|secure| conn.set_secure(secure));
-          if conn.emit(Event::Open(conn.clone())) && is_tls {
-            conn.start_task();
-          }
+          Conn::new(id, sink, sock, kind).open(secure);
         }
         Err(err) if err.code() == "ECONNRESET" => {
           let conn = Conn::reset(id, sink);
@@ -239,36 +259,8 @@ impl Conn {
       };
       let conn = Conn::new(id, sink, sock, kind);
       conn.lock().adopted = true;
-      let is_tls = secure.is_some_and(|secure| conn.set_secure(secure));
-      if conn.emit(Event::Open(conn.clone())) && is_tls {
-        conn.start_task();
-      }
+      conn.open(secure);
     });
-  }
-
-  /// A connection the peer reset before we saw it established: already closed.
-  fn reset(id: HandleId, sink: Arc<dyn crate::net::EventSink>) -> Arc<Conn> {
-    Arc::new(Conn {
-      reporter: Reporter { id, sink },
-      kind: Kind::Tcp,
-      raw_fd: -1,
-      core: Mutex::new(Core {
-        sock: None,
-        phase: Phase::Closed,
-        paused: false,
-        drain_armed: false,
-        flush_pending: false,
-        task_reads: false,
-        adopted: false,
-        lease: Lease::new(),
-      }),
-      secure: OnceLock::new(),
-      requests: Mutex::new(Vec::new()),
-      wake: Notify::new(),
-      in_flight: AtomicU32::new(0),
-      bytes_written: AtomicU64::new(0),
-      timer: Timer::default(),
-    })
   }
 
   pub fn id(&self) -> HandleId {
