@@ -236,9 +236,6 @@ export interface UdpOptions {
 export declare function udpSocket(options: UdpOptions): NativeUdpSocket | ErrorInfo
 
 /**
- * Received bytes become a fresh Buffer, copied. Handing the Vec over as an external buffer
- * saved the copy but V8 collected those late: a slow consumer peaked at 116 MB RSS instead of
- * 53 MB flooding 256 MiB, even with `napi_adjust_external_memory`.
  * Gives the core to another thread for a moment (the JS thread's short polls while it waits
  * for the I/O thread, which may share its core).
  */

@@ -559,9 +559,6 @@ fn native_socket(env: sys::napi_env, conn: Arc<Conn>) -> Result<Raw> {
   unsafe { NativeSocket::to_napi_value(env, NativeSocket::new(conn)) }.map(Raw)
 }
 
-/// Received bytes become a fresh Buffer, copied. Handing the Vec over as an external buffer
-/// saved the copy but V8 collected those late: a slow consumer peaked at 116 MB RSS instead of
-/// 53 MB flooding 256 MiB, even with `napi_adjust_external_memory`.
 /// Gives the core to another thread for a moment (the JS thread's short polls while it waits
 /// for the I/O thread, which may share its core).
 #[napi(catch_unwind)]

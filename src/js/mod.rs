@@ -23,7 +23,9 @@ pub(crate) fn check(status: napi::sys::napi_status) -> napi::Result<()> {
   }
 }
 
-/// A new Buffer holding a copy of `bytes` (JS thread only).
+/// A new Buffer holding a copy of `bytes` (JS thread only). Handing a Vec over as an external
+/// buffer saves the copy, but V8 collects those late: a slow consumer peaked at 116 MB RSS
+/// instead of 53 MB flooding 256 MiB, even with `napi_adjust_external_memory`.
 pub(crate) fn copy_buffer(env: napi::sys::napi_env, bytes: &[u8]) -> napi::Result<napi::sys::napi_value> {
   let mut value = std::ptr::null_mut();
   let mut data = std::ptr::null_mut();
