@@ -358,3 +358,45 @@ describe('large transfers', () => {
     expect(hash.digest('hex')).toBe(expected)
   }, 60000)
 })
+
+describe('request/response within one process', () => {
+  test('a ping-pong that never stops leaves room for timers, immediates and the I/O of other sockets', async () => {
+    const echo = {
+      data(socket, chunk) {
+        socket.write(chunk)
+      },
+    }
+    const { listener, accepted } = listenOnce(echo)
+    let roundTrips = 0
+    let running = true
+    const started = deferred()
+    const client = await connectTo(listener, {
+      data(socket, chunk) {
+        if (++roundTrips === 100) started.resolve()
+        if (running) socket.write(chunk)
+      },
+    })
+    await accepted
+    client.setNoDelay(true)
+    client.write('ping')
+    await within(started.promise, 5000, '100 round trips')
+    // While the two ends answer each other without pause, everything else still gets its turn.
+    const beforeTimer = roundTrips
+    await within(sleep(20), 2000, 'a 20 ms timer during the ping-pong')
+    const beforeImmediate = roundTrips
+    await within(new Promise((resolve) => setImmediate(resolve)), 2000, 'an immediate during the ping-pong')
+    const second = listenOnce(echo)
+    const echoed = deferred()
+    const other = await connectTo(second.listener, {
+      data(_socket, chunk) {
+        echoed.resolve(chunk.toString())
+      },
+    })
+    await second.accepted
+    other.write('other')
+    expect(await within(echoed.promise, 2000, 'an echo on another connection')).toBe('other')
+    running = false
+    expect(beforeImmediate).toBeGreaterThan(beforeTimer)
+    expect(roundTrips).toBeGreaterThan(beforeImmediate)
+  }, 20000)
+})

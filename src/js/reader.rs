@@ -30,6 +30,8 @@ use crate::net::conn::{Conn, Readout, Ready};
 use crate::net::poller::{serve, Poller, ReadSink};
 use crate::net::HandleId;
 
+/// Looks at the set per wake-up from libuv, at most (timers and immediates wait that long).
+const PASSES: usize = 8;
 /// Bytes read per syscall, as Node reads.
 pub(super) const READ_SIZE: usize = 64 * 1024;
 
@@ -347,15 +349,29 @@ fn with_reader(f: impl FnOnce(&Reader)) {
 impl Reader {
   /// libuv saw the set ready: serve every ready socket, each event a call into JS. No borrow
   /// of the set is held while JS runs (handlers pause, write and close sockets).
+  ///
+  /// Handlers that write to a socket whose other end is in this process make that end ready
+  /// at once: the set is asked again, up to `PASSES` times, before libuv gets the thread back,
+  /// so a local request/response does not pay a loop turn per message.
   fn run(&self) {
+    for _ in 0..PASSES {
+      if self.pass() == 0 {
+        break;
+      }
+    }
+  }
+
+  /// One look at the set; how many sockets were ready.
+  fn pass(&self) -> usize {
     let env = self.slab.borrow().env;
     let mut scope = ptr::null_mut();
     // SAFETY: JS thread; the slab's napi values live in this scope.
     if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
-      return;
+      return 0;
     }
     let mut ready = std::mem::take(&mut *self.ready.borrow_mut());
     self.poller.borrow_mut().ready(0, &mut ready);
+    let count = ready.len();
     // Only `run` uses these, and JS cannot call `run`: held across the calls into JS.
     let mut slab = self.slab.borrow_mut();
     let mut scratch = self.scratch.borrow_mut();
@@ -381,6 +397,7 @@ impl Reader {
     *self.ready.borrow_mut() = ready;
     // SAFETY: the scope opened above.
     unsafe { sys::napi_close_handle_scope(env, scope) };
+    count
   }
 }
 
