@@ -22,7 +22,7 @@
 // stderr, the Markdown table to stdout.
 
 const { WORKLOADS, linesOf, selectWorkloads } = require('./rows')
-const { DEFAULT_BUN, bunVersion, measure, killAll, fdLimit } = require('./run')
+const { DEFAULT_BUN, bunVersion, measure, killAll, fdLimit, freshNetworkAvailable } = require('./run')
 const { IMPLS, report, implNames, fmt } = require('./report')
 
 function usage() {
@@ -96,7 +96,7 @@ async function main() {
     }
   }
 
-  console.log(report(rows, { opts, bun, fdLimit: fdLimit() }))
+  console.log(report(rows, { opts, bun, fdLimit: fdLimit(), freshNetwork: freshNetworkAvailable() }))
   log(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s`)
 }
 

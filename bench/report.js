@@ -77,7 +77,7 @@ function readProc(file) {
 }
 
 /** The report for `rows` (each with results[impl] and errors[impl]) as Markdown lines. */
-function report(rows, { opts, bun, fdLimit }) {
+function report(rows, { opts, bun, fdLimit, freshNetwork }) {
   const out = []
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
   const hasTcp = rows.some((r) => !r.udp && !r.tls)
@@ -92,6 +92,11 @@ function report(rows, { opts, bun, fdLimit }) {
       `Median of ${opts.rounds} round${opts.rounds > 1 ? 's' : ''} per implementation, interleaved (the order ` +
       `rotates each round), each in a fresh process; loopback 127.0.0.1; fd limit ${fdLimit}` +
       (hasUdp ? `; net.core.rmem_default ${readProc('/proc/sys/net/core/rmem_default')} B` : '') +
+      (rows.some((r) => r.freshNetwork)
+        ? freshNetwork
+          ? '; connection-rate rows each in a network namespace of their own that keeps no TIME_WAIT sockets'
+          : '; connection-rate rows in the shared network namespace (unshare -n was refused: TIME_WAIT sockets sway them)'
+        : '') +
       '.' +
       (bun.version ? '' : ` Bun did not run: ${bun.why}.`),
   )
@@ -151,7 +156,9 @@ function notes({ hasTcp, hasUdp }) {
       'consumer: the one-way run with a receiver that busy-waits 1 ms per `data` chunk; fewer, larger',
       'chunks finish sooner, so the details give the chunk count. Ping-pong sets TCP_NODELAY on both ends.',
       'Connection cycles: connect, accept, client closes at once (Bun\'s `end()`, node `destroy()`: both',
-      'close the descriptor and send FIN), done when the server-side socket has closed. Idle RSS: the',
+      'close the descriptor and send FIN), done when the server-side socket has closed; these rows and the',
+      'TLS handshakes run in a network namespace that keeps no TIME_WAIT sockets (where one can be made),',
+      'else ports run out within 2 s and every implementation measures the kernel\'s port search. Idle RSS: the',
       'measured process holds one end of each connection, a plain node:net process the other; the last',
       'idle row keeps both ends in the measured process (2 sockets per connection). Figure: RSS after a',
       'full GC with all connections open minus RSS after a warm-up, per connection. Idle CPU: 1,000',

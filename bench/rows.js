@@ -87,6 +87,8 @@ const WORKLOADS = [
         unit: 'conns/s',
         ...higher([GE_NODE]),
         worker: 'connrate',
+        // Each cycle leaves a TIME_WAIT socket behind: see bench/run.js freshNetwork.
+        freshNetwork: true,
         params: { inflight, seconds, warmup },
         timeout: (seconds + warmup) * 1000 + 20_000,
       }))
@@ -200,6 +202,8 @@ const WORKLOADS = [
         ...higher([atLeast('node', 3)]),
         tls: true,
         worker: 'handshakes',
+        // Each cycle leaves a TIME_WAIT socket behind: see bench/run.js freshNetwork.
+        freshNetwork: true,
         params: { inflight, seconds, warmup },
         timeout: (seconds + warmup) * 1000 + 20_000,
       }))
