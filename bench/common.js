@@ -13,6 +13,13 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
  * Bun's socket API: Bun's own under Bun, this package under Node. Workers for bun-sockets and
  * for Bun run the same code; only the provider differs.
  */
+/** A Node module loaded on first use: the Bun-API processes never pay for node:net, node:tls or
+ * node:dgram (several MB of RSS) that only the node runs use. */
+function lazyModule(name) {
+  let loaded = null
+  return new Proxy({}, { get: (_, key) => (loaded ??= require(name))[key] })
+}
+
 const loadBun = () => globalThis.Bun ?? require(path.join(__dirname, '..'))
 
 /** A promise with its resolve/reject exposed. */
@@ -214,6 +221,7 @@ function connLoop({ inflight, seconds, warmup }, startOne) {
 }
 
 module.exports = {
+  lazyModule,
   HOST,
   MiB,
   sleep,

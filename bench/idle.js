@@ -14,7 +14,7 @@
 //   { cmd: 'measure' }            gc (if exposed), settle, -> process.memoryUsage()
 //   { cmd: 'exit' }
 
-const net = require('node:net')
+const net = require('./common').lazyModule('node:net')
 const { HOST, sleep, loadBun, deferred } = require('./common')
 
 const [impl, role] = process.argv.slice(2)

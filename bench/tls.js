@@ -9,7 +9,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const tls = require('node:tls')
+const tls = require('./common').lazyModule('node:tls')
 const { HOST, MiB, loadBun, deferred, now, bunPump, nodePump, connLoop } = require('./common')
 
 const certs = path.join(__dirname, '..', '__test__', 'fixtures', 'certs')

@@ -10,7 +10,7 @@
 // start a batch while getSendQueueCount() > 0. Rates count the `seconds` window after the
 // warm-up; loss counts the whole run, after the receiver has gone quiet.
 
-const dgram = require('node:dgram')
+const dgram = require('./common').lazyModule('node:dgram')
 const fs = require('node:fs')
 const { HOST, sleep, loadBun, deferred, pattern, now } = require('./common')
 

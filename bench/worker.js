@@ -6,7 +6,8 @@
 // bun-sockets and Bun run the same code against Bun's API (see loadBun), node runs node:net.
 // The result goes to the parent over IPC (or to stdout as JSON when run by hand).
 
-const net = require('node:net')
+const { lazyModule } = require('./common')
+const net = lazyModule('node:net')
 const { HOST, MiB, sleep, loadBun, deferred, pattern, now, spin } = require('./common')
 const { sendBun, flushBun, bunPump, nodePump, rssPeak, threadTimes, connLoop } = require('./common')
 

@@ -2,7 +2,7 @@
 // Checks the options of listen()/connect() once, in Bun's order and with Bun's messages, and
 // normalises the handler object.
 
-const { isIPv6 } = require('node:net')
+const { isIPv6 } = require('./ip')
 const { invalidArgType, outOfRange } = require('./errors')
 // Loaded with the first `tls` option: it brings node:crypto, which costs a plain-TCP process
 // about a megabyte and a half of memory.

@@ -5,7 +5,7 @@
 const binding = require('./native')
 const timers = require('./timers')
 const { HandleResource, handles, kEvent, kinds } = require('./dispatch')
-const { isIPv4, isIPv6 } = require('node:net')
+const { isIPv4, isIPv6 } = require('./ip')
 const { invalidArgType, outOfRange, fromNative } = require('./errors')
 
 const kNative = Symbol('kNative')
