@@ -32,6 +32,9 @@ use crate::net::HandleId;
 
 /// Looks at the set per wake-up from libuv, at most (timers and immediates wait that long).
 const PASSES: usize = 8;
+/// No further look once this much time went to serving sockets: a busy set (streams) returns
+/// to libuv after every pass, as before there were several.
+const PASS_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
 /// Bytes read per syscall, as Node reads.
 pub(super) const READ_SIZE: usize = 64 * 1024;
 
@@ -351,11 +354,13 @@ impl Reader {
   /// of the set is held while JS runs (handlers pause, write and close sockets).
   ///
   /// Handlers that write to a socket whose other end is in this process make that end ready
-  /// at once: the set is asked again, up to `PASSES` times, before libuv gets the thread back,
-  /// so a local request/response does not pay a loop turn per message.
+  /// at once: the set is asked again, up to `PASSES` times and within `PASS_BUDGET`, before
+  /// libuv gets the thread back, so a local request/response does not pay a loop turn per
+  /// message.
   fn run(&self) {
+    let start = std::time::Instant::now();
     for _ in 0..PASSES {
-      if self.pass() == 0 {
+      if self.pass() == 0 || start.elapsed() >= PASS_BUDGET {
         break;
       }
     }
