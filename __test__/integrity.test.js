@@ -156,6 +156,9 @@ function side(log, name, extra) {
     end() {
       log.push(`${name} end`)
     },
+    timeout() {
+      log.push(`${name} timeout`)
+    },
     ...extra,
   }
   return { handlers, closed: closed.promise, errors }
@@ -182,6 +185,9 @@ async function oneWay(r, transport) {
   const clientSide = side(log, 'client', { drain: send.pump })
   const client = track(await within(connect({ ...clientOptions(listener.port), socket: clientSide.handlers }), 5000, 'connect'))
   if (transport === 'tls') await within(waitOpen(client), 5000, 'handshake')
+  // A one-second timeout now and then: it fires (once) while larger transfers are under way.
+  if (r.chance(0.5)) client.timeout(1)
+  if (r.chance(0.5)) (await accepted.promise).timeout(1)
   send.pump(client)
   await within(send.sent, 30000, 'sending')
   if (ending === 'end') client.end()
@@ -256,6 +262,73 @@ async function exchange(r, transport) {
   expect([...serverSide.errors, ...clientSide.errors]).toEqual([])
 }
 
+/**
+ * STARTTLS with bytes in flight: the client writes a random plaintext prefix and upgrades as
+ * soon as write() accepted it, whatever the server has read by then; the server upgrades from
+ * the `data` that completes the prefix, handing over the bytes after it (the start of the
+ * ClientHello, when they came in the same read) as `initialData`. Then a random payload goes
+ * through TLS to a receiver that pauses at random, and the client ends.
+ */
+async function startTls(r, transport) {
+  const pre = r.bytes(r.int(1, 512 * KiB))
+  const post = r.bytes(r.int(1, 1 * MiB))
+  const atPlain = receiver(r, pre, 0)
+  const atTls = receiver(r, post, r.pick([0, 0.05]))
+  const { server: serverOptions, client: clientOptions } = endpoints(transport)
+  const log = []
+  const tlsServer = side(log, 'tls server', { data: atTls.data })
+  let plainSeen = 0
+  let upgraded = false
+  const listener = track(
+    listen({
+      ...serverOptions,
+      socket: {
+        open: track,
+        data(socket, chunk) {
+          if (upgraded) return // the raw twin sees the records
+          const take = Math.min(chunk.length, pre.length - plainSeen)
+          atPlain.data(socket, chunk.subarray(0, take))
+          plainSeen += take
+          if (plainSeen < pre.length) return
+          upgraded = true
+          const rest = chunk.subarray(take)
+          const [, secure] = socket.upgradeTLS({
+            tls: SERVER_TLS,
+            ...(rest.length > 0 ? { initialData: rest } : {}),
+            socket: tlsServer.handlers,
+          })
+          track(secure)
+        },
+      },
+    }),
+  )
+  const toServer = sender(r, pre)
+  const secured = sender(r, post)
+  const tlsClient = side(log, 'tls client', {
+    drain: secured.pump,
+    handshake(socket, success) {
+      if (success) secured.pump(socket)
+    },
+  })
+  const client = track(
+    await within(connect({ ...clientOptions(listener.port), socket: { data() {}, drain: toServer.pump } }), 5000, 'connect'),
+  )
+  toServer.pump(client)
+  await within(toServer.sent, 30000, 'plaintext')
+  const [, secure] = client.upgradeTLS({ tls: CLIENT_TLS, socket: tlsClient.handlers })
+  track(secure)
+  await within(secured.sent, 30000, 'sending through TLS')
+  secure.end()
+  await within(tlsServer.closed, 30000, 'TLS server close')
+  await within(tlsClient.closed, 30000, 'TLS client close')
+  expect({ transport, plain: atPlain.verdict(), tls: atTls.verdict() }).toEqual({
+    transport,
+    plain: { got: pre.length, expected: pre.length, firstBad: -1 },
+    tls: { got: post.length, expected: post.length, firstBad: -1 },
+  })
+  expect([...tlsServer.errors, ...tlsClient.errors]).toEqual([])
+}
+
 /** A TLS client is writable once its handshake is done (writes before it are dropped, as in Bun). */
 function waitOpen(socket) {
   return new Promise((resolve) => {
@@ -305,6 +378,15 @@ describe.each(TRANSPORTS)('%s', (transport) => {
       send.pump(client)
       await within(recv.all, 60000, 'all bytes')
       expect(recv.verdict()).toEqual({ got: payload.length, expected: payload.length, firstBad: -1 })
+    })
+  }, 120000)
+})
+
+// STARTTLS starts on a plain connection: every transport but tls.
+describe.each(TRANSPORTS.filter((t) => t !== 'tls'))('%s', (transport) => {
+  test('STARTTLS while the plaintext is still in flight', async () => {
+    await seeded(async (r) => {
+      for (let i = 0; i < 3; i++) await startTls(r, transport)
     })
   }, 120000)
 })
