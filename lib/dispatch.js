@@ -88,19 +88,31 @@ class HandleResource extends AsyncResource {
   constructor(type) {
     super(type, { requireManualDestroy: true })
     this.refd = true
+    this.closed = false
   }
 
   hasRef() {
     return this.refd
   }
 
+  ref() {
+    this.refd = !this.closed
+  }
+
+  unref() {
+    this.refd = false
+  }
+
   close() {
-    if (!this.refd && this.closed) return
+    if (this.closed) return
     this.refd = false
     this.closed = true
     this.emitDestroy()
   }
 }
+
+/** `using` and `await using` close what they hold, as in Bun. */
+const disposeSymbols = [Symbol.dispose, Symbol.for('nodejs.dispose')].filter((s) => typeof s === 'symbol')
 
 binding.init(dispatch, { hasRef: () => false })
 
@@ -146,6 +158,7 @@ function reportHandlerError(socket, err) {
 
 module.exports = {
   HandleResource,
+  disposeSymbols,
   expectAnswer,
   answered,
   handles,

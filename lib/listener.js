@@ -86,13 +86,13 @@ class SocketListener {
   ref() {
     if (this[kState] !== OPEN) return
     this[kNative].ref()
-    this[kResource].refd = true
+    this[kResource].ref()
   }
 
   unref() {
     if (this[kState] !== OPEN) return
     this[kNative].unref()
-    this[kResource].refd = false
+    this[kResource].unref()
   }
 
   reload(options) {

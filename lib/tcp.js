@@ -6,6 +6,7 @@ const binding = require('./native')
 const timers = require('./timers')
 const {
   HandleResource,
+  disposeSymbols,
   expectAnswer,
   answered,
   handles,
@@ -18,7 +19,7 @@ const {
 } = require('./dispatch')
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType, outOfRange } = require('./errors')
-const { toBytes, writeArgs } = require('./write')
+const { writeArgs } = require('./write')
 const { isNativeError } = require('node:util').types
 
 // TLS sockets build on TCPSocket; loaded on first use.
@@ -72,7 +73,6 @@ const PLAIN_TLS_ANSWERS = {
   setMaxSendFragment: false,
 }
 
-const disposeSymbols = [Symbol.dispose, Symbol.for('nodejs.dispose')].filter((s) => typeof s === 'symbol')
 
 class TCPSocket {
   constructor(id, handlers, data, allowHalfOpen, listener) {
@@ -247,13 +247,13 @@ class TCPSocket {
   ref() {
     if (this[kState] !== OPEN) return
     this[kNative].ref()
-    if (this[kResource] !== null) this[kResource].refd = true
+    this[kResource]?.ref()
   }
 
   unref() {
     if (this[kState] !== OPEN) return
     this[kNative].unref()
-    if (this[kResource] !== null) this[kResource].refd = false
+    this[kResource]?.unref()
   }
 
   pause() {
@@ -579,7 +579,7 @@ function address(socket, end, field) {
 function convert(buffer, binaryType) {
   if (binaryType === 'buffer') return buffer
   if (binaryType === 'uint8array') return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-  // Native chunks own their whole ArrayBuffer.
+  // A bulk read owns its whole ArrayBuffer; small messages share a slab, so they are copied out.
   if (buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength) return buffer.buffer
   return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)
 }
@@ -604,4 +604,4 @@ const internals = {
   tlsSockets,
 }
 
-module.exports = { connect, TCPSocket, toBytes, internals }
+module.exports = { connect, TCPSocket, internals }

@@ -5,7 +5,7 @@
 const { handles, kHandlers, callHandler, reportHandlerError } = require('./dispatch')
 const { parseHandlers } = require('./handlers')
 const { invalidArgType, outOfRange, tlsError } = require('./errors')
-const { toBytes } = require('./write')
+const { toBytes, isBufferSource } = require('./write')
 const tls = require('./tls')
 const { isNativeError } = require('node:util').types
 const { parseTlsOptions } = require('./tls-options')
@@ -212,11 +212,6 @@ function keyingLength(length) {
 /** An integer with `_` between groups of three digits, as Node prints a received value. */
 function separated(n) {
   return String(n).replace(/\B(?=(\d{3})+$)/g, '_')
-}
-
-function isBufferSource(value) {
-  return ArrayBuffer.isView(value) || value instanceof ArrayBuffer ||
-    (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)
 }
 
 function memoryError() {

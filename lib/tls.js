@@ -2,7 +2,7 @@
 // TLS pieces that need no socket: native configs cached per distinct options, the errors Bun
 // reports for handshakes, and the names Node gives ciphers and groups.
 
-const net = require('node:net')
+const { isIPv4, isIPv6 } = require('./ip')
 const binding = require('./native')
 const { tlsError } = require('./errors')
 
@@ -81,7 +81,7 @@ function altnameError(host, cert) {
     else if (name.startsWith('IP Address:')) ips.push(canonicalIp(name.slice(11)))
   }
   let reason
-  if (net.isIP(host) !== 0) reason = `IP: ${host} is not in the cert's list: ${ips.join(', ')}`
+  if (isIPv4(host) || isIPv6(host)) reason = `IP: ${host} is not in the cert's list: ${ips.join(', ')}`
   else if (dnsNames.length > 0) reason = `Host: ${host}. is not in the cert's altnames: ${altNames}`
   else if (cert?.subject?.CN) reason = `Host: ${host}. is not cert's CN: ${cert.subject.CN}`
   else reason = 'Cert does not contain a DNS name'
@@ -93,7 +93,7 @@ function altnameError(host, cert) {
 
 /** An IP address as Node's canonicalizeIP() writes it ("0:0:0:0:0:0:0:1" → "::1"). */
 function canonicalIp(ip) {
-  if (net.isIPv6(ip)) return new URL(`http://[${ip}]`).hostname.slice(1, -1)
+  if (isIPv6(ip)) return new URL(`http://[${ip}]`).hostname.slice(1, -1)
   return ip
 }
 

@@ -4,8 +4,9 @@
 
 const binding = require('./native')
 const timers = require('./timers')
-const { HandleResource, handles, kEvent, kinds } = require('./dispatch')
+const { HandleResource, disposeSymbols, handles, kEvent, kinds } = require('./dispatch')
 const { isIPv4, isIPv6 } = require('./ip')
+const { isBufferSource, toBytes } = require('./write')
 const { invalidArgType, outOfRange, fromNative } = require('./errors')
 
 const kNative = Symbol('kNative')
@@ -17,8 +18,6 @@ const kClosed = Symbol('kClosed')
 const kHostname = Symbol('kHostname')
 const kCache = Symbol('kCache')
 const kResource = Symbol('kResource')
-
-const disposeSymbols = [Symbol.dispose, Symbol.for('nodejs.dispose')].filter((s) => typeof s === 'symbol')
 
 // Bun's binary types for UDP: its general table, typed arrays included.
 const TYPED_ARRAYS = {
@@ -153,13 +152,13 @@ class UDPSocket {
   ref() {
     if (this[kClosed]) return
     this[kNative].ref()
-    this[kResource].refd = true
+    this[kResource].ref()
   }
 
   unref() {
     if (this[kClosed]) return
     this[kNative].unref()
-    this[kResource].refd = false
+    this[kResource].unref()
   }
 
   reload(options) {
@@ -400,10 +399,7 @@ function payload(data, message) {
   if (typeof data === 'string') return Buffer.from(data, 'utf8')
   if (data instanceof String) return Buffer.from(String(data), 'utf8')
   if (data instanceof Uint8Array) return data
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer)) {
-    return new Uint8Array(data)
-  }
+  if (isBufferSource(data)) return toBytes(data)
   throw invalidArgType(message)
 }
 

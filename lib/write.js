@@ -29,13 +29,20 @@ function writeArgs(data, byteOffset, byteLength, argc) {
   return slice(bytes, byteOffset, byteLength)
 }
 
+/** An ArrayBuffer view, ArrayBuffer or SharedArrayBuffer. */
+function isBufferSource(value) {
+  return (
+    ArrayBuffer.isView(value) ||
+    value instanceof ArrayBuffer ||
+    (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)
+  )
+}
+
 /** A Uint8Array view of any BufferSource, or a TypeError as Bun throws it. */
 function toBytes(data) {
   if (data instanceof Uint8Array) return data
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer)) {
-    return new Uint8Array(data)
-  }
+  if (isBufferSource(data)) return new Uint8Array(data)
   throw invalidArgType(`The "data" argument must be of type string, buffer, or blob. Received ${describe(data)}`)
 }
 
@@ -74,4 +81,4 @@ function describe(value) {
   return `type ${typeof value} (${shown})`
 }
 
-module.exports = { writeArgs, toBytes }
+module.exports = { writeArgs, toBytes, isBufferSource }
