@@ -45,7 +45,11 @@ pub(crate) fn from_c(what: &str, f: impl FnOnce()) {
       .map(|s| (*s).to_owned())
       .or_else(|| payload.downcast_ref::<String>().cloned())
       .unwrap_or_default();
-    eprintln!("bun-sockets: internal error in {what}: {detail}");
+    // Not eprintln!: it panics itself when stderr is gone.
+    let _ = std::io::Write::write_fmt(
+      &mut std::io::stderr(),
+      format_args!("bun-sockets: internal error in {what}: {detail}\n"),
+    );
   }
 }
 

@@ -543,7 +543,7 @@ extern "C" fn on_poll(_handle: *mut c_void, _status: c_int, _events: c_int) {
 }
 
 extern "C" fn on_async(_handle: *mut c_void) {
-  with_reader(Reader::run);
+  crate::js::from_c("the reader", || with_reader(Reader::run));
 }
 
 /// The environment ends: close the sockets still here, then the handle; the hook is removed

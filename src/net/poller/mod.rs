@@ -48,7 +48,17 @@ pub trait ReadSink {
 /// removes it). `ready` is left with what this turn did not use up (for `Poller::served`).
 pub fn serve(conn: &Conn, ready: &mut Ready, sink: &mut impl ReadSink) -> bool {
   let mut reads = 0;
-  while let Some(out) = conn.read_step(ready, sink.buffer()) {
+  loop {
+    // Memory to read into only when there may be something to read: a turn that ends on a
+    // short read, or a wake-up for drain or close, takes no JS buffer.
+    let buf: &mut [u8] = if ready.readable || ready.failed {
+      sink.buffer()
+    } else {
+      &mut []
+    };
+    let Some(out) = conn.read_step(ready, buf) else {
+      break;
+    };
     match out {
       Readout::Data(n) => {
         sink.data(n);
