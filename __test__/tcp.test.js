@@ -723,4 +723,53 @@ describe('connect({ fd })', () => {
     expect(adopted.write('via fd')).toBe(6)
     expect(await within(got.promise, 5000, 'data')).toBe('via fd')
   })
+
+  /** A listener, a paused bun-sockets client, and a connect({ fd }) to that client's descriptor. */
+  async function adoptPaused() {
+    const { onBun } = require('./helpers')
+    const accepted = deferred()
+    const listener = track(listen({ hostname: '127.0.0.1', port: 0, socket: { open: accepted.resolve, data() {} } }))
+    const received = []
+    const original = track(await connect({ hostname: '127.0.0.1', port: listener.port, socket: { data: (s, d) => received.push(String(d)) } }))
+    original.pause()
+    const server = track(await within(accepted.promise, 5000, 'accept'))
+    const pending = connect({ fd: original.fd, socket: { data() {} } })
+    if (onBun) {
+      // Bun 1.4.4 refuses a descriptor its own socket holds.
+      await expect(pending).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+      return null
+    }
+    return { original, server, received, adopted: track(await within(pending, 5000, 'connect by fd')) }
+  }
+
+  test('closing the duplicate leaves what the socket holds to the caller', async () => {
+    const setup = await adoptPaused()
+    if (setup === null) return
+    const { original, server, received, adopted } = setup
+    adopted.pause()
+    expect(server.write('kept')).toBe(4)
+    await sleep(50)
+    adopted.close()
+    original.resume()
+    await waitFor(() => received.join('') === 'kept', 5000, 'the bytes through the original')
+    expect(received.join('')).toBe('kept')
+  })
+
+  test('a closed duplicate leaves the reader idle while the caller does not read', async () => {
+    const setup = await adoptPaused()
+    if (setup === null) return
+    const { server, adopted } = setup
+    adopted.close()
+    // Data and FIN for a socket nobody here reads any more (the original is paused).
+    server.write('unread')
+    server.end()
+    await sleep(50)
+    const before = process.cpuUsage()
+    const t0 = performance.now()
+    await sleep(300)
+    const cpu = process.cpuUsage(before)
+    const busy = (cpu.user + cpu.system) / 1000 / (performance.now() - t0)
+    // A set still reporting the closed duplicate kept this thread at a full core.
+    expect(busy).toBeLessThan(0.5)
+  })
 })

@@ -243,14 +243,14 @@ impl Conn {
   /// caller's: closing this socket shuts its write side down first, so the peer sees FIN even
   /// while the original stays open.
   pub fn adopt(id: HandleId, sink: Arc<dyn crate::net::EventSink>, fd: RawFd, secure: Option<Box<Secure>>) {
+    // Duplicated now, on the caller's thread: once connect() returned, the caller may close
+    // `fd`, and its number may name another descriptor.
+    let adopted = crate::net::tcp::adopt(fd);
     crate::runtime::handle().spawn(async move {
-      let reporter = Reporter {
-        id,
-        sink: sink.clone(),
-      };
-      let Some((sock, kind)) = crate::net::tcp::adopt(fd) else {
+      let Some((sock, kind)) = adopted else {
         let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
-        reporter.emit(Event::ConnectError(SocketError::os(
+        crate::runtime::note_activity();
+        Reporter { id, sink }.emit(Event::ConnectError(SocketError::os(
           Syscall::Connect,
           &refused,
           ErrorTarget::default(),
@@ -683,11 +683,12 @@ impl Core {
       if reset {
         // A zero linger turns close(2) into a reset, as Bun's terminate() does.
         let _ = sock.set_linger(Some(Duration::ZERO));
-      } else if !read_closed {
+      } else if !read_closed && !self.adopted {
         // close(2) with unread bytes sends a reset and drops what we sent that is still
         // queued (a TLS 1.3 peer's session tickets are enough): read them away first. (After
         // the peer's FIN nothing more can come.) close(2) itself then sends FIN: this is the
-        // descriptor's only owner.
+        // descriptor's only owner. An adopted socket stays open through the caller's
+        // descriptor, with what it holds left to the caller.
         discard_unread(&sock);
       }
       if self.adopted && !reset {

@@ -138,7 +138,8 @@ pub async fn connect(target: &Target) -> Result<(Socket, Kind), SocketError> {
 }
 
 /// connect({ fd }): a non-blocking, close-on-exec duplicate of `fd` when it is a connected
-/// stream socket; None otherwise (not a socket, not connected, closed).
+/// stream socket; None otherwise (not a socket, not connected, closed). The duplicate shares
+/// the caller's open file description: the caller's descriptor becomes non-blocking too.
 pub fn adopt(fd: RawFd) -> Option<(Socket, Kind)> {
   if fd < 0 {
     return None;
