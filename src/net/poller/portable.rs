@@ -341,17 +341,20 @@ async fn run(conn: Arc<Conn>, io: AsyncFd<FdRef>, watch: Arc<Watch>, inbox: Arc<
     // TLS event.
     crate::runtime::note_activity();
   }
-  let orphan = {
+  let (orphan, adopted) = {
     let mut core = conn.lock();
     // Deregistered while the descriptor is still open; from now on its closer closes it.
     drop(io);
     core.lease.watcher = None;
     core.lease.watching = None;
-    core.lease.orphan.take()
+    (core.lease.orphan.take(), core.adopted)
   };
   if let Some(sock) = orphan {
-    // Bytes that came since the owner closed: a close(2) with unread bytes sends a reset.
-    discard_unread(&sock);
+    // Bytes that came since the owner closed: a close(2) with unread bytes sends a reset. An
+    // adopted socket stays open through the caller's descriptor, its bytes the caller's.
+    if !adopted {
+      discard_unread(&sock);
+    }
   }
   // A TLS task may wait for the descriptor (`released`).
   conn.wake.notify_one();
