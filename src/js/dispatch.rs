@@ -42,21 +42,7 @@ use crate::net::tls::{HandshakeOutcome, TlsNote};
 use crate::net::udp::{Batch, Udp};
 use crate::net::{Conn, Credit, Event, EventSink, HandleId, Listener};
 
-// Event kinds; `lib/dispatch.js` has the same table.
-const OPEN: u32 = 0;
-const ACCEPT: u32 = 1;
-const DATA: u32 = 2;
-const DRAIN: u32 = 3;
-const END: u32 = 4;
-const CLOSE: u32 = 5;
-const ERROR: u32 = 6;
-const CONNECT_ERROR: u32 = 7;
-const TIMEOUT: u32 = 8;
-const DATAGRAMS: u32 = 9;
-const HANDSHAKE: u32 = 10;
-const KEYLOG: u32 = 11;
-const SESSION: u32 = 12;
-const HELLO: u32 = 13;
+use crate::js::kinds::*;
 
 /// A JS value made in the callback, passed through as is.
 pub struct Raw(sys::napi_value);

@@ -1,6 +1,26 @@
 //! napi glue: options in, events out, small native classes. No socket logic lives here.
 
 pub mod dispatch;
+
+/// Event kinds, as `lib/dispatch.js` numbers them.
+pub(crate) mod kinds {
+  pub const OPEN: u32 = 0;
+  pub const ACCEPT: u32 = 1;
+  pub const DATA: u32 = 2;
+  pub const DRAIN: u32 = 3;
+  pub const END: u32 = 4;
+  pub const CLOSE: u32 = 5;
+  pub const ERROR: u32 = 6;
+  pub const CONNECT_ERROR: u32 = 7;
+  pub const TIMEOUT: u32 = 8;
+  pub const DATAGRAMS: u32 = 9;
+  pub const HANDSHAKE: u32 = 10;
+  pub const KEYLOG: u32 = 11;
+  pub const SESSION: u32 = 12;
+  pub const HELLO: u32 = 13;
+  /// Data read by the JS thread, as a part of a slab: `(slab, offset, length)`.
+  pub const SLICE: u32 = 14;
+}
 pub mod errors;
 pub mod listener;
 pub mod options;

@@ -38,13 +38,7 @@ const PASS_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
 /// Bytes read per syscall, as Node reads.
 pub(super) const READ_SIZE: usize = 64 * 1024;
 
-// Event kinds, as `lib/dispatch.js` numbers them.
-pub const DATA: u32 = 2;
-/// Data as a part of the slab: `(slab, offset, length)`.
-pub const SLICE: u32 = 14;
-pub const DRAIN: u32 = 3;
-pub const END: u32 = 4;
-pub const CLOSE: u32 = 5;
+use crate::js::kinds::{CLOSE, DATA, DRAIN, END, SLICE};
 
 const UV_ASYNC: c_int = 1;
 const UV_POLL: c_int = 8;
@@ -280,10 +274,13 @@ impl ReadSink for Turn<'_> {
   }
 
   fn event(&mut self, out: Readout) {
+    if let Readout::Data(n) = out {
+      return self.data(n);
+    }
     self.close_scope();
     let id = self.id;
     match out {
-      Readout::Data(n) => self.data(n),
+      Readout::Data(_) => {}
       Readout::End => self.js.call(id, END, undefineds),
       Readout::Drain => self.js.call(id, DRAIN, undefineds),
       Readout::Close(err) => {

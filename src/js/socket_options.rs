@@ -40,9 +40,14 @@ impl NativeSocket {
       Some(conn) if !conn.is_closed() => conn,
       _ => return Err(io::Error::from_raw_os_error(libc::EBADF)),
     };
+    // Closed by its TLS task since the check above: borrow_raw must not see -1.
+    let raw = conn.fd();
+    if raw < 0 {
+      return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
     // SAFETY: the descriptor belongs to `conn`, which this call keeps alive (the JS thread
-    // holds its Arc); it is not closed before the connection is dropped.
-    let fd = unsafe { BorrowedFd::borrow_raw(conn.fd()) };
+    // holds its Arc).
+    let fd = unsafe { BorrowedFd::borrow_raw(raw) };
     let sock = SockRef::from(&fd);
     match sock.domain()? {
       domain @ (Domain::IPV4 | Domain::IPV6) => f(sock, domain),
