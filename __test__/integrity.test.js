@@ -211,6 +211,73 @@ async function oneWay(r, transport) {
 }
 
 /**
+ * The receiver cuts the connection mid-transfer, from its `data` handler, with close() or
+ * terminate(), at a random point: what it saw is an unbroken prefix, nothing comes after its
+ * close, and the sender learns of it (a negative write() or its own close).
+ */
+async function cutByReceiver(r, transport) {
+  const size = r.int(64 * KiB, transport === 'tls' ? 2 * MiB : 4 * MiB)
+  const payload = r.bytes(size)
+  const cut = r.int(1, size - 1)
+  const how = r.pick(['close', 'terminate'])
+  const recv = receiver(r, payload, r.pick([0, 0.05]))
+  const log = []
+  let cutAt = -1
+  let afterCut = 0
+  const { server: serverOptions, client: clientOptions } = endpoints(transport)
+  const serverSide = side(log, 'server', {
+    open: track,
+    data(socket, chunk) {
+      if (cutAt >= 0) {
+        afterCut++
+        return
+      }
+      recv.data(socket, chunk)
+      const { got } = recv.verdict()
+      if (got >= cut) {
+        cutAt = got
+        socket[how]()
+      }
+    },
+  })
+  const listener = track(listen({ ...serverOptions, socket: serverSide.handlers }))
+  let offset = 0
+  let refused = false
+  // From the first write on: a TLS client's drain at the end of its handshake must not start
+  // the transfer (the cut could then close the socket before waitOpen saw it open).
+  let started = false
+  const pump = (socket) => {
+    while (started && offset < size) {
+      const n = socket.write(payload.subarray(offset, offset + Math.min(writeSize(r), size - offset)))
+      if (n < 0) {
+        refused = true
+        return
+      }
+      offset += n
+      if (n === 0) return
+    }
+  }
+  const clientSide = side(log, 'client', { drain: pump })
+  const client = track(await within(connect({ ...clientOptions(listener.port), socket: clientSide.handlers }), 5000, 'connect'))
+  if (transport === 'tls') await within(waitOpen(client), 5000, 'handshake')
+  started = true
+  pump(client)
+  await within(serverSide.closed, 30000, `server ${how}`)
+  // The sender may have handed everything to the kernel before the cut; it then ends itself.
+  if (offset >= size && !refused) client.end()
+  await within(clientSide.closed, 30000, `client close after the receiver's ${how}`)
+  const verdict = recv.verdict()
+  expect({ transport, how, firstBad: verdict.firstBad, cut: cutAt >= cut, afterCut }).toEqual({
+    transport,
+    how,
+    firstBad: -1,
+    cut: true,
+    afterCut: 0,
+  })
+  expect(verdict.got).toBe(cutAt)
+}
+
+/**
  * Both directions at once, then a half-open exchange: the client sends, shuts down its side and
  * waits; the server, once it saw everything and the client's end, sends its answer and ends.
  */
@@ -341,6 +408,12 @@ describe.each(TRANSPORTS)('%s', (transport) => {
   test('random one-way transfers, each ended by end(), shutdown(), close() or the receiver', async () => {
     await seeded(async (r) => {
       for (let i = 0; i < 6; i++) await oneWay(r, transport)
+    })
+  }, 120000)
+
+  test('random transfers the receiver cuts with close() or terminate() mid-stream', async () => {
+    await seeded(async (r) => {
+      for (let i = 0; i < 4; i++) await cutByReceiver(r, transport)
     })
   }, 120000)
 
