@@ -161,6 +161,57 @@ export interface ErrorInfo {
 }
 
 /**
+ * What an event from native code is: the second argument of every call to `lib/dispatch.js`.
+ * Declared here only; napi-rs gives JS the same numbers as `binding.EventKind`.
+ */
+export declare const enum EventKind {
+  /** A client socket is up: `(native socket)`. */
+  Open = 0,
+  /** A listener accepted a connection: `(native socket, its id)`. */
+  Accept = 1,
+  /** Bytes for the `data` handler: `(Buffer)`. */
+  Data = 2,
+  Drain = 3,
+  /** The peer finished sending. */
+  End = 4,
+  /** `(error descriptor or undefined)`; nothing follows for this id. */
+  Close = 5,
+  /** `(error descriptor)`. */
+  Error = 6,
+  /** A connect failed: `(error descriptor)`; no `Close` follows. */
+  ConnectError = 7,
+  Timeout = 8,
+  /** UDP datagrams of one receive call: `(payloads, [meta, ...addresses])`. */
+  Datagrams = 9,
+  /** A TLS handshake ended: `(HandshakeResult, error descriptor or undefined)`. */
+  Handshake = 10,
+  /** A TLS key log line: `(Buffer)`. */
+  Keylog = 11,
+  /** A TLS client session to keep: `(Buffer)`. */
+  Session = 12,
+  /** A server's ClientHello waits for JS: `(servername or undefined, ALPN wire or undefined)`. */
+  Hello = 13,
+  /** Data read by the JS thread, as a part of a slab: `(ArrayBuffer, offset, length)`. */
+  Slice = 14,
+  /** TLS records as read, for the `raw` socket of `upgradeTLS`: `(Buffer)`. */
+  Records = 15,
+}
+
+/** How a TLS handshake ended: the `Handshake` event's first argument. */
+export declare const enum HandshakeResult {
+  /** Failed; `Close` follows. */
+  Failed = 0,
+  Succeeded = 1,
+  /** Succeeded, but the peer is refused; `Close` follows. */
+  Refused = 2,
+  /**
+   * Reported as failed while the connection stays up (Bun's hostname mismatch with
+   * `rejectUnauthorized: false`).
+   */
+  FailedKeptOpen = 3,
+}
+
+/**
  * True when the errors a send causes later reach `error` on any socket (Linux's error queue).
  * The portable build (macOS, the BSDs) has none: there only a connected socket learns of an ICMP
  * error, as those systems report it.

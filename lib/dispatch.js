@@ -10,36 +10,21 @@ const timers = require('./timers')
 const kEvent = Symbol('kEvent')
 const kHandlers = Symbol('kHandlers')
 
-// Event kinds, as src/js/dispatch.rs numbers them.
-const OPEN = 0
-const ACCEPT = 1
-const DATA = 2
-const DRAIN = 3
-const END = 4
-const CLOSE = 5
-const ERROR = 6
-const CONNECT_ERROR = 7
-const TIMEOUT = 8
-const DATAGRAMS = 9
-const HANDSHAKE = 10
-const KEYLOG = 11
-const SESSION = 12
-const HELLO = 13
-// Data read by this thread: (ArrayBuffer, offset, length), a view of it.
-const SLICE = 14
+// What each native event is (src/js/mod.rs declares it).
+const { EventKind } = binding
 
 /** Live handles (sockets, listeners) by native id. */
 const handles = new Map()
 
 function dispatch(id, kind, a, b, c) {
-  if (kind === SLICE) {
+  if (kind === EventKind.Slice) {
     a = Buffer.from(a, b, c)
-    kind = DATA
+    kind = EventKind.Data
     b = undefined
   }
   const handle = handles.get(id)
   if (handle !== undefined) handle[kEvent](kind, a, b)
-  else if (kind === ACCEPT) {
+  else if (kind === EventKind.Accept) {
     // Accepted just before its listener stopped: nobody will ever see it, so it must not stay
     // open (or keep the process alive).
     a.close()
@@ -167,5 +152,5 @@ module.exports = {
   callHandler,
   callData,
   reportHandlerError,
-  kinds: { OPEN, ACCEPT, DATA, DRAIN, END, CLOSE, ERROR, CONNECT_ERROR, TIMEOUT, DATAGRAMS, HANDSHAKE, KEYLOG, SESSION, HELLO },
+  EventKind,
 }

@@ -3,7 +3,7 @@
 // (TLSSockets with `tls`), built here when the native side reports them.
 
 const binding = require('./native')
-const { HandleResource, handles, kEvent, kHandlers, kinds } = require('./dispatch')
+const { HandleResource, handles, kEvent, kHandlers, EventKind } = require('./dispatch')
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType } = require('./errors')
 const { TCPSocket, internals } = require('./tcp')
@@ -106,7 +106,7 @@ class SocketListener {
   }
 
   [kEvent](kind, native, id) {
-    if (kind !== kinds.ACCEPT) return
+    if (kind !== EventKind.Accept) return
     const meta = this[kTlsConfig]
     const socket = meta === null
       ? new TCPSocket(id, this[kHandlers], this[kData], this[kAllowHalfOpen], this)

@@ -15,7 +15,7 @@ const {
   callHandler,
   callData,
   reportHandlerError,
-  kinds,
+  EventKind,
 } = require('./dispatch')
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType, outOfRange } = require('./errors')
@@ -302,11 +302,11 @@ class TCPSocket {
     // with everything after them. (A plain socket is read by this thread: nothing comes while
     // it is paused but a reset, which delivers what is queued ahead of it, as in Bun.)
     if (this[kHeld] !== null || (this[kPaused] && this[kTls] !== undefined)) {
-      if (kind === kinds.DATA || kind === kinds.END) {
+      if (kind === EventKind.Data || kind === EventKind.Records || kind === EventKind.End) {
         ;(this[kHeld] ??= []).push(kind, a, b)
         return
       }
-      if (kind === kinds.CLOSE) deliverHeld(this, true)
+      if (kind === EventKind.Close) deliverHeld(this, true)
     }
     deliver(this, kind, a, b)
   }
@@ -494,42 +494,42 @@ function connectFailed(socket, info) {
 /** One native event, delivered. */
 function deliver(socket, kind, a, b) {
   switch (kind) {
-    case kinds.DATA:
-      if (b === true) {
-        // TLS records as read, for the `raw` socket of upgradeTLS.
-        const raw = socket[kTls]?.raw
-        if (raw != null && raw[kState] === OPEN) callData(raw, convert(a, raw[kHandlers].binaryType))
-        break
-      }
+    case EventKind.Data:
       callData(socket, convert(a, socket[kHandlers].binaryType))
       break
-    case kinds.OPEN:
+    case EventKind.Records: {
+      // TLS records as read, for the `raw` socket of upgradeTLS.
+      const raw = socket[kTls]?.raw
+      if (raw != null && raw[kState] === OPEN) callData(raw, convert(a, raw[kHandlers].binaryType))
+      break
+    }
+    case EventKind.Open:
       opened(socket, a)
       break
-    case kinds.DRAIN:
+    case EventKind.Drain:
       if (socket[kState] === OPEN) callHandler(socket, 'drain')
       break
-    case kinds.END:
+    case EventKind.End:
       ended(socket)
       break
-    case kinds.CLOSE:
+    case EventKind.Close:
       if (socket[kState] !== CLOSED) closed(socket, a === undefined ? undefined : fromNative(a))
       break
-    case kinds.ERROR:
+    case EventKind.Error:
       callHandler(socket, 'error', fromNative(a))
       break
-    case kinds.HANDSHAKE:
+    case EventKind.Handshake:
       tlsSockets().handshaked(socket, a, b)
       break
-    case kinds.KEYLOG:
-    case kinds.SESSION:
-    case kinds.HELLO:
+    case EventKind.Keylog:
+    case EventKind.Session:
+    case EventKind.Hello:
       tlsSockets().tlsNote(socket, kind, a, b)
       break
-    case kinds.TIMEOUT:
+    case EventKind.Timeout:
       if (socket[kState] === OPEN) callHandler(socket, 'timeout')
       break
-    case kinds.CONNECT_ERROR:
+    case EventKind.ConnectError:
       connectFailed(socket, a)
       break
   }

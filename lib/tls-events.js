@@ -5,7 +5,7 @@
 // `open` that runs first and may call setVerifyMode()) has each ClientHello wait for JS; the
 // answer lets the handshake go on (src/net/tls/server.rs).
 
-const { kHandlers, callHandler, reportHandlerError, kinds } = require('./dispatch')
+const { kHandlers, callHandler, reportHandlerError, EventKind } = require('./dispatch')
 const { internals } = require('./tcp')
 
 const { kNative, kState, kTls, kListener, OPEN } = internals
@@ -31,9 +31,9 @@ function hookBits(handlers) {
 /** A KEYLOG, SESSION or HELLO event of a TLS socket. */
 function tlsNote(socket, kind, a, b) {
   if (socket[kState] !== OPEN) return
-  if (kind === kinds.KEYLOG) callHandler(socket, 'keylog', a)
-  else if (kind === kinds.SESSION) callHandler(socket, 'session', a)
-  else if (kind === kinds.HELLO) hello(socket, a, b)
+  if (kind === EventKind.Keylog) callHandler(socket, 'keylog', a)
+  else if (kind === EventKind.Session) callHandler(socket, 'session', a)
+  else if (kind === EventKind.Hello) hello(socket, a, b)
 }
 
 /**

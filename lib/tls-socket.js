@@ -7,6 +7,7 @@ const { parseHandlers } = require('./handlers')
 const { invalidArgType, outOfRange, tlsError } = require('./errors')
 const { toBytes, isBufferSource } = require('./write')
 const tls = require('./tls')
+const { HandshakeResult } = require('./native')
 const { isNativeError } = require('node:util').types
 const { parseTlsOptions } = require('./tls-options')
 const { TCPSocket, internals } = require('./tcp')
@@ -251,16 +252,12 @@ function ownCertificate(socket) {
   return socket[kTls].meta.certificate
 }
 
-/**
- * The handshake ended. `outcome`: 0 failed (close follows), 1 succeeded, 2 succeeded but the
- * peer is refused (close follows), 3 reported as failed while the connection stays up (Bun's
- * hostname mismatch with rejectUnauthorized false).
- */
-function handshaked(socket, outcome, info) {
+/** The handshake ended: `result` is a HandshakeResult, `info` the failure's descriptor. */
+function handshaked(socket, result, info) {
   const state = socket[kTls]
   if (state === undefined || socket[kState] !== OPEN) return
-  const success = outcome === 1 || outcome === 2
-  state.established = outcome !== 0
+  const success = result === HandshakeResult.Succeeded || result === HandshakeResult.Refused
+  state.established = result !== HandshakeResult.Failed
   let err = info === undefined ? null : tlsError(info)
   if (err !== null && err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     // After a refused certificate the native side still has it, for Node's message.
@@ -268,7 +265,7 @@ function handshaked(socket, outcome, info) {
     err = tls.altnameError(state.meta.servername, peer == null ? undefined : x509().legacyCertificate(peer))
   }
   state.authError = err
-  state.authorized = outcome === 1 && err === null
+  state.authorized = result === HandshakeResult.Succeeded && err === null
   if (state.raw !== null) state.raw[kTls].authError = err
   const handlers = socket[kHandlers]
   if (handlers.handshake !== undefined) {
@@ -284,12 +281,13 @@ function handshaked(socket, outcome, info) {
     callOpen(socket)
   }
   // Bun reports the socket writable right after the handshake.
-  if ((outcome === 1 || outcome === 3) && socket[kState] === OPEN) callHandler(socket, 'drain')
+  const stays = result === HandshakeResult.Succeeded || result === HandshakeResult.FailedKeptOpen
+  if (stays && socket[kState] === OPEN) callHandler(socket, 'drain')
 }
 
 /** The connection closed before the handshake ended: it ends now, failed, as Bun reports it. */
 function handshakeCut(socket) {
-  handshaked(socket, 0, {
+  handshaked(socket, HandshakeResult.Failed, {
     code: 'ECONNRESET',
     message: 'Client network socket disconnected before secure TLS connection was established',
   })

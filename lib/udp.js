@@ -4,7 +4,7 @@
 
 const binding = require('./native')
 const timers = require('./timers')
-const { HandleResource, disposeSymbols, handles, kEvent, kinds } = require('./dispatch')
+const { HandleResource, disposeSymbols, handles, kEvent, EventKind } = require('./dispatch')
 const { isIPv4, isIPv6 } = require('./ip')
 const { isBufferSource, toBytes } = require('./write')
 const { invalidArgType, outOfRange, fromNative } = require('./errors')
@@ -267,9 +267,9 @@ class UDPSocket {
 
   [kEvent](kind, a, b) {
     if (this[kClosed]) return
-    if (kind === kinds.DATAGRAMS) return deliver(this, a, b)
-    if (kind === kinds.DRAIN) return call(this, 'drain', [this])
-    if (kind === kinds.ERROR) {
+    if (kind === EventKind.Datagrams) return deliver(this, a, b)
+    if (kind === EventKind.Drain) return call(this, 'drain', [this])
+    if (kind === EventKind.Error) {
       const err = fromNative(a)
       err.errqueue = true
       return reportError(this, err)

@@ -38,39 +38,21 @@ use crate::js::socket::NativeSocket;
 use crate::js::{check, copy_buffer};
 use std::net::SocketAddr;
 
-use crate::net::tls::{HandshakeOutcome, TlsNote};
+use crate::net::tls::TlsNote;
 use crate::net::udp::{Batch, Udp};
 use crate::net::{Conn, Credit, Event, EventSink, HandleId, Listener};
 
-use crate::js::kinds::*;
+use crate::js::{EventKind, HandshakeResult};
 
 /// A JS value made in the callback, passed through as is.
 pub struct Raw(sys::napi_value);
 
 type Args = [Raw; 4];
 
-/// One event on its way to the JS thread, with the credit it holds until the handler returned.
+/// One event on its way to the JS thread (with its credit, held until the handler returned).
 struct Item {
   id: HandleId,
-  payload: Payload,
-  _credit: Option<Credit>,
-}
-
-/// An event as it crosses to the JS thread.
-enum Payload {
-  Open(Arc<Conn>),
-  Accept(Arc<Conn>),
-  Data(Vec<u8>),
-  Drain,
-  End,
-  Close(Option<SocketError>),
-  Error(SocketError),
-  ConnectError(SocketError),
-  Timeout,
-  Datagrams(Batch),
-  Handshake(HandshakeOutcome),
-  Records(Vec<u8>),
-  Tls(TlsNote),
+  event: Event,
 }
 
 /// Per-environment state, kept as the environment's instance data.
@@ -193,11 +175,7 @@ unsafe fn deliver(env: sys::napi_env, dispatch: sys::napi_value, context: *mut c
     return;
   }
   // SAFETY: `data` is an `Item` boxed by `JsSink::emit`, handed over exactly once.
-  let Item {
-    id,
-    payload,
-    _credit: credit,
-  } = *unsafe { Box::from_raw(data.cast::<Item>()) };
+  let Item { id, event } = *unsafe { Box::from_raw(data.cast::<Item>()) };
   if env.is_null() || dispatch.is_null() || context.is_null() {
     return;
   }
@@ -205,7 +183,7 @@ unsafe fn deliver(env: sys::napi_env, dispatch: sys::napi_value, context: *mut c
   let ctx = unsafe { &*context.cast::<CallCtx>() };
   // SAFETY: JS thread, inside the handle and callback scope Node opens for the call.
   unsafe {
-    let Ok(args) = to_args(&Env::from_raw(env), &ctx.live, &ctx.js, id, payload) else {
+    let Ok((args, credit)) = to_args(&Env::from_raw(env), &ctx.live, &ctx.js, id, event) else {
       return;
     };
     let mut recv = ptr::null_mut();
@@ -220,9 +198,9 @@ unsafe fn deliver(env: sys::napi_env, dispatch: sys::napi_value, context: *mut c
         sys::napi_fatal_exception(env, err);
       }
     }
+    // The credit goes back now that the handler returned.
+    drop(credit);
   }
-  // The credit goes back now that the handler returned.
-  drop(credit);
 }
 
 /// The threadsafe function is gone (the environment ended): nothing may call it any more.
@@ -352,18 +330,14 @@ impl Liveness {
   }
 }
 
-impl JsSink {
+impl EventSink for JsSink {
   /// Queues an event; false once nobody will ever receive events again.
-  fn call(&self, id: HandleId, payload: Payload, credit: Option<Credit>) -> bool {
+  fn emit(&self, id: HandleId, event: Event) -> bool {
     let tsfn = self.tsfn.lock().unwrap_or_else(|p| p.into_inner());
     if tsfn.0.is_null() {
       return false;
     }
-    let item = Box::into_raw(Box::new(Item {
-      id,
-      payload,
-      _credit: credit,
-    }));
+    let item = Box::into_raw(Box::new(Item { id, event }));
     // SAFETY: the function is not finalized (it is cleared under this lock before that).
     let status = unsafe {
       sys::napi_call_threadsafe_function(tsfn.0, item.cast(), sys::ThreadsafeFunctionCallMode::nonblocking)
@@ -377,64 +351,53 @@ impl JsSink {
   }
 }
 
-impl EventSink for JsSink {
-  fn emit(&self, id: HandleId, event: Event) -> bool {
-    let (payload, credit) = match event {
-      Event::Data(chunk, credit) => (Payload::Data(chunk), Some(credit)),
-      Event::Records(chunk, credit) => (Payload::Records(chunk), Some(credit)),
-      Event::Datagrams(batch, credit) => (Payload::Datagrams(batch), Some(credit)),
-      Event::Open(conn) => (Payload::Open(conn), None),
-      Event::Accept(conn) => (Payload::Accept(conn), None),
-      Event::Drain => (Payload::Drain, None),
-      Event::End => (Payload::End, None),
-      Event::Close(err) => (Payload::Close(err), None),
-      Event::Error(err) => (Payload::Error(err), None),
-      Event::ConnectError(err) => (Payload::ConnectError(err), None),
-      Event::Timeout => (Payload::Timeout, None),
-      Event::Handshake(outcome) => (Payload::Handshake(outcome), None),
-      Event::Tls(note) => (Payload::Tls(note), None),
-    };
-    self.call(id, payload, credit)
-  }
-}
-
 impl ToNapiValue for Raw {
   unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
     Ok(val.0)
   }
 }
 
-/// Runs on the JS thread, right before `lib/dispatch.js` is called with the result.
-fn to_args(env: &Env, live: &Liveness, js: &Rc<JsTarget>, id: HandleId, payload: Payload) -> Result<Args> {
+/// Runs on the JS thread, right before `lib/dispatch.js` is called with the result; the event's
+/// credit, if any, comes back with the arguments.
+fn to_args(
+  env: &Env,
+  live: &Liveness,
+  js: &Rc<JsTarget>,
+  id: HandleId,
+  event: Event,
+) -> Result<(Args, Option<Credit>)> {
   let raw_env = env.raw();
   // SAFETY (all `to_napi_value` calls below): on the environment's JS thread, inside the
   // handle scope Node opens for the threadsafe call.
   let num = |n: u32| unsafe { u32::to_napi_value(raw_env, n) }.map(Raw);
   let undefined = || unsafe { <()>::to_napi_value(raw_env, ()) }.map(Raw);
   let error = |err: &SocketError| unsafe { ErrorInfo::to_napi_value(raw_env, ErrorInfo::from(err)) }.map(Raw);
-  let (kind, a, b) = match payload {
-    Payload::Open(conn) => {
+  let buffer = |bytes: &[u8]| copy_buffer(raw_env, bytes).map(Raw);
+  let mut credit = None;
+  let (kind, a, b) = match event {
+    Event::Open(conn) => {
       live.own_conn(&conn);
       start_reading(env, js, &conn)?;
-      (OPEN, native_socket(raw_env, conn)?, undefined()?)
+      (EventKind::Open, native_socket(raw_env, conn)?, undefined()?)
     }
-    Payload::Accept(conn) => {
+    Event::Accept(conn) => {
       let new_id = conn.id();
       live.hold(new_id);
       live.own_conn(&conn);
       start_reading(env, js, &conn)?;
-      (ACCEPT, native_socket(raw_env, conn)?, num(new_id)?)
+      (EventKind::Accept, native_socket(raw_env, conn)?, num(new_id)?)
     }
-    Payload::Data(chunk) => (DATA, Raw(copy_buffer(raw_env, &chunk)?), undefined()?),
-    // SAFETY: as above.
-    Payload::Records(chunk) => (
-      DATA,
-      Raw(copy_buffer(raw_env, &chunk)?),
-      unsafe { bool::to_napi_value(raw_env, true) }.map(Raw)?,
-    ),
-    Payload::Drain => (DRAIN, undefined()?, undefined()?),
-    Payload::End => (END, undefined()?, undefined()?),
-    Payload::Close(err) => {
+    Event::Data(chunk, held) => {
+      credit = Some(held);
+      (EventKind::Data, buffer(&chunk)?, undefined()?)
+    }
+    Event::Records(chunk, held) => {
+      credit = Some(held);
+      (EventKind::Records, buffer(&chunk)?, undefined()?)
+    }
+    Event::Drain => (EventKind::Drain, undefined()?, undefined()?),
+    Event::End => (EventKind::End, undefined()?, undefined()?),
+    Event::Close(err) => {
       // Releasing before the handler runs is safe: Node checks liveness only after it.
       live.release(id);
       live.owned.borrow_mut().remove(&id);
@@ -442,55 +405,48 @@ fn to_args(env: &Env, live: &Liveness, js: &Rc<JsTarget>, id: HandleId, payload:
         Some(err) => error(err)?,
         None => undefined()?,
       };
-      (CLOSE, a, undefined()?)
+      (EventKind::Close, a, undefined()?)
     }
-    Payload::Error(err) => (ERROR, error(&err)?, undefined()?),
-    Payload::ConnectError(err) => {
+    Event::Error(err) => (EventKind::Error, error(&err)?, undefined()?),
+    Event::ConnectError(err) => {
       live.release(id);
-      (CONNECT_ERROR, error(&err)?, undefined()?)
+      (EventKind::ConnectError, error(&err)?, undefined()?)
     }
-    Payload::Timeout => (TIMEOUT, undefined()?, undefined()?),
-    Payload::Handshake(outcome) => {
-      // 0: failed, close follows; 1: succeeded; 2: succeeded, but the peer is refused and
-      // close follows; 3: reported as failed, but the connection stays up.
-      let success = num(match (outcome.success, outcome.close) {
-        (false, true) => 0,
-        (true, false) => 1,
-        (true, true) => 2,
-        (false, false) => 3,
-      })?;
+    Event::Timeout => (EventKind::Timeout, undefined()?, undefined()?),
+    Event::Handshake(outcome) => {
+      let result = HandshakeResult::from(&outcome);
+      // SAFETY: as above.
+      let a = unsafe { HandshakeResult::to_napi_value(raw_env, result) }.map(Raw)?;
       let b = match &outcome.error {
         Some(err) => error(err)?,
         None => undefined()?,
       };
-      (HANDSHAKE, success, b)
+      (EventKind::Handshake, a, b)
     }
     // keylog(line), session(token), hello(servername, ALPN wire): undefined when absent.
-    Payload::Tls(note) => {
-      let buffer = |bytes: Vec<u8>| copy_buffer(raw_env, &bytes).map(Raw);
-      match note {
-        TlsNote::Keylog(line) => (KEYLOG, buffer(line)?, undefined()?),
-        TlsNote::Session(token) => (SESSION, buffer(token)?, undefined()?),
-        TlsNote::Hello { server_name, alpn } => {
-          let name = match server_name {
-            // SAFETY: as above.
-            Some(name) => unsafe { String::to_napi_value(raw_env, name) }.map(Raw)?,
-            None => undefined()?,
-          };
-          let alpn = match alpn {
-            Some(wire) => buffer(wire)?,
-            None => undefined()?,
-          };
-          (HELLO, name, alpn)
-        }
+    Event::Tls(note) => match note {
+      TlsNote::Keylog(line) => (EventKind::Keylog, buffer(&line)?, undefined()?),
+      TlsNote::Session(token) => (EventKind::Session, buffer(&token)?, undefined()?),
+      TlsNote::Hello { server_name, alpn } => {
+        let name = match server_name {
+          // SAFETY: as above.
+          Some(name) => unsafe { String::to_napi_value(raw_env, name) }.map(Raw)?,
+          None => undefined()?,
+        };
+        let alpn = match alpn {
+          Some(wire) => buffer(&wire)?,
+          None => undefined()?,
+        };
+        (EventKind::Hello, name, alpn)
       }
-    }
-    Payload::Datagrams(batch) => {
+    },
+    Event::Datagrams(batch, held) => {
+      credit = Some(held);
       let (payloads, meta) = datagrams_to_js(raw_env, batch)?;
-      (DATAGRAMS, Raw(payloads), Raw(meta))
+      (EventKind::Datagrams, Raw(payloads), Raw(meta))
     }
   };
-  Ok([num(id)?, num(kind)?, a, b])
+  Ok(([num(id)?, num(kind as u32)?, a, b], credit))
 }
 
 /// A batch as `lib/udp.js` reads it: one Buffer of payloads back to back, and an array whose

@@ -2,25 +2,66 @@
 
 pub mod dispatch;
 
-/// Event kinds, as `lib/dispatch.js` numbers them.
-pub(crate) mod kinds {
-  pub const OPEN: u32 = 0;
-  pub const ACCEPT: u32 = 1;
-  pub const DATA: u32 = 2;
-  pub const DRAIN: u32 = 3;
-  pub const END: u32 = 4;
-  pub const CLOSE: u32 = 5;
-  pub const ERROR: u32 = 6;
-  pub const CONNECT_ERROR: u32 = 7;
-  pub const TIMEOUT: u32 = 8;
-  pub const DATAGRAMS: u32 = 9;
-  pub const HANDSHAKE: u32 = 10;
-  pub const KEYLOG: u32 = 11;
-  pub const SESSION: u32 = 12;
-  pub const HELLO: u32 = 13;
-  /// Data read by the JS thread, as a part of a slab: `(slab, offset, length)`.
-  pub const SLICE: u32 = 14;
+/// What an event from native code is: the second argument of every call to `lib/dispatch.js`.
+/// Declared here only; napi-rs gives JS the same numbers as `binding.EventKind`.
+#[napi_derive::napi]
+pub enum EventKind {
+  /// A client socket is up: `(native socket)`.
+  Open,
+  /// A listener accepted a connection: `(native socket, its id)`.
+  Accept,
+  /// Bytes for the `data` handler: `(Buffer)`.
+  Data,
+  Drain,
+  /// The peer finished sending.
+  End,
+  /// `(error descriptor or undefined)`; nothing follows for this id.
+  Close,
+  /// `(error descriptor)`.
+  Error,
+  /// A connect failed: `(error descriptor)`; no `Close` follows.
+  ConnectError,
+  Timeout,
+  /// UDP datagrams of one receive call: `(payloads, [meta, ...addresses])`.
+  Datagrams,
+  /// A TLS handshake ended: `(HandshakeResult, error descriptor or undefined)`.
+  Handshake,
+  /// A TLS key log line: `(Buffer)`.
+  Keylog,
+  /// A TLS client session to keep: `(Buffer)`.
+  Session,
+  /// A server's ClientHello waits for JS: `(servername or undefined, ALPN wire or undefined)`.
+  Hello,
+  /// Data read by the JS thread, as a part of a slab: `(ArrayBuffer, offset, length)`.
+  Slice,
+  /// TLS records as read, for the `raw` socket of `upgradeTLS`: `(Buffer)`.
+  Records,
 }
+
+/// How a TLS handshake ended: the `Handshake` event's first argument.
+#[napi_derive::napi]
+pub enum HandshakeResult {
+  /// Failed; `Close` follows.
+  Failed,
+  Succeeded,
+  /// Succeeded, but the peer is refused; `Close` follows.
+  Refused,
+  /// Reported as failed while the connection stays up (Bun's hostname mismatch with
+  /// `rejectUnauthorized: false`).
+  FailedKeptOpen,
+}
+
+impl From<&crate::net::tls::HandshakeOutcome> for HandshakeResult {
+  fn from(outcome: &crate::net::tls::HandshakeOutcome) -> Self {
+    match (outcome.success, outcome.close) {
+      (false, true) => HandshakeResult::Failed,
+      (true, false) => HandshakeResult::Succeeded,
+      (true, true) => HandshakeResult::Refused,
+      (false, false) => HandshakeResult::FailedKeptOpen,
+    }
+  }
+}
+
 pub mod errors;
 pub mod listener;
 pub mod options;

@@ -38,7 +38,7 @@ const PASS_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
 /// Bytes read per syscall, as Node reads.
 pub(super) const READ_SIZE: usize = 64 * 1024;
 
-use crate::js::kinds::{CLOSE, DATA, DRAIN, END, SLICE};
+use crate::js::EventKind;
 
 const UV_ASYNC: c_int = 1;
 const UV_POLL: c_int = 8;
@@ -119,7 +119,7 @@ impl JsTarget {
 
   /// Calls `dispatch(id, kind, a, b, c)`; the arguments are built inside the call's handle
   /// scope.
-  fn call(&self, id: HandleId, kind: u32, args: impl FnOnce(sys::napi_env) -> Result<Args>) {
+  fn call(&self, id: HandleId, kind: EventKind, args: impl FnOnce(sys::napi_env) -> Result<Args>) {
     let env = self.env;
     let mut scope = ptr::null_mut();
     // SAFETY: JS thread of `env`, called from libuv's poll phase (no JS on the stack); every
@@ -137,7 +137,7 @@ impl JsTarget {
         let [a, b, c] = args(env)?;
         let argv = [
           u32::to_napi_value(env, id)?,
-          u32::to_napi_value(env, kind)?,
+          u32::to_napi_value(env, kind as u32)?,
           a,
           b,
           c,
@@ -249,13 +249,13 @@ impl ReadSink for Turn<'_> {
     let (into, fresh) = (self.into, self.fresh);
     if into == Into::Scratch {
       let bytes = &self.scratch[..n];
-      self.js.call(self.id, DATA, |env| {
+      self.js.call(self.id, EventKind::Data, |env| {
         Ok([copy_buffer(env, bytes)?, undefined(env)?, undefined(env)?])
       });
       return self.close_scope();
     }
     let slab = &mut *self.slab;
-    self.js.call(self.id, SLICE, |env| {
+    self.js.call(self.id, EventKind::Slice, |env| {
       let (buffer, offset) = match into {
         Into::Fresh => (fresh, 0),
         // SAFETY: inside `call`'s handle scope, after `buffer`.
@@ -281,11 +281,11 @@ impl ReadSink for Turn<'_> {
     let id = self.id;
     match out {
       Readout::Data(_) => {}
-      Readout::End => self.js.call(id, END, undefineds),
-      Readout::Drain => self.js.call(id, DRAIN, undefineds),
+      Readout::End => self.js.call(id, EventKind::End, undefineds),
+      Readout::Drain => self.js.call(id, EventKind::Drain, undefineds),
       Readout::Close(err) => {
         self.reader.poller.borrow_mut().remove(id);
-        self.js.call(id, CLOSE, |env| {
+        self.js.call(id, EventKind::Close, |env| {
           let a = match &err {
             // SAFETY: inside `call`'s handle scope.
             Some(err) => unsafe { ErrorInfo::to_napi_value(env, ErrorInfo::from(err)) }?,
