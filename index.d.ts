@@ -296,8 +296,15 @@ export interface TCPSocketListenOptions<Data = undefined> extends SocketOptions<
   port: number
   /** Serve TLS (see `TLSOptions`). */
   tls?: TLSOptions | boolean
-  /** Refuse to share the port (no SO_REUSEPORT). */
+  /**
+   * Share the port with other listeners that set it too (SO_REUSEPORT): the kernel spreads
+   * connections among them. Default `false`: a second listen on the port throws `EADDRINUSE`.
+   */
+  reusePort?: boolean
+  /** Never share the port: wins over `reusePort`, as in Bun. Alone it changes nothing. */
   exclusive?: boolean
+  /** On `'::'`, take IPv6 connections only and leave the IPv4 port free (IPV6_V6ONLY). */
+  ipv6Only?: boolean
   /** Keep accepted sockets writable after the peer's `end`. */
   allowHalfOpen?: boolean
 }
@@ -310,6 +317,12 @@ export interface TCPSocketConnectOptions<Data = undefined> extends SocketOptions
   port: number
   /** Connect over TLS (see `TLSOptions`). */
   tls?: TLSOptions | boolean
+  /** Checked and ignored, as in Bun (it applies to listeners). */
+  exclusive?: boolean
+  /** Checked and ignored, as in Bun (it applies to listeners). */
+  reusePort?: boolean
+  /** Checked and ignored, as in Bun (it applies to listeners). */
+  ipv6Only?: boolean
 }
 
 /** Options of `listen()`/`connect()` over a unix domain socket. */

@@ -254,12 +254,23 @@ const optionCases = [
   ['binaryType: null', { ...H, socket: { data, binaryType: null } }, T, 'SocketHandler.binaryType must be a string'],
   ['allowHalfOpen: "x"', { ...H, allowHalfOpen: 'x', socket: { data } }, T, 'SocketOptions.allowHalfOpen must be a boolean'],
   ['exclusive: "x"', { ...H, exclusive: 'x', socket: { data } }, T, 'SocketOptions.exclusive must be a boolean'],
+  ['reusePort: 1', { ...H, reusePort: 1, socket: { data } }, T, 'SocketOptions.reusePort must be a boolean'],
+  ['ipv6Only: "x"', { ...H, ipv6Only: 'x', socket: { data } }, T, 'SocketOptions.ipv6Only must be a boolean'],
+  // Only undefined stands for false.
+  ['allowHalfOpen: null', { ...H, allowHalfOpen: null, socket: { data } }, T, 'SocketOptions.allowHalfOpen must be a boolean'],
+  ['exclusive: null', { ...H, exclusive: null, socket: { data } }, T, 'SocketOptions.exclusive must be a boolean'],
+  ['reusePort: null', { ...H, reusePort: null, socket: { data } }, T, 'SocketOptions.reusePort must be a boolean'],
+  ['ipv6Only: null', { ...H, ipv6Only: null, socket: { data } }, T, 'SocketOptions.ipv6Only must be a boolean'],
   ['tls: 5', { ...H, tls: 5, socket: { data } }, T, 'TLSOptions must be an object'],
   // Order: first failing check wins.
   ['port before handlers', { ...H, port: -1, socket: {} }, R, 'SocketOptions.port must be in the range [0, 65535] (received -1)'],
   ['handlers before hostname', { socket: {} }, T, atLeast],
   ['binaryType before port', { ...H, port: -1, socket: { data, binaryType: 'bogus' } }, T, binaryTypes],
   ['allowHalfOpen before port', { ...H, port: -1, allowHalfOpen: 1, socket: { data } }, T, 'SocketOptions.allowHalfOpen must be a boolean'],
+  ['tls before exclusive', { ...H, exclusive: 1, tls: 5, socket: { data } }, T, 'TLSOptions must be an object'],
+  ['exclusive before reusePort', { ...H, exclusive: 1, reusePort: 1, socket: { data } }, T, 'SocketOptions.exclusive must be a boolean'],
+  ['reusePort before ipv6Only', { ...H, ipv6Only: 1, reusePort: 1, socket: { data } }, T, 'SocketOptions.reusePort must be a boolean'],
+  ['ipv6Only before unix', { unix: 5, ipv6Only: 1, socket: { data } }, T, 'SocketOptions.ipv6Only must be a boolean'],
 ]
 
 describe('argument validation', () => {

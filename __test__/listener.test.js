@@ -351,3 +351,51 @@ test("reload() on an accepted socket switches the handlers of all the listener's
   const four = listening().listener
   expect(await refused({ hostname: '::1', port: four.port })).toMatchObject({ code: 'ECONNREFUSED' })
 })
+
+;(hasIPv6() ? test : test.skip)("ipv6Only: a listener on '::' refuses IPv4 and leaves the IPv4 port free", async () => {
+  const six = listening({ hostname: '::', ipv6Only: true }).listener
+  await dial(six, {}, '::1')
+  expect(await refused({ hostname: '127.0.0.1', port: six.port })).toMatchObject({ code: 'ECONNREFUSED' })
+  const four = listening({ hostname: '0.0.0.0', port: six.port }).listener
+  expect(four.port).toBe(six.port)
+  // Without it, '::' holds the IPv4 port as well.
+  const dual = listening({ hostname: '::' }).listener
+  expect(() => listen({ hostname: '0.0.0.0', port: dual.port, socket: { data: noop } })).toThrow(
+    expect.objectContaining({ code: 'EADDRINUSE' }),
+  )
+})
+
+// --- sharing a port -------------------------------------------------------------------------
+
+describe('reusePort and exclusive', () => {
+  const second = (port, options) => {
+    try {
+      track(listen({ hostname: '127.0.0.1', port, ...options, socket: { data: noop } }))
+      return 'shared'
+    } catch (err) {
+      return err.code
+    }
+  }
+
+  test('listeners share a port when each asks with reusePort, and connections reach them', async () => {
+    const first = listening({ reusePort: true }).listener
+    const other = listening({ port: first.port, reusePort: true }).listener
+    expect(other.port).toBe(first.port)
+    const client = await dial(first)
+    expect(client.remotePort).toBe(first.port)
+    // One that did not ask, or asks with exclusive, is refused.
+    expect(second(first.port, {})).toBe('EADDRINUSE')
+    expect(second(first.port, { reusePort: true, exclusive: true })).toBe('EADDRINUSE')
+  })
+
+  test('exclusive wins over reusePort; alone it changes nothing on a port in use', () => {
+    const exclusive = listening({ reusePort: true, exclusive: true }).listener
+    expect(second(exclusive.port, { reusePort: true })).toBe('EADDRINUSE')
+    for (const first of [{}, { exclusive: true }, { exclusive: false }]) {
+      const listener = listening(first).listener
+      for (const next of [{}, { exclusive: true }, { exclusive: false }]) {
+        expect([first, next, second(listener.port, next)]).toEqual([first, next, 'EADDRINUSE'])
+      }
+    }
+  })
+})

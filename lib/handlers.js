@@ -94,7 +94,11 @@ function parseOptions(options, what) {
   // Bun checks the TLS options' types before `exclusive`, and reads their files after it.
   const tlsValue = options.tls
   const tls = tlsValue === undefined || tlsValue === null || tlsValue === false ? null : tlsOptions().checkTlsOptions(tlsValue)
+  // A listener shares its port only with `reusePort` and without `exclusive`, as in Bun (whose
+  // `exclusive` does nothing else outside Windows). connect() checks both and ignores them.
   const exclusive = optionalBoolean(options, 'exclusive')
+  const reusePort = optionalBoolean(options, 'reusePort') && !exclusive
+  const ipv6Only = optionalBoolean(options, 'ipv6Only')
   if (tls !== null && tls.serverName !== null && tls.serverName.includes('\0')) {
     throw invalidArgType('"serverName" must not contain null bytes')
   }
@@ -110,7 +114,7 @@ function parseOptions(options, what) {
   if (what === 'connect' && options.fd !== undefined) fd = parseFd(options.fd)
   const handlers = { binaryType, ...readCallbacks(socket) }
   if (fd !== undefined) {
-    return { handlers, data: options.data, tls, native: { fd, allowHalfOpen, exclusive } }
+    return { handlers, data: options.data, tls, native: { fd, allowHalfOpen } }
   }
   let hostname
   if (unix === undefined) {
@@ -131,14 +135,15 @@ function parseOptions(options, what) {
     data: options.data,
     tls,
     native: unix !== undefined
-      ? { unix, allowHalfOpen, exclusive }
-      : { hostname, port, allowHalfOpen, exclusive },
+      ? { unix, allowHalfOpen }
+      : { hostname, port, allowHalfOpen, reusePort, ipv6Only },
   }
 }
 
+/** A boolean option: undefined is false; Bun refuses anything else that is not a boolean, null too. */
 function optionalBoolean(options, key) {
   const value = options[key]
-  if (value === undefined || value === null) return false
+  if (value === undefined) return false
   if (typeof value !== 'boolean') throw invalidArgType(`SocketOptions.${key} must be a boolean`)
   return value
 }

@@ -13,8 +13,11 @@ pub struct SocketOptions {
   pub hostname: Option<String>,
   pub port: Option<u32>,
   pub unix: Option<String>,
-  pub exclusive: Option<bool>,
-  pub allow_half_open: Option<bool>,
+  /// Share the port with other listeners that ask for it too (Bun's `reusePort`, unless
+  /// `exclusive`).
+  pub reuse_port: Option<bool>,
+  /// An IPv6 listener takes no IPv4 connections.
+  pub ipv6_only: Option<bool>,
   /// connect({ fd }): a connected stream socket to work on (a duplicate of it; the caller's
   /// descriptor stays the caller's).
   pub fd: Option<i32>,
@@ -35,7 +38,8 @@ impl SocketOptions {
   pub fn listen_config(&self) -> ListenConfig {
     ListenConfig {
       target: self.target(),
-      exclusive: self.exclusive.unwrap_or(false),
+      reuse_port: self.reuse_port.unwrap_or(false),
+      ipv6_only: self.ipv6_only.unwrap_or(false),
     }
   }
 }

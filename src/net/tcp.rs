@@ -22,8 +22,12 @@ const BACKLOG: i32 = 511;
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
   pub target: Target,
-  /// Refuse to share the port with another listener (no SO_REUSEPORT).
-  pub exclusive: bool,
+  /// Share the port with other listeners that set it too (SO_REUSEPORT): Bun's `reusePort`
+  /// without `exclusive`.
+  pub reuse_port: bool,
+  /// An IPv6 listener accepts IPv6 only (IPV6_V6ONLY); otherwise "::" takes IPv4 too, as in
+  /// Node and Bun.
+  pub ipv6_only: bool,
 }
 
 /// A bound, listening socket, not yet registered with the runtime.
@@ -39,7 +43,7 @@ pub fn bind(config: &ListenConfig) -> Result<BoundListener, SocketError> {
       let addrs = addr::resolve_blocking(host, *port)?;
       let mut last = None;
       for addr in addrs {
-        match bind_tcp(addr, config.exclusive) {
+        match bind_tcp(addr, config) {
           Ok(listener) => return Ok(BoundListener::Tcp(listener)),
           Err(err) => last = Some(err),
         }
@@ -50,7 +54,7 @@ pub fn bind(config: &ListenConfig) -> Result<BoundListener, SocketError> {
   }
 }
 
-fn bind_tcp(addr: SocketAddr, exclusive: bool) -> Result<std::net::TcpListener, SocketError> {
+fn bind_tcp(addr: SocketAddr, config: &ListenConfig) -> Result<std::net::TcpListener, SocketError> {
   let target = ErrorTarget {
     address: Some(addr.ip().to_string()),
     port: Some(addr.port()),
@@ -62,12 +66,15 @@ fn bind_tcp(addr: SocketAddr, exclusive: bool) -> Result<std::net::TcpListener, 
   socket
     .set_reuse_address(true)
     .map_err(|e| fail(Syscall::Listen, e))?;
-  if !exclusive {
-    let _ = socket.set_reuse_port(false);
+  if config.reuse_port {
+    socket
+      .set_reuse_port(true)
+      .map_err(|e| fail(Syscall::Listen, e))?;
   }
   if addr.is_ipv6() {
-    // "::" accepts IPv4 too, as in Node and Bun.
-    let _ = socket.set_only_v6(false);
+    socket
+      .set_only_v6(config.ipv6_only)
+      .map_err(|e| fail(Syscall::Listen, e))?;
   }
   socket
     .set_nonblocking(true)

@@ -64,7 +64,8 @@ fn listen_tls(
 ) -> (Arc<Listener>, u16) {
   let config = ListenConfig {
     target: loopback(0),
-    exclusive: false,
+    reuse_port: false,
+    ipv6_only: false,
   };
   let listener = Listener::bind(next_id(), sink.clone(), &config, tls).unwrap();
   let port = listener.local_addr().unwrap().port();
@@ -452,13 +453,63 @@ fn a_taken_port_reports_eaddrinuse() {
   let (listener, port) = listen(&sink);
   let config = ListenConfig {
     target: loopback(port),
-    exclusive: false,
+    reuse_port: false,
+    ipv6_only: false,
   };
   let err = Listener::bind(next_id(), sink, &config, None)
     .err()
     .expect("second bind must fail");
   assert_eq!(err.code(), "EADDRINUSE");
   listener.stop();
+}
+
+#[test]
+fn reuse_port_shares_a_port_only_among_listeners_that_ask_for_it() {
+  let (sink, _rx) = sink();
+  let bind = |port: u16, reuse_port: bool| {
+    let config = ListenConfig {
+      target: loopback(port),
+      reuse_port,
+      ipv6_only: false,
+    };
+    Listener::bind(next_id(), sink.clone(), &config, None)
+  };
+  let first = bind(0, true).unwrap();
+  let port = first.local_addr().unwrap().port();
+  let second = bind(port, true).expect("both asked to share");
+  assert_eq!(bind(port, false).err().map(|e| e.code()), Some("EADDRINUSE"));
+  first.stop();
+  second.stop();
+}
+
+#[test]
+fn ipv6_only_leaves_the_ipv4_port_free() {
+  let (sink, _rx) = sink();
+  let bind = |host: &str, port: u16, ipv6_only: bool| {
+    let config = ListenConfig {
+      target: Target::Tcp {
+        host: host.to_owned(),
+        port,
+      },
+      reuse_port: false,
+      ipv6_only,
+    };
+    Listener::bind(next_id(), sink.clone(), &config, None)
+  };
+  let Ok(dual) = bind("::", 0, false) else {
+    return; // no IPv6 on this machine
+  };
+  let port = dual.local_addr().unwrap().port();
+  assert_eq!(
+    bind("0.0.0.0", port, false).err().map(|e| e.code()),
+    Some("EADDRINUSE")
+  );
+  dual.stop();
+  let only = bind("::", 0, true).unwrap();
+  let port = only.local_addr().unwrap().port();
+  let v4 = bind("0.0.0.0", port, false).expect("IPv4 is free beside an IPv6-only listener");
+  only.stop();
+  v4.stop();
 }
 
 #[test]
@@ -469,7 +520,8 @@ fn unix_sockets_connect_and_unlink_on_stop() {
   let (sink, rx) = sink();
   let config = ListenConfig {
     target: Target::Unix(path.clone()),
-    exclusive: false,
+    reuse_port: false,
+    ipv6_only: false,
   };
   let listener = Listener::bind(next_id(), sink.clone(), &config, None).unwrap();
   let reader = Reader::start(sink.clone());
