@@ -236,8 +236,13 @@ export interface SocketOptions {
   hostname?: string
   port?: number
   unix?: string
-  exclusive?: boolean
-  allowHalfOpen?: boolean
+  /**
+   * Share the port with other listeners that ask for it too (Bun's `reusePort`, unless
+   * `exclusive`).
+   */
+  reusePort?: boolean
+  /** An IPv6 listener takes no IPv4 connections. */
+  ipv6Only?: boolean
   /**
    * connect({ fd }): a connected stream socket to work on (a duplicate of it; the caller's
    * descriptor stays the caller's).
@@ -269,10 +274,14 @@ export interface TlsInput {
   extraCa?: Array<Buffer>
   rejectUnauthorized: boolean
   requestCert: boolean
+  /** Protocol names, most preferred first. */
   alpn: Array<Buffer>
-  alpnInvalid?: boolean
-  noTls13?: boolean
-  noTls12?: boolean
+  /** `ALPNProtocols` was given but malformed (`alpn` is then empty). */
+  alpnMalformed: boolean
+  /** TLS 1.2 is spoken (`secureOptions` lacks SSL_OP_NO_TLSv1_2). */
+  tls12: boolean
+  /** TLS 1.3 is spoken (`secureOptions` lacks SSL_OP_NO_TLSv1_3). */
+  tls13: boolean
 }
 
 /** Where to bind, and the peer of a connected socket, as `lib/udp.js` checked them. */

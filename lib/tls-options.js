@@ -278,8 +278,8 @@ function bytesText(bytes) {
  *   rejectUnauthorized  boolean  default true, false when NODE_TLS_REJECT_UNAUTHORIZED=0
  *   requestCert boolean
  *   alpn       Buffer[]   protocol names from Bun's wire format; [] when absent or malformed
- *   alpnInvalid boolean   ALPNProtocols was given but malformed: a Bun server then refuses every
- *                         client that offers ALPN (no_application_protocol), a client offers none
+ *   alpnMalformed boolean  ALPNProtocols was given but malformed: a Bun server then refuses every
+ *                          client that offers ALPN (no_application_protocol), a client offers none
  *   secureOptions number  OpenSSL SSL_OP_* bits, e.g. 0x20000000 = no TLS 1.3
  *   cacheKey   string     sha256 hex over everything above except serverName
  */
@@ -296,7 +296,7 @@ function parseTlsOptions(tls, isServer) {
     rejectUnauthorized: config.rejectUnauthorized,
     requestCert: config.requestCert,
     alpn: config.alpn,
-    alpnInvalid: config.alpnInvalid,
+    alpnMalformed: config.alpnMalformed,
     secureOptions: config.secureOptions,
     cacheKey: config.cacheKey,
   }
@@ -361,7 +361,7 @@ function newConfig(identity, caList, alpn, reject, input) {
     rejectUnauthorized: reject,
     requestCert: input.requestCert,
     alpn: alpn.list,
-    alpnInvalid: alpn.invalid,
+    alpnMalformed: alpn.malformed,
     secureOptions: input.secureOptions,
     cacheKey: hash.digest('hex'),
   })
@@ -469,12 +469,12 @@ function identityByType(certList, keyList) {
 // ---------------------------------------------------------------------------------------------
 // ALPN
 
-const NO_ALPN = { wire: '', list: [], invalid: false }
+const NO_ALPN = { wire: '', list: [], malformed: false }
 
 function alpnUnit(text) {
   const wire = Buffer.from(text, 'latin1')
   const list = alpnList(wire)
-  return { wire: wire.toString('hex'), list, invalid: list.length === 0 && wire.length > 0 }
+  return { wire: wire.toString('hex'), list, malformed: list.length === 0 && wire.length > 0 }
 }
 
 /**

@@ -6,6 +6,10 @@ const { isIPv4, isIPv6 } = require('./ip')
 const binding = require('./native')
 const { tlsError } = require('./errors')
 
+// OpenSSL's `secureOptions` bits that rustls can honour.
+const SSL_OP_NO_TLSv1_2 = 0x08000000
+const SSL_OP_NO_TLSv1_3 = 0x20000000
+
 /** Native configs by side and options digest; bounded, oldest dropped first. */
 const configs = new Map()
 const MAX_CONFIGS = 64
@@ -27,10 +31,9 @@ function nativeConfig(parsed, isServer) {
       rejectUnauthorized: parsed.rejectUnauthorized,
       requestCert: parsed.requestCert,
       alpn: parsed.alpn,
-      alpnInvalid: parsed.alpnInvalid === true,
-      // SSL_OP_NO_TLSv1_3, SSL_OP_NO_TLSv1_2.
-      noTls13: ((parsed.secureOptions ?? 0) & 0x20000000) !== 0,
-      noTls12: ((parsed.secureOptions ?? 0) & 0x08000000) !== 0,
+      alpnMalformed: parsed.alpnMalformed === true,
+      tls12: ((parsed.secureOptions ?? 0) & SSL_OP_NO_TLSv1_2) === 0,
+      tls13: ((parsed.secureOptions ?? 0) & SSL_OP_NO_TLSv1_3) === 0,
     },
     isServer,
   )

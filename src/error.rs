@@ -51,9 +51,88 @@ pub enum SocketError {
     errno: i32,
     target: ErrorTarget,
   },
-  /// The peer or its certificate was refused, or the TLS stream is corrupt.
+  /// A certificate was refused.
+  #[error("{}", .0.message())]
+  Certificate(CertError),
+  /// A TLS session failed, or its options make no config; `message` is BoringSSL's wording.
   #[error("{message}")]
-  Tls { code: &'static str, message: String },
+  Tls { failure: TlsFailure, message: String },
+  /// A bug of ours that a task survived (a panic): the socket it owned closes with this.
+  #[error("bun-sockets: internal error; the socket was closed")]
+  Internal,
+}
+
+/// Why a certificate was refused: OpenSSL's verify result as Node names it, or Node's own code
+/// for a name the certificate does not cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertError {
+  UnableToVerifyLeafSignature,
+  UnableToGetIssuerCert,
+  Expired,
+  NotYetValid,
+  Revoked,
+  SignatureFailure,
+  InvalidPurpose,
+  SelfSignedInChain,
+  DepthZeroSelfSigned,
+  AltnameInvalid,
+}
+
+impl CertError {
+  pub fn code(self) -> &'static str {
+    match self {
+      CertError::UnableToVerifyLeafSignature => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      CertError::UnableToGetIssuerCert => "UNABLE_TO_GET_ISSUER_CERT",
+      CertError::Expired => "CERT_HAS_EXPIRED",
+      CertError::NotYetValid => "CERT_NOT_YET_VALID",
+      CertError::Revoked => "CERT_REVOKED",
+      CertError::SignatureFailure => "CERT_SIGNATURE_FAILURE",
+      CertError::InvalidPurpose => "INVALID_PURPOSE",
+      CertError::SelfSignedInChain => "SELF_SIGNED_CERT_IN_CHAIN",
+      CertError::DepthZeroSelfSigned => "DEPTH_ZERO_SELF_SIGNED_CERT",
+      CertError::AltnameInvalid => "ERR_TLS_CERT_ALTNAME_INVALID",
+    }
+  }
+
+  /// OpenSSL's wording; `lib/` words the hostname mismatch itself, from the certificate.
+  pub fn message(self) -> &'static str {
+    match self {
+      CertError::UnableToVerifyLeafSignature => "unable to verify the first certificate",
+      CertError::UnableToGetIssuerCert => "unable to get issuer certificate",
+      CertError::Expired => "certificate has expired",
+      CertError::NotYetValid => "certificate is not yet valid",
+      CertError::Revoked => "certificate revoked",
+      CertError::SignatureFailure => "certificate signature failure",
+      CertError::InvalidPurpose => "unsupported certificate purpose",
+      CertError::SelfSignedInChain => "self signed certificate in certificate chain",
+      CertError::DepthZeroSelfSigned => "self signed certificate",
+      CertError::AltnameInvalid => "Hostname/IP does not match certificate's altnames",
+    }
+  }
+}
+
+/// How a TLS session failed when no certificate is to blame, or why its options make no config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+  /// The stream is corrupt, or the peer refused us: `EPROTO`.
+  Protocol,
+  /// The peer closed before the handshake finished: `ECONNRESET`.
+  Disconnected,
+  /// No protocol version left, an unusable key or certificate: `ERR_SSL_CONFIG`.
+  Config,
+  /// A `ca` entry is not a certificate: `ERR_BORINGSSL`, as Bun names it.
+  InvalidCa,
+}
+
+impl TlsFailure {
+  pub fn code(self) -> &'static str {
+    match self {
+      TlsFailure::Protocol => "EPROTO",
+      TlsFailure::Disconnected => "ECONNRESET",
+      TlsFailure::Config => "ERR_SSL_CONFIG",
+      TlsFailure::InvalidCa => "ERR_BORINGSSL",
+    }
+  }
 }
 
 impl SocketError {
@@ -94,17 +173,20 @@ impl SocketError {
     }
   }
 
-  /// A bug of ours that a task survived (a panic): the socket it owned closes with this.
-  pub fn internal() -> SocketError {
+  /// A TLS failure with BoringSSL's wording.
+  pub fn tls(failure: TlsFailure, message: impl Into<String>) -> SocketError {
     SocketError::Tls {
-      code: "ERR_INTERNAL_ASSERTION",
-      message: "bun-sockets: internal error; the socket was closed".to_owned(),
+      failure,
+      message: message.into(),
     }
   }
 
   pub fn code(&self) -> &'static str {
     match self {
-      SocketError::Os { code, .. } | SocketError::Tls { code, .. } => code,
+      SocketError::Os { code, .. } => code,
+      SocketError::Certificate(cert) => cert.code(),
+      SocketError::Tls { failure, .. } => failure.code(),
+      SocketError::Internal => "ERR_INTERNAL_ASSERTION",
     }
   }
 }

@@ -11,7 +11,7 @@ use crate::js::errors::ErrorInfo;
 use crate::js::socket::NativeSocket;
 use crate::net::conn::Request;
 use crate::net::secure::{KeyingError, Secure};
-use crate::net::tls::{AlpnChoice, Answer, ClientTls, ServerTls, TlsOptions, VerifyMode};
+use crate::net::tls::{Alpn, AlpnChoice, Answer, ClientTls, ServerTls, TlsOptions, VerifyMode, Versions};
 
 /// Bun's `tls` option in DER (see `TlsOptions`).
 #[napi(object)]
@@ -23,10 +23,14 @@ pub struct TlsInput {
   pub extra_ca: Option<Vec<Buffer>>,
   pub reject_unauthorized: bool,
   pub request_cert: bool,
+  /// Protocol names, most preferred first.
   pub alpn: Vec<Buffer>,
-  pub alpn_invalid: Option<bool>,
-  pub no_tls13: Option<bool>,
-  pub no_tls12: Option<bool>,
+  /// `ALPNProtocols` was given but malformed (`alpn` is then empty).
+  pub alpn_malformed: bool,
+  /// TLS 1.2 is spoken (`secureOptions` lacks SSL_OP_NO_TLSv1_2).
+  pub tls12: bool,
+  /// TLS 1.3 is spoken (`secureOptions` lacks SSL_OP_NO_TLSv1_3).
+  pub tls13: bool,
 }
 
 /// A server or client configuration, shared by every socket made with the same options.
@@ -49,10 +53,15 @@ pub fn tls_config(input: TlsInput, is_server: bool) -> Either<NativeTlsConfig, E
       .unwrap_or_default(),
     reject_unauthorized: input.reject_unauthorized,
     request_cert: input.request_cert,
-    alpn: input.alpn.iter().map(|name| name.to_vec()).collect(),
-    alpn_invalid: input.alpn_invalid.unwrap_or(false),
-    no_tls13: input.no_tls13.unwrap_or(false),
-    no_tls12: input.no_tls12.unwrap_or(false),
+    alpn: if input.alpn_malformed {
+      Alpn::Malformed
+    } else {
+      Alpn::Names(input.alpn.iter().map(|name| name.to_vec()).collect())
+    },
+    versions: Versions {
+      tls12: input.tls12,
+      tls13: input.tls13,
+    },
   };
   let built = if is_server {
     ServerTls::new(&options).map(|tls| NativeTlsConfig {

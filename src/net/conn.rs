@@ -213,7 +213,7 @@ impl Conn {
         sink: sink.clone(),
       };
       let unanswered = OnPanic::new(move || {
-        reporter.emit(Event::ConnectError(SocketError::internal()));
+        reporter.emit(Event::ConnectError(SocketError::Internal));
       });
       let connected = crate::net::tcp::connect(&target).await;
       // A loopback connect is often done before the listener in this process saw the
@@ -349,7 +349,7 @@ impl Conn {
         // EPIPE/ECONNRESET: the read side reports the failure.
         Err(_) => return WRITE_CLOSED_RESULT,
       },
-      Some(secure) => match secure.write(data, sock.as_raw_fd()) {
+      Some(secure) => match secure.write(data, sock) {
         Written::Took { taken, pending } => (taken, pending),
         // Before the handshake, Bun drops the bytes and reports 0, without `drain`.
         Written::NotReady => return 0,
@@ -534,6 +534,12 @@ impl Conn {
   /// The descriptor the JS reader registers (plain sockets only).
   pub fn raw_fd(&self) -> RawFd {
     self.raw_fd
+  }
+
+  /// Runs `f` on the socket under the connection's lock, so that it cannot close meanwhile;
+  /// `None` once closed.
+  pub(crate) fn with_socket<R>(&self, f: impl FnOnce(&Socket) -> R) -> Option<R> {
+    self.lock().sock.as_ref().map(f)
   }
 
   // --- the JS reader (plain sockets, on the JS thread) ---

@@ -9,15 +9,15 @@
 mod sessions;
 
 use std::io::{self, Read, Write};
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rustls::client::Resumption;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, Connection, HandshakeKind, NamedGroup, ProtocolVersion};
+use socket2::Socket;
 
-use crate::error::SocketError;
+use crate::error::{SocketError, TlsFailure};
 use crate::net::secure::sessions::{parse_token, server_token, ConnSessions};
 use crate::net::tls::{
   self, Answer, ClientTls, HandshakeOutcome, Hello, KeyLines, ServerTls, Step, TlsNote, VerifyMode,
@@ -197,10 +197,10 @@ impl Secure {
   /// Client: creates the session (its ClientHello waits in the session for `flush`). Server:
   /// builds the session for a ClientHello JS answered, sending a refusal's alert on `fd`.
   /// Returns what JS is to hear of it.
-  pub fn start(&self, fd: RawFd) -> Result<Vec<TlsNote>, SocketError> {
+  pub fn start(&self, out: &Socket) -> Result<Vec<TlsNote>, SocketError> {
     let (tls, name, sni) = match &self.role {
       Role::Client { tls, name, sni } => (tls, name, sni),
-      Role::Server(tls) => return self.resume_server(tls, fd),
+      Role::Server(tls) => return self.resume_server(tls, out),
     };
     if self.phase.load(Ordering::Acquire) != PENDING {
       return Ok(Vec::new());
@@ -220,7 +220,7 @@ impl Secure {
   }
 
   /// The server half of `start`.
-  fn resume_server(&self, tls: &ServerTls, fd: RawFd) -> Result<Vec<TlsNote>, SocketError> {
+  fn resume_server(&self, tls: &ServerTls, out: &Socket) -> Result<Vec<TlsNote>, SocketError> {
     let Some(hello) = &self.hello else {
       return Ok(Vec::new());
     };
@@ -230,7 +230,7 @@ impl Secure {
     self.set_verify_mode(mode);
     let mut guard = self.lock();
     let mut notes = Vec::new();
-    match self.begin_server(step, &mut guard, fd, &mut notes) {
+    match self.begin_server(step, &mut guard, out, &mut notes) {
       Ok(Some(leftover)) => {
         self.phase.store(HANDSHAKING, Ordering::Release);
         // What arrived after the ClientHello while JS chose: nothing the peer may send yet
@@ -238,10 +238,9 @@ impl Secure {
         if let Some(session) = guard.as_mut() {
           let mut rest = leftover.as_slice();
           while !rest.is_empty() {
-            let read = session.read_tls(&mut rest).map_err(|err| SocketError::Tls {
-              code: "EPROTO",
-              message: err.to_string(),
-            });
+            let read = session
+              .read_tls(&mut rest)
+              .map_err(|err| SocketError::tls(TlsFailure::Protocol, err.to_string()));
             if let Err(err) = read.and_then(|_| {
               session
                 .process_new_packets()
@@ -270,7 +269,7 @@ impl Secure {
     &self,
     step: Step,
     guard: &mut Option<Connection>,
-    fd: RawFd,
+    out: &Socket,
     notes: &mut Vec<TlsNote>,
   ) -> Result<Option<Vec<u8>>, SocketError> {
     match step {
@@ -293,7 +292,7 @@ impl Secure {
       }
       Step::Failed(err, alert) => {
         if let Some(mut alert) = alert {
-          let mut out = SocketWriter(fd);
+          let mut out = SocketWriter(out);
           while let Ok(n) = alert.write(&mut out) {
             if n == 0 {
               break;
@@ -323,7 +322,7 @@ impl Secure {
 
   /// Feeds received bytes, appends the plaintext they carried to `plain`, and sends on `fd`
   /// what the session has to answer.
-  pub fn feed(&self, data: &[u8], plain: &mut Vec<u8>, fd: RawFd) -> Fed {
+  pub fn feed(&self, data: &[u8], plain: &mut Vec<u8>, out: &Socket) -> Fed {
     let mut fed = Fed::default();
     let mut guard = self.lock();
     // A server's session exists once its ClientHello was read: until then the bytes go there.
@@ -332,7 +331,7 @@ impl Secure {
     let mut fresh = false;
     if let (None, Some(hello), Role::Server(tls)) = (guard.as_ref(), &self.hello, &self.role) {
       let step = lock(hello).read(tls, data);
-      match self.begin_server(step, &mut guard, fd, &mut fed.notes) {
+      match self.begin_server(step, &mut guard, out, &mut fed.notes) {
         Ok(Some(rest)) => {
           leftover = rest;
           data = &leftover;
@@ -360,10 +359,7 @@ impl Secure {
         session.read_tls(&mut data)
       };
       if let Err(err) = read {
-        fed.failure = Some(SocketError::Tls {
-          code: "EPROTO",
-          message: err.to_string(),
-        });
+        fed.failure = Some(SocketError::tls(TlsFailure::Protocol, err.to_string()));
         break;
       }
       match session.process_new_packets() {
@@ -414,7 +410,7 @@ impl Secure {
       }
     }
     // Handshake messages and alerts the records called for, sent under the same lock.
-    fed.backlog = guard.as_mut().is_some_and(|session| !flush_session(session, fd));
+    fed.backlog = guard.as_mut().is_some_and(|session| !flush_session(session, out));
     fed
   }
 
@@ -424,9 +420,9 @@ impl Secure {
   }
 
   /// Writes pending records to `fd` without blocking; true once none are left.
-  pub fn flush(&self, fd: RawFd) -> bool {
+  pub fn flush(&self, out: &Socket) -> bool {
     match self.lock().as_mut() {
-      Some(session) => flush_session(session, fd),
+      Some(session) => flush_session(session, out),
       None => true,
     }
   }
@@ -434,7 +430,7 @@ impl Secure {
   /// Encrypts `data` a batch at a time while the kernel takes the records, as Bun's write takes
   /// what the socket can take now: never more than one batch of ciphertext waits here (for
   /// `flush`), so a huge write to a peer that does not read costs no memory.
-  pub fn write(&self, data: &[u8], fd: RawFd) -> Written {
+  pub fn write(&self, data: &[u8], out: &Socket) -> Written {
     match self.phase.load(Ordering::Acquire) {
       ESTABLISHED => {}
       FAILED => return Written::Closed,
@@ -444,7 +440,7 @@ impl Secure {
     let Some(session) = guard.as_mut() else {
       return Written::NotReady;
     };
-    if session.wants_write() && !flush_session(session, fd) {
+    if session.wants_write() && !flush_session(session, out) {
       return Written::Took {
         taken: 0,
         pending: true,
@@ -457,7 +453,7 @@ impl Secure {
         Ok(n) => taken += n,
         Err(_) => return Written::Closed,
       }
-      if !flush_session(session, fd) {
+      if !flush_session(session, out) {
         return Written::Took { taken, pending: true };
       }
     }
@@ -468,10 +464,10 @@ impl Secure {
   }
 
   /// Queues close_notify and sends it if the kernel takes it now.
-  pub fn close_notify(&self, fd: RawFd) {
+  pub fn close_notify(&self, out: &Socket) {
     if let Some(session) = self.lock().as_mut() {
       session.send_close_notify();
-      flush_session(session, fd);
+      flush_session(session, out);
     }
   }
 
@@ -590,19 +586,13 @@ fn verify_bits(mode: VerifyMode) -> u8 {
 }
 
 fn is_certificate_error(err: &SocketError) -> bool {
-  !matches!(
-    err,
-    SocketError::Tls {
-      code: "EPROTO" | "ECONNRESET",
-      ..
-    }
-  )
+  matches!(err, SocketError::Certificate(_))
 }
 
 /// `write_tls` until nothing is left or the kernel is full; a failed send counts as flushed
 /// (the read side reports the broken connection).
-fn flush_session(session: &mut Connection, fd: RawFd) -> bool {
-  let mut out = SocketWriter(fd);
+fn flush_session(session: &mut Connection, out: &Socket) -> bool {
+  let mut out = SocketWriter(out);
   while session.wants_write() {
     match session.write_tls(&mut out) {
       Ok(_) => {}
@@ -614,9 +604,10 @@ fn flush_session(session: &mut Connection, fd: RawFd) -> bool {
   true
 }
 
-/// Non-blocking sends on a socket the connection owns. (MSG_NOSIGNAL: Apple's systems also have
-/// SO_NOSIGPIPE set on every socket, by socket2, mio, or the listener's accept.)
-struct SocketWriter(RawFd);
+/// Non-blocking sends on the connection's socket, borrowed from it (it cannot close meanwhile).
+/// (MSG_NOSIGNAL: Apple's systems also have SO_NOSIGPIPE set on every socket, by socket2, mio,
+/// or the listener's accept.)
+struct SocketWriter<'a>(&'a Socket);
 
 /// The most buffers one sendmsg takes: UIO_MAXIOV on Linux, IOV_MAX on Apple's systems and the
 /// BSDs, POSIX's least IOV_MAX elsewhere.
@@ -641,23 +632,16 @@ const MAX_IOV: usize = libc::IOV_MAX as usize;
 )))]
 const MAX_IOV: usize = 16;
 
-impl Write for SocketWriter {
+impl Write for SocketWriter<'_> {
   fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
     self.write_vectored(&[io::IoSlice::new(buf)])
   }
 
   fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-    // SAFETY: an all-zero msghdr is valid; the iovecs point into `bufs`, which outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = bufs.len().min(MAX_IOV) as _;
-    // SAFETY: `msg` is valid for the call; the descriptor belongs to a live socket.
-    let n = unsafe { libc::sendmsg(self.0, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
-    if n < 0 {
-      Err(io::Error::last_os_error())
-    } else {
-      Ok(n as usize)
-    }
+    let bufs = &bufs[..bufs.len().min(MAX_IOV)];
+    self
+      .0
+      .send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
   }
 
   fn flush(&mut self) -> io::Result<()> {

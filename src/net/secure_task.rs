@@ -86,7 +86,7 @@ pub async fn run(conn: Arc<Conn>) {
     let silent = matches!(owner.lock().phase, Phase::Flushing(After::Close) | Phase::Closed);
     owner.lock().close_now(true);
     if !silent {
-      owner.emit(Event::Close(Some(SocketError::internal())));
+      owner.emit(Event::Close(Some(SocketError::Internal)));
     }
   });
   // After an upgradeTLS, the portable reader's watcher may still have the descriptor registered
@@ -160,13 +160,14 @@ fn apply_requests(conn: &Arc<Conn>, task: &mut Task) -> Option<Finish> {
     };
     match request {
       Request::StartTls => {
-        match secure.start(conn.raw_fd()) {
-          Ok(notes) => {
+        match conn.with_socket(|sock| secure.start(sock)) {
+          Some(Ok(notes)) => {
             for note in notes {
               conn.emit(Event::Tls(note));
             }
           }
-          Err(err) => return Some(handshake_failed(conn, err)),
+          Some(Err(err)) => return Some(handshake_failed(conn, err)),
+          None => continue,
         }
         flush(conn);
       }
@@ -237,10 +238,10 @@ fn flush(conn: &Conn) -> bool {
     return true;
   };
   let mut core = conn.lock();
-  if core.sock.is_none() {
+  let Some(sock) = &core.sock else {
     return true;
-  }
-  if !secure.flush(conn.raw_fd()) {
+  };
+  if !secure.flush(sock) {
     core.flush_pending = true;
     return false;
   }
@@ -259,7 +260,7 @@ fn send_close_notify(conn: &Conn, task: &mut Task) {
   }
   task.notified = true;
   if let Some(secure) = conn.secure().filter(|secure| secure.is_established()) {
-    secure.close_notify(conn.raw_fd());
+    conn.with_socket(|sock| secure.close_notify(sock));
   }
 }
 
@@ -360,7 +361,8 @@ fn on_records(conn: &Arc<Conn>, task: &mut Task, records: &[u8], tap: bool) -> O
     conn.emit(Event::Records(records.to_vec(), Credit::new(conn.clone())));
   }
   let mut plain = Vec::new();
-  let fed = secure.feed(records, &mut plain, conn.raw_fd());
+  // A socket closed meanwhile leaves nothing to feed: its task is about to finish.
+  let fed = conn.with_socket(|sock| secure.feed(records, &mut plain, sock))?;
   if fed.backlog {
     conn.lock().flush_pending = true;
   }
@@ -452,15 +454,13 @@ async fn finish(conn: &Conn, io: Option<AsyncFd<FdRef>>, end: Finish) {
   let linger = {
     let mut core = conn.lock();
     let mut notified = false;
-    if !end.reset && core.sock.is_some() {
-      if let Some(secure) = conn.secure() {
-        if secure.is_established() {
-          secure.close_notify(conn.raw_fd());
-          notified = true;
-        } else {
-          // A failed handshake's alert.
-          secure.flush(conn.raw_fd());
-        }
+    if let (false, Some(sock), Some(secure)) = (end.reset, &core.sock, conn.secure()) {
+      if secure.is_established() {
+        secure.close_notify(sock);
+        notified = true;
+      } else {
+        // A failed handshake's alert.
+        secure.flush(sock);
       }
     }
     let silent = matches!(core.phase, Phase::Flushing(After::Close));

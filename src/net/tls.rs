@@ -14,7 +14,7 @@ use rustls::crypto::ring::default_provider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{AlertDescription, CertificateError, ClientConfig, Error, KeyLog, RootCertStore};
 
-use crate::error::SocketError;
+use crate::error::{CertError, SocketError, TlsFailure};
 
 mod server;
 mod trust;
@@ -37,22 +37,49 @@ pub struct TlsOptions {
   pub extra_ca: Vec<Vec<u8>>,
   pub reject_unauthorized: bool,
   pub request_cert: bool,
-  /// Protocol names, most preferred first.
-  pub alpn: Vec<Vec<u8>>,
-  /// A server given a malformed list refuses every client that offers ALPN, as Bun does.
-  pub alpn_invalid: bool,
-  /// `secureOptions` SSL_OP_NO_TLSv1_3 / SSL_OP_NO_TLSv1_2.
-  pub no_tls13: bool,
-  pub no_tls12: bool,
+  pub alpn: Alpn,
+  pub versions: Versions,
 }
 
-/// Protocol versions left by `secureOptions`; none left is a configuration error.
+/// The ALPN protocols of a config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Alpn {
+  /// Protocol names, most preferred first; none: no ALPN.
+  Names(Vec<Vec<u8>>),
+  /// `ALPNProtocols` was malformed: a server refuses every client that offers ALPN, a client
+  /// offers none, as Bun does.
+  Malformed,
+}
+
+impl Default for Alpn {
+  fn default() -> Self {
+    Alpn::Names(Vec::new())
+  }
+}
+
+/// The protocol versions a config speaks (`secureOptions` may turn either off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Versions {
+  pub tls12: bool,
+  pub tls13: bool,
+}
+
+impl Default for Versions {
+  fn default() -> Self {
+    Versions {
+      tls12: true,
+      tls13: true,
+    }
+  }
+}
+
+/// The versions `options` keeps, for rustls; none is a configuration error.
 pub(crate) fn versions(options: &TlsOptions) -> Vec<&'static rustls::SupportedProtocolVersion> {
   let mut out = Vec::with_capacity(2);
-  if !options.no_tls13 {
+  if options.versions.tls13 {
     out.push(&rustls::version::TLS13);
   }
-  if !options.no_tls12 {
+  if options.versions.tls12 {
     out.push(&rustls::version::TLS12);
   }
   out
@@ -171,7 +198,10 @@ impl ClientTls {
         .map_err(config_error)?,
       _ => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = options.alpn.clone();
+    config.alpn_protocols = match &options.alpn {
+      Alpn::Names(names) => names.clone(),
+      Alpn::Malformed => Vec::new(),
+    };
     Ok(ClientTls {
       config: Arc::new(config),
       trust,
@@ -220,19 +250,12 @@ impl ClientTls {
           .verify_server(leaf, rest, name, UnixTime::now())
           .err()
           .map(|err| certificate_error(&err)),
-        _ => Some(tls_error("UNABLE_TO_GET_ISSUER_CERT")),
+        _ => Some(CertError::UnableToGetIssuerCert),
       }
     };
-    let success = !matches!(
-      &error,
-      Some(SocketError::Tls {
-        code: "ERR_TLS_CERT_ALTNAME_INVALID",
-        ..
-      })
-    );
     HandshakeOutcome {
-      success,
-      error,
+      success: error != Some(CertError::AltnameInvalid),
+      error: error.map(SocketError::Certificate),
       close: false,
     }
   }
@@ -243,10 +266,10 @@ impl ClientTls {
 pub fn handshake_error(err: &Error) -> SocketError {
   match err {
     Error::InvalidCertificate(CertificateError::Other(other)) => match other.0.downcast_ref::<Refused>() {
-      Some(refused) => certificate_error(&refused.error),
-      None => certificate_error(err),
+      Some(refused) => SocketError::Certificate(certificate_error(&refused.error)),
+      None => SocketError::Certificate(certificate_error(err)),
     },
-    Error::InvalidCertificate(_) => certificate_error(err),
+    Error::InvalidCertificate(_) => SocketError::Certificate(certificate_error(err)),
     _ => protocol_error(err),
   }
 }
@@ -275,68 +298,46 @@ pub fn protocol_error(err: &Error) -> SocketError {
     Error::General(text) if text.contains("no server certificate") => (0xae, "NO_CERTIFICATE_SET".to_owned()),
     _ => (0x410, "SSLV3_ALERT_HANDSHAKE_FAILURE".to_owned()),
   };
-  SocketError::Tls {
-    code: "EPROTO",
-    message: format!(
+  SocketError::tls(
+    TlsFailure::Protocol,
+    format!(
       "error:{:08x}:SSL routines:OPENSSL_internal:{name}",
       0x1000_0000 | reason
     ),
-  }
+  )
 }
 
 /// The peer closed before the handshake finished.
 pub fn disconnected_error() -> SocketError {
-  SocketError::Tls {
-    code: "ECONNRESET",
-    message: "Client network socket disconnected before secure TLS connection was established".to_owned(),
-  }
+  SocketError::tls(
+    TlsFailure::Disconnected,
+    "Client network socket disconnected before secure TLS connection was established",
+  )
 }
 
-/// A certificate failure with Node's (and Bun's) code and wording.
-pub(crate) fn certificate_error(err: &Error) -> SocketError {
-  let code = match err {
+/// Which certificate failure a rustls error is, as Node (and Bun) name it.
+pub(crate) fn certificate_error(err: &Error) -> CertError {
+  match err {
     Error::InvalidCertificate(cert) => match cert {
-      CertificateError::Other(other) if other.0.downcast_ref::<Refusal>().is_some() => other
+      CertificateError::Other(other) => other
         .0
         .downcast_ref::<Refusal>()
-        .map_or("UNABLE_TO_VERIFY_LEAF_SIGNATURE", |refusal| refusal.0),
-      // A leaf from an unknown issuer (a self-signed one is DEPTH_ZERO_SELF_SIGNED_CERT above).
-      CertificateError::UnknownIssuer => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        .map_or(CertError::UnableToVerifyLeafSignature, |refusal| refusal.0),
+      // A leaf from an unknown issuer (a self-signed one is DepthZeroSelfSigned, a Refusal).
+      CertificateError::UnknownIssuer => CertError::UnableToVerifyLeafSignature,
       CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-        "ERR_TLS_CERT_ALTNAME_INVALID"
+        CertError::AltnameInvalid
       }
-      CertificateError::Expired | CertificateError::ExpiredContext { .. } => "CERT_HAS_EXPIRED",
-      CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => "CERT_NOT_YET_VALID",
-      CertificateError::Revoked => "CERT_REVOKED",
-      CertificateError::BadSignature => "CERT_SIGNATURE_FAILURE",
-      CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => "INVALID_PURPOSE",
-      _ => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      CertificateError::Expired | CertificateError::ExpiredContext { .. } => CertError::Expired,
+      CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => CertError::NotYetValid,
+      CertificateError::Revoked => CertError::Revoked,
+      CertificateError::BadSignature => CertError::SignatureFailure,
+      CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+        CertError::InvalidPurpose
+      }
+      _ => CertError::UnableToVerifyLeafSignature,
     },
-    _ => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  };
-  tls_error(code)
-}
-
-/// An error with a certificate code and OpenSSL's wording of it. `lib/` words the hostname
-/// mismatch itself, from the certificate.
-pub fn tls_error(code: &'static str) -> SocketError {
-  let message = match code {
-    "UNABLE_TO_VERIFY_LEAF_SIGNATURE" => "unable to verify the first certificate",
-    "UNABLE_TO_GET_ISSUER_CERT" => "unable to get issuer certificate",
-    "CERT_HAS_EXPIRED" => "certificate has expired",
-    "CERT_NOT_YET_VALID" => "certificate is not yet valid",
-    "CERT_REVOKED" => "certificate revoked",
-    "CERT_SIGNATURE_FAILURE" => "certificate signature failure",
-    "INVALID_PURPOSE" => "unsupported certificate purpose",
-    "SELF_SIGNED_CERT_IN_CHAIN" => "self signed certificate in certificate chain",
-    "DEPTH_ZERO_SELF_SIGNED_CERT" => "self signed certificate",
-    "ERR_TLS_CERT_ALTNAME_INVALID" => "Hostname/IP does not match certificate's altnames",
-    "ERR_BORINGSSL" => "Invalid CA",
-    _ => "TLS configuration failed",
-  };
-  SocketError::Tls {
-    code,
-    message: message.to_owned(),
+    _ => CertError::UnableToVerifyLeafSignature,
   }
 }
 
@@ -372,10 +373,7 @@ fn screaming_snake(camel: &str) -> String {
 }
 
 pub(crate) fn config_error(err: impl fmt::Display) -> SocketError {
-  SocketError::Tls {
-    code: "ERR_SSL_CONFIG",
-    message: err.to_string(),
-  }
+  SocketError::tls(TlsFailure::Config, err.to_string())
 }
 
 pub(crate) fn chain(certs: &[Vec<u8>]) -> Vec<CertificateDer<'static>> {
@@ -403,7 +401,7 @@ pub(crate) fn roots(ca: &[Vec<u8>]) -> Result<RootCertStore, SocketError> {
   for der in ca {
     store
       .add(CertificateDer::from(der.clone()))
-      .map_err(|_| tls_error("ERR_BORINGSSL"))?;
+      .map_err(|_| SocketError::tls(TlsFailure::InvalidCa, "Invalid CA"))?;
   }
   Ok(store)
 }

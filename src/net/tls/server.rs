@@ -25,10 +25,10 @@ use rustls::{CertificateError, Error, RootCertStore, ServerConfig};
 
 use super::trust::{AcceptingClientVerifier, Trust};
 use super::{
-  certificate_error, chain, config_error, extra_roots, pkcs8, protocol_error, roots, tls_error, versions,
+  certificate_error, chain, config_error, extra_roots, pkcs8, protocol_error, roots, versions, Alpn,
   HandshakeOutcome, KeyLines, TlsNote, TlsOptions, VerifyMode, NO_PROTOCOL,
 };
-use crate::error::SocketError;
+use crate::error::{CertError, SocketError, TlsFailure};
 
 /// `set_hooks` bits: what the listener's handlers need from each ClientHello.
 /// JS may change the verify mode before the handshake (`open` runs before it): always ask.
@@ -114,10 +114,9 @@ impl ServerTls {
         // Bun listens without a certificate and fails each handshake.
         _ => builder.with_cert_resolver(Arc::new(NoCertificate)),
       };
-      config.alpn_protocols = if options.alpn_invalid {
-        vec![NO_PROTOCOL.to_vec()]
-      } else {
-        options.alpn.clone()
+      config.alpn_protocols = match &options.alpn {
+        Alpn::Names(names) => names.clone(),
+        Alpn::Malformed => vec![NO_PROTOCOL.to_vec()],
       };
       config.session_storage = sessions.clone();
       Ok(Arc::new(config))
@@ -173,18 +172,17 @@ impl ServerTls {
             .err()
             .map(|err| match shared.has_ca {
               true => self.client_certificate_error(err, leaf, rest),
-              false => tls_error("SELF_SIGNED_CERT_IN_CHAIN"),
+              false => CertError::SelfSignedInChain,
             })
         }
-        None => Some(tls_error("SELF_SIGNED_CERT_IN_CHAIN")),
+        None => Some(CertError::SelfSignedInChain),
       },
-      _ => Some(tls_error("UNABLE_TO_GET_ISSUER_CERT")),
+      _ => Some(CertError::UnableToGetIssuerCert),
     };
-    let close = mode.request_cert && mode.reject_unauthorized && error.is_some();
     HandshakeOutcome {
       success: true,
-      error,
-      close,
+      close: mode.request_cert && mode.reject_unauthorized && error.is_some(),
+      error: error.map(SocketError::Certificate),
     }
   }
 
@@ -194,7 +192,7 @@ impl ServerTls {
     err: Error,
     leaf: &CertificateDer<'_>,
     rest: &[CertificateDer<'_>],
-  ) -> SocketError {
+  ) -> CertError {
     let wrong_purpose = matches!(
       err,
       Error::InvalidCertificate(
@@ -350,13 +348,7 @@ impl Hello {
       }
       if let Err(err) = acceptor.read_tls(&mut data) {
         self.state = State::Done;
-        return Step::Failed(
-          SocketError::Tls {
-            code: "EPROTO",
-            message: err.to_string(),
-          },
-          None,
-        );
+        return Step::Failed(SocketError::tls(TlsFailure::Protocol, err.to_string()), None);
       }
       match acceptor.accept() {
         Ok(Some(accepted)) => break accepted,
@@ -425,10 +417,10 @@ impl Hello {
     };
     let mode = answer.mode;
     if answer.refuse {
-      let refused = SocketError::Tls {
-        code: "EPROTO",
-        message: "error:10000085:SSL routines:OPENSSL_internal:CONNECTION_REJECTED".to_owned(),
-      };
+      let refused = SocketError::tls(
+        TlsFailure::Protocol,
+        "error:10000085:SSL routines:OPENSSL_internal:CONNECTION_REJECTED",
+      );
       // Bun hangs up without an alert.
       return Some((Step::Failed(refused, None), mode));
     }

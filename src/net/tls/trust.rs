@@ -17,6 +17,7 @@ use rustls::{
   CertificateError, DigitallySignedStruct, DistinguishedName, Error, RootCertStore, SignatureScheme,
 };
 
+use crate::error::CertError;
 use crate::net::x509::CertInfo;
 
 /// What certificates are checked against: webpki's roots, and the same certificates in DER
@@ -56,7 +57,7 @@ impl Trust {
           )
           .is_ok() =>
         {
-          refusal("SELF_SIGNED_CERT_IN_CHAIN")
+          refusal(CertError::SelfSignedInChain)
         }
         _ => err,
       })?;
@@ -97,7 +98,7 @@ impl Trust {
       };
     }
     if info.is_self_signed() {
-      return Err(refusal("DEPTH_ZERO_SELF_SIGNED_CERT"));
+      return Err(refusal(CertError::DepthZeroSelfSigned));
     }
     Err(err)
   }
@@ -162,19 +163,19 @@ impl ServerCertVerifier for ServerVerifier {
   }
 }
 
-/// A certificate refused with an OpenSSL code that rustls has no error for.
+/// A certificate refused for a reason that rustls has no error for.
 #[derive(Debug)]
-pub(super) struct Refusal(pub(super) &'static str);
+pub(super) struct Refusal(pub(super) CertError);
 
 impl fmt::Display for Refusal {
   fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    f.write_str(self.0)
+    f.write_str(self.0.code())
   }
 }
 
 impl std::error::Error for Refusal {}
 
-pub(super) fn refusal(code: &'static str) -> Error {
+pub(super) fn refusal(code: CertError) -> Error {
   Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(Refusal(
     code,
   )))))

@@ -289,7 +289,7 @@ async fn run(udp: Arc<Udp>) {
     owner.close();
     owner
       .reporter
-      .emit(Event::Error(crate::error::SocketError::internal()));
+      .emit(Event::Error(crate::error::SocketError::Internal));
   });
   // Bun reports `drain` once after creation, when the socket first shows writable.
   let mut want_drain = true;
