@@ -11,6 +11,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** The native half of a listener. Accepted sockets arrive as `accept` events on its id. */
 export declare class NativeListener {
+  /** The id its events arrive on. */
   get id(): number
   /** The listening descriptor, or -1 once stopped. */
   get fd(): number
@@ -18,7 +19,9 @@ export declare class NativeListener {
   address(): AddressInfo | null
   /** Stops accepting and frees the port now. */
   stop(): void
+  /** Counts this listener as keeping the process alive (the default while it listens). */
   ref(): void
+  /** Stops counting this listener as keeping the process alive. */
   unref(): void
 }
 
@@ -30,23 +33,33 @@ export declare class NativeSocket {
   writeString(data: string): number
   /** Closes gracefully; true when closed now, false when `close` will follow pending writes. */
   end(): boolean
+  /** Resets the connection now (RST), dropping what was not sent. */
   terminate(): void
+  /** Closes now: what the kernel took is still sent, then FIN (TLS: close_notify first). */
   close(): void
+  /** Half-closes: sends FIN after what is pending, or with `read_side`, stops reading. */
   shutdown(readSide: boolean): void
+  /** Stops reading until `resume`; the kernel buffer then holds the peer back. */
   pause(): void
+  /** Reads again after `pause`. */
   resume(): void
   /** Idle timeout in seconds (any number; huge or infinite ones never fire); 0 disables. */
   setTimeout(seconds: number): void
+  /** TCP_NODELAY; false once closed. */
   setNoDelay(on: boolean): boolean
   /** `initial_delay` in seconds (JS checked it is a safe integer). */
   setKeepAlive(on: boolean, initialDelay: number): boolean
+  /** Bytes the kernel (TLS: the session) took so far. */
   get bytesWritten(): number
   /** The OS descriptor; -1 once closed. */
   get fd(): number
+  /** This end's address; none for a unix socket or once closed. */
   localAddress(): AddressInfo | null
+  /** The peer's address; none for a unix socket or once closed. */
   remoteAddress(): AddressInfo | null
   /** Counts this socket as keeping the process alive (the default while it is open). */
   ref(): void
+  /** Stops counting this socket as keeping the process alive. */
   unref(): void
   /** Lets go of the connection once `close` was reported, and stops counting it as alive. */
   detach(): void
@@ -74,6 +87,7 @@ export declare class NativeSocket {
    * not one a certificate can be checked against.
    */
   upgradeTls(config: NativeTlsConfig, serverName: string, sni: boolean, initialData?: Buffer | undefined | null): boolean
+  /** The session's protocol, cipher, ALPN, group and resumption; none before it exists. */
   tlsInfo(): TlsInfo | null
   /** The peer's chain in DER, leaf first. */
   peerCertificates(): Array<Buffer> | null
@@ -88,6 +102,7 @@ export declare class NativeSocket {
    * names none).
    */
   tlsSession(): Buffer | null
+  /** A client resumes the sessions named by `token` (from `tls_session` in this process). */
   setTlsSession(token: Buffer): void
 }
 
@@ -136,9 +151,11 @@ export declare class NativeUdpSocket {
 
 /** Address of one end of a socket. */
 export interface AddressInfo {
+  /** The IP as text ("127.0.0.1", "::1"). */
   address: string
   /** "IPv4" or "IPv6". */
   family: string
+  /** The port number. */
   port: number
 }
 
@@ -151,12 +168,17 @@ export declare function connect(options: SocketOptions, tls?: NativeTlsConfig | 
 
 /** What `lib/errors.js` needs to build an Error. */
 export interface ErrorInfo {
+  /** The errno name, `ERR_*`, or the certificate code. */
   code: string
+  /** Node's wording, or BoringSSL's for a TLS failure. */
   message: string
   /** The positive OS errno, when an OS call failed. */
   errno?: number
+  /** The failed call ("connect", "listen"…), when an OS call failed. */
   syscall?: string
+  /** Where the call was aimed: an IP, a name or a unix path. */
   address?: string
+  /** The port the call was aimed at. */
   port?: number
 }
 
@@ -233,8 +255,11 @@ export declare function listen(options: SocketOptions, tls?: NativeTlsConfig | u
 
 /** Where to listen or connect, as `lib/tcp.js` normalised it: `unix` wins over host and port. */
 export interface SocketOptions {
+  /** An IP or a name to resolve. */
   hostname?: string
+  /** 0..=65535, checked by `lib/`. */
   port?: number
+  /** A unix socket path (or an abstract name, starting with a NUL). */
   unix?: string
   /**
    * Share the port with other listeners that ask for it too (Bun's `reusePort`, unless
@@ -255,24 +280,35 @@ export declare function tlsConfig(input: TlsInput, isServer: boolean): NativeTls
 
 /** What `getCipher()`, `getTLSVersion()`, `alpnProtocol`… read. */
 export interface TlsInfo {
+  /** "TLSv1.3" or "TLSv1.2" once agreed. */
   version?: string
   /** rustls' name of the suite ("TLS13_AES_128_GCM_SHA256"). */
   cipher?: string
+  /** The protocol agreed by ALPN. */
   alpn?: string
+  /** The session was resumed. */
   resumed: boolean
+  /** OpenSSL's name of the key exchange group ("X25519"). */
   group?: string
+  /** A server's SNI from the client. */
   servername?: string
+  /** The handshake finished. */
   established: boolean
 }
 
 /** Bun's `tls` option in DER (see `TlsOptions`). */
 export interface TlsInput {
+  /** Our chain, leaf first. */
   certs: Array<Buffer>
+  /** PKCS#8, already decrypted. */
   key?: Buffer
+  /** Trusted roots instead of the bundled ones. */
   ca?: Array<Buffer>
   /** NODE_EXTRA_CA_CERTS, read by `lib/tls.js`. */
   extraCa?: Array<Buffer>
+  /** A client refuses a server it cannot verify; a server with `request_cert` a client. */
   rejectUnauthorized: boolean
+  /** A server asks clients for a certificate. */
   requestCert: boolean
   /** Protocol names, most preferred first. */
   alpn: Array<Buffer>

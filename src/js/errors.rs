@@ -11,12 +11,17 @@ use crate::error::SocketError;
 /// What `lib/errors.js` needs to build an Error.
 #[napi(object)]
 pub struct ErrorInfo {
+  /// The errno name, `ERR_*`, or the certificate code.
   pub code: String,
+  /// Node's wording, or BoringSSL's for a TLS failure.
   pub message: String,
   /// The positive OS errno, when an OS call failed.
   pub errno: Option<i32>,
+  /// The failed call ("connect", "listen"…), when an OS call failed.
   pub syscall: Option<String>,
+  /// Where the call was aimed: an IP, a name or a unix path.
   pub address: Option<String>,
+  /// The port the call was aimed at.
   pub port: Option<u32>,
 }
 

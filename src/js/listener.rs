@@ -43,6 +43,7 @@ pub fn listen(
 
 #[napi]
 impl NativeListener {
+  /// The id its events arrive on.
   #[napi(getter, catch_unwind)]
   pub fn id(&self) -> u32 {
     self.id
@@ -67,11 +68,13 @@ impl NativeListener {
     EnvCtx::forget(&env, self.id)
   }
 
+  /// Counts this listener as keeping the process alive (the default while it listens).
   #[napi(js_name = "ref", catch_unwind)]
   pub fn hold(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, self.listener.is_listening(), true)
   }
 
+  /// Stops counting this listener as keeping the process alive.
   #[napi(catch_unwind)]
   pub fn unref(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, true, false)

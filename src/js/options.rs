@@ -10,8 +10,11 @@ use crate::net::Target;
 /// Where to listen or connect, as `lib/tcp.js` normalised it: `unix` wins over host and port.
 #[napi(object)]
 pub struct SocketOptions {
+  /// An IP or a name to resolve.
   pub hostname: Option<String>,
+  /// 0..=65535, checked by `lib/`.
   pub port: Option<u32>,
+  /// A unix socket path (or an abstract name, starting with a NUL).
   pub unix: Option<String>,
   /// Share the port with other listeners that ask for it too (Bun's `reusePort`, unless
   /// `exclusive`).

@@ -24,9 +24,11 @@ pub struct NativeSocket {
 /// Address of one end of a socket.
 #[napi(object)]
 pub struct AddressInfo {
+  /// The IP as text ("127.0.0.1", "::1").
   pub address: String,
   /// "IPv4" or "IPv6".
   pub family: String,
+  /// The port number.
   pub port: u32,
 }
 
@@ -105,6 +107,7 @@ impl NativeSocket {
     now
   }
 
+  /// Resets the connection now (RST), dropping what was not sent.
   #[napi(catch_unwind)]
   pub fn terminate(&self) {
     if let Some(conn) = &self.conn {
@@ -113,6 +116,7 @@ impl NativeSocket {
     }
   }
 
+  /// Closes now: what the kernel took is still sent, then FIN (TLS: close_notify first).
   #[napi(catch_unwind)]
   pub fn close(&self) {
     if let Some(conn) = &self.conn {
@@ -121,6 +125,7 @@ impl NativeSocket {
     }
   }
 
+  /// Half-closes: sends FIN after what is pending, or with `read_side`, stops reading.
   #[napi(catch_unwind)]
   pub fn shutdown(&self, read_side: bool) {
     if let Some(conn) = &self.conn {
@@ -129,6 +134,7 @@ impl NativeSocket {
     }
   }
 
+  /// Stops reading until `resume`; the kernel buffer then holds the peer back.
   #[napi(catch_unwind)]
   pub fn pause(&self) {
     if let Some(conn) = &self.conn {
@@ -137,6 +143,7 @@ impl NativeSocket {
     }
   }
 
+  /// Reads again after `pause`.
   #[napi(catch_unwind)]
   pub fn resume(&self) {
     if let Some(conn) = &self.conn {
@@ -153,6 +160,7 @@ impl NativeSocket {
     }
   }
 
+  /// TCP_NODELAY; false once closed.
   #[napi(catch_unwind)]
   pub fn set_no_delay(&self, on: bool) -> bool {
     self.conn.as_ref().is_some_and(|conn| conn.set_no_delay(on))
@@ -173,6 +181,7 @@ impl NativeSocket {
     self.conn.as_ref()
   }
 
+  /// Bytes the kernel (TLS: the session) took so far.
   #[napi(getter, catch_unwind)]
   pub fn bytes_written(&self) -> f64 {
     self.conn.as_ref().map_or(0.0, |conn| conn.bytes_written() as f64)
@@ -184,6 +193,7 @@ impl NativeSocket {
     self.conn.as_ref().map_or(-1, |conn| conn.fd())
   }
 
+  /// This end's address; none for a unix socket or once closed.
   #[napi(catch_unwind)]
   pub fn local_address(&self) -> Option<AddressInfo> {
     self
@@ -193,6 +203,7 @@ impl NativeSocket {
       .map(AddressInfo::from)
   }
 
+  /// The peer's address; none for a unix socket or once closed.
   #[napi(catch_unwind)]
   pub fn remote_address(&self) -> Option<AddressInfo> {
     self
@@ -209,6 +220,7 @@ impl NativeSocket {
     EnvCtx::set_ref(&env, self.id, alive, true)
   }
 
+  /// Stops counting this socket as keeping the process alive.
   #[napi(catch_unwind)]
   pub fn unref(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, true, false)

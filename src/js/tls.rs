@@ -16,12 +16,17 @@ use crate::net::tls::{Alpn, AlpnChoice, Answer, ClientTls, ServerTls, TlsOptions
 /// Bun's `tls` option in DER (see `TlsOptions`).
 #[napi(object)]
 pub struct TlsInput {
+  /// Our chain, leaf first.
   pub certs: Vec<Buffer>,
+  /// PKCS#8, already decrypted.
   pub key: Option<Buffer>,
+  /// Trusted roots instead of the bundled ones.
   pub ca: Option<Vec<Buffer>>,
   /// NODE_EXTRA_CA_CERTS, read by `lib/tls.js`.
   pub extra_ca: Option<Vec<Buffer>>,
+  /// A client refuses a server it cannot verify; a server with `request_cert` a client.
   pub reject_unauthorized: bool,
+  /// A server asks clients for a certificate.
   pub request_cert: bool,
   /// Protocol names, most preferred first.
   pub alpn: Vec<Buffer>,
@@ -127,13 +132,19 @@ const UNMATCHABLE_NAME: &str = "name.invalid";
 /// What `getCipher()`, `getTLSVersion()`, `alpnProtocol`… read.
 #[napi(object)]
 pub struct TlsInfo {
+  /// "TLSv1.3" or "TLSv1.2" once agreed.
   pub version: Option<String>,
   /// rustls' name of the suite ("TLS13_AES_128_GCM_SHA256").
   pub cipher: Option<String>,
+  /// The protocol agreed by ALPN.
   pub alpn: Option<String>,
+  /// The session was resumed.
   pub resumed: bool,
+  /// OpenSSL's name of the key exchange group ("X25519").
   pub group: Option<String>,
+  /// A server's SNI from the client.
   pub servername: Option<String>,
+  /// The handshake finished.
   pub established: bool,
 }
 
@@ -224,6 +235,7 @@ impl NativeSocket {
     conn.upgrade_tls(secure, initial_data.map(|bytes| bytes.to_vec()))
   }
 
+  /// The session's protocol, cipher, ALPN, group and resumption; none before it exists.
   #[napi(catch_unwind)]
   pub fn tls_info(&self) -> Option<TlsInfo> {
     let secure = self.conn()?.secure()?;
@@ -287,6 +299,7 @@ impl NativeSocket {
     self.conn()?.secure()?.session_token().map(Buffer::from)
   }
 
+  /// A client resumes the sessions named by `token` (from `tls_session` in this process).
   #[napi(catch_unwind)]
   pub fn set_tls_session(&self, token: Buffer) {
     if let Some(secure) = self.conn().and_then(|conn| conn.secure()) {
