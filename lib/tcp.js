@@ -382,22 +382,9 @@ function opened(socket, native) {
   // Resolved before `open` runs, so `.then` callbacks run after the handler's nextTicks and
   // before its microtasks, as in Bun.
   if (pending !== null) pending.resolve(socket)
-  const state = socket[kTls]
-  if (state !== undefined) {
-    // Bun calls `open` after the handshake unless there is a `handshake` handler. A client
-    // starts its handshake once the promise's callbacks ran, so setSession() there applies.
-    if (!state.meta.isServer) timers.queueMicrotask(() => startHandshake(socket))
-    if (socket[kHandlers].handshake === undefined) {
-      state.deferOpen = true
-      return
-    }
-  }
+  // A TLS socket's `open` may wait for its handshake.
+  if (socket[kTls] !== undefined && tlsSockets().opening(socket)) return
   callOpen(socket)
-}
-
-function startHandshake(socket) {
-  if (socket[kState] !== OPEN) return
-  tlsSockets().startTls(socket)
 }
 
 function callOpen(socket) {

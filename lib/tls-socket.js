@@ -3,6 +3,7 @@
 // `handshake` event, and upgradeTLS.
 
 const { handles, kHandlers, callHandler, reportHandlerError } = require('./dispatch')
+const timers = require('./timers')
 const { parseHandlers } = require('./handlers')
 const { invalidArgType, outOfRange, tlsError } = require('./errors')
 const { toBytes, isBufferSource } = require('./write')
@@ -252,6 +253,23 @@ function ownCertificate(socket) {
 }
 
 /**
+ * A TLS socket opened: true if its `open` waits for the handshake, as Bun's does without a
+ * `handshake` handler. A client starts its handshake once connect()'s promise callbacks ran,
+ * so setSession() there applies.
+ */
+function opening(socket) {
+  const state = socket[kTls]
+  if (!state.meta.isServer) timers.queueMicrotask(() => startHandshake(socket))
+  if (socket[kHandlers].handshake !== undefined) return false
+  state.deferOpen = true
+  return true
+}
+
+function startHandshake(socket) {
+  if (socket[kState] === OPEN) startTls(socket)
+}
+
+/**
  * The handshake ended. `outcome`: 0 failed (close follows), 1 succeeded, 2 succeeded but the
  * peer is refused (close follows), 3 reported as failed while the connection stays up (Bun's
  * hostname mismatch with rejectUnauthorized false).
@@ -379,7 +397,7 @@ function startTls(socket) {
   socket[kNative].startTls(state.verifyMode?.rejectUnauthorized, handlers.keylog !== undefined, handlers.session !== undefined)
 }
 
-module.exports = { TLSSocket, handshaked, handshakeCut, tlsSetup, upgrade, startTls, tlsNote: (...args) => tlsEvents().tlsNote(...args) }
+module.exports = { TLSSocket, opening, handshaked, handshakeCut, tlsSetup, upgrade, tlsNote: (...args) => tlsEvents().tlsNote(...args) }
 
 let tlsEventsModule = null
 function tlsEvents() {
