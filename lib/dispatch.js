@@ -8,7 +8,8 @@ const binding = require('./native')
 const timers = require('./timers')
 
 const kEvent = Symbol('kEvent')
-const kHandlers = Symbol('kHandlers')
+// Each handle's one state object; every one has a `handlers` field, read by callHandler below.
+const kState = Symbol('kState')
 
 // Event kinds, as src/js/dispatch.rs numbers them.
 const OPEN = 0
@@ -121,7 +122,7 @@ binding.init(dispatch, { hasRef: () => false })
  * followed by exactly the arguments Bun passes (`end(socket)`, `close(socket, error)`…).
  */
 function callHandler(socket, name, ...args) {
-  const handler = socket[kHandlers][name]
+  const handler = socket[kState].handlers[name]
   if (handler === undefined) return
   try {
     handler.call(socket, socket, ...args)
@@ -132,7 +133,7 @@ function callHandler(socket, name, ...args) {
 
 /** `callHandler` for the hot path: `data(socket, chunk)`. */
 function callData(socket, chunk) {
-  const handler = socket[kHandlers].data
+  const handler = socket[kState].handlers.data
   if (handler === undefined) return
   try {
     handler.call(socket, socket, chunk)
@@ -142,7 +143,7 @@ function callData(socket, chunk) {
 }
 
 function reportHandlerError(socket, err) {
-  const onError = socket[kHandlers].error
+  const onError = socket[kState].handlers.error
   if (onError !== undefined) {
     try {
       onError.call(socket, socket, err)
@@ -163,7 +164,7 @@ module.exports = {
   answered,
   handles,
   kEvent,
-  kHandlers,
+  kState,
   callHandler,
   callData,
   reportHandlerError,
