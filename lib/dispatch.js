@@ -8,7 +8,8 @@ const binding = require('./native')
 const timers = require('./timers')
 
 const kEvent = Symbol('kEvent')
-const kHandlers = Symbol('kHandlers')
+// Each handle's one state object; every one has a `handlers` field, read by callHandler below.
+const kState = Symbol('kState')
 
 // What each native event is (src/js/mod.rs declares it).
 const { EventKind } = binding
@@ -106,7 +107,7 @@ binding.init(dispatch, { hasRef: () => false })
  * followed by exactly the arguments Bun passes (`end(socket)`, `close(socket, error)`…).
  */
 function callHandler(socket, name, ...args) {
-  const handler = socket[kHandlers][name]
+  const handler = socket[kState].handlers[name]
   if (handler === undefined) return
   try {
     handler.call(socket, socket, ...args)
@@ -117,7 +118,7 @@ function callHandler(socket, name, ...args) {
 
 /** `callHandler` for the hot path: `data(socket, chunk)`. */
 function callData(socket, chunk) {
-  const handler = socket[kHandlers].data
+  const handler = socket[kState].handlers.data
   if (handler === undefined) return
   try {
     handler.call(socket, socket, chunk)
@@ -127,7 +128,7 @@ function callData(socket, chunk) {
 }
 
 function reportHandlerError(socket, err) {
-  const onError = socket[kHandlers].error
+  const onError = socket[kState].handlers.error
   if (onError !== undefined) {
     try {
       onError.call(socket, socket, err)
@@ -148,7 +149,7 @@ module.exports = {
   answered,
   handles,
   kEvent,
-  kHandlers,
+  kState,
   callHandler,
   callData,
   reportHandlerError,

@@ -70,8 +70,8 @@ function readCallbacks(socket) {
 }
 
 /**
- * Validates listen()/connect() options. Returns { handlers, native, data, tls } where `native`
- * is what the binding takes and `tls` the checked TLS input (null without one).
+ * Validates listen()/connect() options. Returns { handlers, native, data, tls, allowHalfOpen }
+ * where `native` is what the binding takes and `tls` the checked TLS input (null without one).
  */
 function parseOptions(options, what) {
   // A function is an object to Bun.
@@ -114,7 +114,7 @@ function parseOptions(options, what) {
   if (what === 'connect' && options.fd !== undefined) fd = parseFd(options.fd)
   const handlers = { binaryType, ...readCallbacks(socket) }
   if (fd !== undefined) {
-    return { handlers, data: options.data, tls, native: { fd, allowHalfOpen } }
+    return { handlers, data: options.data, tls, allowHalfOpen, native: { fd } }
   }
   let hostname
   if (unix === undefined) {
@@ -134,9 +134,8 @@ function parseOptions(options, what) {
     handlers,
     data: options.data,
     tls,
-    native: unix !== undefined
-      ? { unix, allowHalfOpen }
-      : { hostname, port, allowHalfOpen, reusePort, ipv6Only },
+    allowHalfOpen,
+    native: unix !== undefined ? { unix } : { hostname, port, reusePort, ipv6Only },
   }
 }
 

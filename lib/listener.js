@@ -3,116 +3,139 @@
 // (TLSSockets with `tls`), built here when the native side reports them.
 
 const binding = require('./native')
-const { HandleResource, handles, kEvent, kHandlers, EventKind } = require('./dispatch')
+const { HandleResource, disposeSymbols, handles, kEvent, kState, EventKind } = require('./dispatch')
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType } = require('./errors')
-const { TCPSocket, internals } = require('./tcp')
+const { TCPSocket, opened } = require('./tcp')
 
-const { kNative, kId, kState, kData, kAllowHalfOpen, kSockets, kStopped, OPEN, CLOSED, disposeSymbols, opened, tlsSockets } =
-  internals
+/** Everything a SocketListener holds, as `listener[kState]`; its sockets come and go through it. */
+class ListenerState {
+  constructor(native, handlers, data, allowHalfOpen, options, tlsMeta) {
+    this.id = native.id
+    this.native = native
+    this.handlers = handlers
+    this.data = data
+    // Accepted sockets still open (upgradeTLS puts its TLS socket in the plain one's place).
+    this.sockets = new Set()
+    this.allowHalfOpen = allowHalfOpen
+    this.stopped = false
+    this.unix = options.unix
+    this.hostname = options.unix === undefined ? options.hostname : undefined
+    const address = native.address()
+    this.port = address === null ? undefined : address.port
+    // TLS: what accepted sockets are told (lib/tls-socket.js), and the native config for hooks.
+    this.tlsMeta = tlsMeta
+    this.nativeTls = null
+    this.resource = new HandleResource('BunSocketsListener')
+  }
 
-const kPort = Symbol('kPort')
-const kHostname = Symbol('kHostname')
-const kUnix = Symbol('kUnix')
-const kTlsConfig = Symbol('kTlsConfig')
-const kResource = Symbol('kResource')
-const kNativeTls = Symbol('kNativeTls')
+  adopt(socket) {
+    this.sockets.add(socket)
+  }
+
+  /** A socket closed (or was upgraded). */
+  release(socket) {
+    this.sockets.delete(socket)
+    this.dropDataIfDone()
+  }
+
+  /** Bun drops `data` once the listener is stopped and its last connection closed. */
+  dropDataIfDone() {
+    if (this.stopped && this.sockets.size === 0) this.data = undefined
+  }
+
+  /** Bun keeps one handler set per listener: its sockets switch with it. */
+  switchHandlers(handlers) {
+    this.handlers = handlers
+    for (const socket of this.sockets) socket[kState].handlers = handlers
+  }
+}
 
 class SocketListener {
-  constructor(native, handlers, data, options, tlsMeta) {
-    this[kNative] = native
-    this[kTlsConfig] = tlsMeta
-    this[kId] = native.id
-    this[kHandlers] = handlers
-    this[kData] = data
-    this[kSockets] = new Set()
-    this[kAllowHalfOpen] = options.allowHalfOpen === true
-    this[kState] = OPEN
-    this[kStopped] = false
-    this[kUnix] = options.unix
-    this[kHostname] = options.unix === undefined ? options.hostname : undefined
-    const address = native.address()
-    this[kPort] = address === null ? undefined : address.port
-    this[kResource] = new HandleResource('BunSocketsListener')
+  constructor(native, handlers, data, allowHalfOpen, options, tlsMeta) {
+    this[kState] = new ListenerState(native, handlers, data, allowHalfOpen, options, tlsMeta)
   }
 
   get port() {
-    return this[kPort]
+    return this[kState].port
   }
 
   get hostname() {
-    return this[kHostname]
+    return this[kState].hostname
   }
 
   get unix() {
-    return this[kUnix]
+    return this[kState].unix
   }
 
   get data() {
-    return this[kData]
+    return this[kState].data
   }
 
   set data(value) {
-    this[kData] = value
+    this[kState].data = value
   }
 
   get fd() {
-    return this[kNative].fd
+    return this[kState].native.fd
   }
 
   /** Fills `out` with { family, address, port }, as Bun does. */
   getsockname(out) {
-    if (this[kState] !== OPEN) return
+    const state = this[kState]
+    if (state.stopped) return
     if (out === null || typeof out !== 'object') throw invalidArgType('Expected object')
-    const address = this[kNative].address()
+    const address = state.native.address()
     if (address !== null) Object.assign(out, { family: address.family, address: address.address, port: address.port })
   }
 
   stop(closeActiveConnections) {
-    if (this[kState] === OPEN) {
-      this[kState] = CLOSED
-      this[kNative].stop()
-      handles.delete(this[kId])
-      this[kStopped] = true
-      this[kResource].close()
+    const state = this[kState]
+    if (!state.stopped) {
+      state.stopped = true
+      state.native.stop()
+      handles.delete(state.id)
+      state.resource.close()
     }
     if (closeActiveConnections === true) {
-      for (const socket of [...this[kSockets]]) socket.close()
+      for (const socket of [...state.sockets]) socket.close()
     }
-    // Bun drops `data` once the listener is stopped and its last connection closed.
-    if (this[kSockets].size === 0) this[kData] = undefined
+    state.dropDataIfDone()
   }
 
   ref() {
-    if (this[kState] !== OPEN) return
-    this[kNative].ref()
-    this[kResource].ref()
+    const state = this[kState]
+    if (state.stopped) return
+    state.native.ref()
+    state.resource.ref()
   }
 
   unref() {
-    if (this[kState] !== OPEN) return
-    this[kNative].unref()
-    this[kResource].unref()
+    const state = this[kState]
+    if (state.stopped) return
+    state.native.unref()
+    state.resource.unref()
   }
 
   reload(options) {
+    const state = this[kState]
     // Bun, once stopped, answers every reload this way.
-    if (this[kState] === CLOSED) throw new Error('Expected 1 argument')
+    if (state.stopped) throw new Error('Expected 1 argument')
     const handlers = parseReload(arguments, true)
-    this[kHandlers] = handlers
-    this[kNativeTls]?.setHooks(tlsEvents().hookBits(handlers))
     // Bun switches the connections already accepted too.
-    for (const socket of this[kSockets]) socket[kHandlers] = handlers
+    state.switchHandlers(handlers)
+    state.nativeTls?.setHooks(tlsEvents().hookBits(handlers))
   }
 
   [kEvent](kind, native, id) {
     if (kind !== EventKind.Accept) return
-    const meta = this[kTlsConfig]
+    const state = this[kState]
+    const meta = state.tlsMeta
     const socket = meta === null
-      ? new TCPSocket(id, this[kHandlers], this[kData], this[kAllowHalfOpen], this)
-      : new (tlsSockets().TLSSocket)(id, this[kHandlers], this[kData], this[kAllowHalfOpen], this, meta)
+      ? new TCPSocket(id, state.handlers, state.data, state.allowHalfOpen, this)
+      : new (tlsSockets().TLSSocket)(id, state.handlers, state.data, state.allowHalfOpen, this, meta)
     handles.set(id, socket)
-    this[kSockets].add(socket)
+    state.adopt(socket)
     opened(socket, native)
   }
 
@@ -128,23 +151,26 @@ for (const symbol of disposeSymbols) {
 }
 
 function listen(options) {
-  const { handlers, data, native, tls: tlsInput } = parseOptions(options, 'listen')
+  const { handlers, data, native, tls: tlsInput, allowHalfOpen } = parseOptions(options, 'listen')
   const secure = tlsInput === null ? null : tlsSockets().tlsSetup(tlsInput, native, true)
   const result = binding.listen(native, secure?.config)
   if (!(result instanceof binding.NativeListener)) {
     // Bun names the address as given ("123", not "0.0.0.123").
     throw fromNative({ ...result, address: native.unix ?? native.hostname }, 'listen')
   }
-  const listener = new SocketListener(result, handlers, data, native, secure === null ? null : secure.meta)
+  const listener = new SocketListener(result, handlers, data, allowHalfOpen, native, secure === null ? null : secure.meta)
+  const state = listener[kState]
   if (secure !== null) {
-    listener[kNativeTls] = secure.config
+    state.nativeTls = secure.config
     secure.config.setHooks(tlsEvents().hookBits(handlers))
   }
-  handles.set(listener[kId], listener)
+  handles.set(state.id, listener)
   return listener
 }
 
 // TLS only; loaded on first use.
+let tlsSocketsModule = null
+const tlsSockets = () => (tlsSocketsModule ??= require('./tls-socket'))
 let tlsEventsModule = null
 const tlsEvents = () => (tlsEventsModule ??= require('./tls-events'))
 

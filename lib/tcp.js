@@ -11,7 +11,7 @@ const {
   answered,
   handles,
   kEvent,
-  kHandlers,
+  kState,
   callHandler,
   callData,
   reportHandlerError,
@@ -26,28 +26,40 @@ const { isNativeError } = require('node:util').types
 let tlsModule = null
 const tlsSockets = () => (tlsModule ??= require('./tls-socket'))
 
-const kNative = Symbol('kNative')
-const kId = Symbol('kId')
-const kState = Symbol('kState')
-const kData = Symbol('kData')
-const kListener = Symbol('kListener')
-const kAllowHalfOpen = Symbol('kAllowHalfOpen')
-const kPaused = Symbol('kPaused')
-const kHeld = Symbol('kHeld')
-const kReplaying = Symbol('kReplaying')
-const kResource = Symbol('kResource')
-const kConnect = Symbol('kConnect')
-const kSockets = Symbol('kSockets')
-const kAddress = Symbol('kAddress')
-const kSeen = Symbol('kSeen')
-const kWritten = Symbol('kWritten')
-const kStopped = Symbol('kStopped')
-const kTls = Symbol('kTls')
-
 // readyState values Bun reports.
 const CONNECTING = 0
 const OPEN = 1
 const CLOSED = -1
+
+/** Everything a TCPSocket (or TLSSocket) holds, as `socket[kState]`. */
+class SocketState {
+  constructor(id, handlers, data, allowHalfOpen, listener, tls) {
+    this.id = id
+    // The NativeSocket once open; null before, and again once handed to upgradeTLS.
+    this.native = null
+    this.handlers = handlers
+    this.data = data
+    this.readyState = CONNECTING
+    // The SocketListener that accepted it; undefined for connect()'s and once closed.
+    this.listener = listener
+    this.allowHalfOpen = allowHalfOpen
+    this.paused = false
+    // Events held while paused or until replayed: kind, a, b, kind, a, b…
+    this.held = null
+    this.replaying = false
+    // Made by connect(): what `jest --detectOpenHandles` shows while the socket is open.
+    this.resource = null
+    // connect()'s promise and its settlers, until the native side answers.
+    this.connect = null
+    // Both addresses, read once while open; `seen`: what the getters returned, for after close.
+    this.address = null
+    this.seen = null
+    // bytesWritten, kept at close.
+    this.written = 0
+    // A TLSSocket's TLS state (lib/tls-socket.js); undefined for a plain socket.
+    this.tls = tls
+  }
+}
 
 /** What each TLS member returns on a plain socket, as Bun answers. */
 const PLAIN_TLS_ANSWERS = {
@@ -75,48 +87,35 @@ const PLAIN_TLS_ANSWERS = {
 
 
 class TCPSocket {
-  constructor(id, handlers, data, allowHalfOpen, listener) {
-    this[kId] = id
-    this[kNative] = null
-    this[kHandlers] = handlers
-    this[kData] = data
-    this[kState] = CONNECTING
-    this[kListener] = listener
-    this[kAllowHalfOpen] = allowHalfOpen
-    this[kPaused] = false
-    this[kHeld] = null
-    this[kReplaying] = false
-    // Made by connect(): what `jest --detectOpenHandles` shows while the socket is open.
-    this[kResource] = null
-    this[kConnect] = null
-    this[kAddress] = null
-    this[kSeen] = null
-    this[kWritten] = 0
+  /** `tls`: a TLSSocket's TLS state, else undefined. */
+  constructor(id, handlers, data, allowHalfOpen, listener, tls) {
+    this[kState] = new SocketState(id, handlers, data, allowHalfOpen, listener, tls)
   }
 
   get data() {
-    return this[kData]
+    return this[kState].data
   }
 
   set data(value) {
-    this[kData] = value
+    this[kState].data = value
   }
 
   get readyState() {
-    return this[kState]
+    return this[kState].readyState
   }
 
   get listener() {
-    return this[kListener]
+    return this[kState].listener
   }
 
   get bytesWritten() {
-    const native = this[kNative]
-    return native === null || this[kState] === CLOSED ? this[kWritten] : native.bytesWritten
+    const state = this[kState]
+    const native = state.native
+    return native === null || state.readyState === CLOSED ? state.written : native.bytesWritten
   }
 
   get fd() {
-    const native = this[kNative]
+    const native = this[kState].native
     return native === null ? -1 : native.fd
   }
 
@@ -138,7 +137,7 @@ class TCPSocket {
 
   get remotePort() {
     // Bun forgets the remote port at close, unlike the others.
-    return this[kState] === CLOSED ? undefined : address(this, 'remote', 'port')
+    return this[kState].readyState === CLOSED ? undefined : address(this, 'remote', 'port')
   }
 
   get remoteFamily() {
@@ -154,8 +153,9 @@ class TCPSocket {
   }
 
   write(data, byteOffset, byteLength) {
-    if (this[kState] !== OPEN) return -1
-    const native = this[kNative]
+    const state = this[kState]
+    if (state.readyState !== OPEN) return -1
+    const native = state.native
     if (arguments.length === 1) {
       if (typeof data === 'string') return native.writeString(data)
       if (data instanceof Uint8Array) return native.write(data)
@@ -165,53 +165,59 @@ class TCPSocket {
   }
 
   end(data, byteOffset, byteLength) {
-    if (this[kState] !== OPEN) return -1
+    const state = this[kState]
+    if (state.readyState !== OPEN) return -1
     let written = 0
     if (data !== undefined) {
       const bytes = writeArgs(data, byteOffset, byteLength, arguments.length)
-      if (bytes !== null) written = this[kNative].write(bytes)
+      if (bytes !== null) written = state.native.write(bytes)
     }
     // Bun closes at once, firing `close` before end() returns, unless earlier writes are
     // still waiting for the kernel; then `close` follows once they are out.
-    if (this[kNative].end()) closed(this, undefined)
+    if (state.native.end()) closed(this, undefined)
     return written
   }
 
   close() {
-    if (this[kState] !== OPEN) return
-    this[kNative].close()
+    const state = this[kState]
+    if (state.readyState !== OPEN) return
+    state.native.close()
     closed(this, undefined)
   }
 
   terminate() {
-    if (this[kState] !== OPEN) return
-    this[kNative].terminate()
+    const state = this[kState]
+    if (state.readyState !== OPEN) return
+    state.native.terminate()
     closed(this, undefined)
   }
 
   /** Half-closes the write side; `shutdown(true)` closes the read side instead, as in Bun. */
   shutdown(halfClose) {
-    if (this[kState] !== OPEN) return
-    this[kNative].shutdown(halfClose === true)
+    const state = this[kState]
+    if (state.readyState !== OPEN) return
+    state.native.shutdown(halfClose === true)
   }
 
   flush() {}
 
   /** One-shot idle timer in whole seconds, as in Bun; 0 disables. */
   timeout(seconds) {
+    const state = this[kState]
     // Bun checks nothing once closed.
-    if (this[kState] !== OPEN) return
+    if (state.readyState !== OPEN) return
     if (arguments.length === 0) throw new Error('Expected 1 argument, got 0')
     const value = Number(seconds)
     if (value < 0) throw new Error('Timeout must be a positive integer')
     // Any number: huge and infinite ones never fire (the native side cannot overflow on them).
-    this[kNative].setTimeout(Math.floor(value) || 0)
+    state.native.setTimeout(Math.floor(value) || 0)
   }
 
   setNoDelay(noDelay = true) {
-    if (this[kState] !== OPEN) return false
+    const state = this[kState]
+    if (state.readyState !== OPEN) return false
     // Bun answers true on unix sockets too.
-    this[kNative].setNoDelay(noDelay !== false)
+    state.native.setNoDelay(noDelay !== false)
     return true
   }
 
@@ -228,67 +234,74 @@ class TCPSocket {
     if (initialDelay < 0 || initialDelay > Number.MAX_SAFE_INTEGER) {
       throw outOfRange(`The value of "initialDelay" is out of range. It must be >= 0 and <= 9007199254740991. Received ${initialDelay}`)
     }
-    if (this[kState] !== OPEN) return false
-    return this[kNative].setKeepAlive(enable === true, Math.ceil(initialDelay / 1000))
+    const state = this[kState]
+    if (state.readyState !== OPEN) return false
+    return state.native.setKeepAlive(enable === true, Math.ceil(initialDelay / 1000))
   }
 
   /** IP_TOS (IPV6_TCLASS): 0 or -errno, as Bun returns them. */
   setTypeOfService(tos) {
     const value = typeOfService(tos)
-    if (this[kState] !== OPEN) return -EBADF
-    return this[kNative].setTypeOfService(value)
+    const state = this[kState]
+    if (state.readyState !== OPEN) return -EBADF
+    return state.native.setTypeOfService(value)
   }
 
   getTypeOfService() {
-    if (this[kState] !== OPEN) return -EBADF
-    return this[kNative].typeOfService()
+    const state = this[kState]
+    if (state.readyState !== OPEN) return -EBADF
+    return state.native.typeOfService()
   }
 
   ref() {
-    if (this[kState] !== OPEN) return
-    this[kNative].ref()
-    this[kResource]?.ref()
+    const state = this[kState]
+    if (state.readyState !== OPEN) return
+    state.native.ref()
+    state.resource?.ref()
   }
 
   unref() {
-    if (this[kState] !== OPEN) return
-    this[kNative].unref()
-    this[kResource]?.unref()
+    const state = this[kState]
+    if (state.readyState !== OPEN) return
+    state.native.unref()
+    state.resource?.unref()
   }
 
   pause() {
-    if (this[kState] !== OPEN) return
-    this[kPaused] = true
-    this[kNative].pause()
+    const state = this[kState]
+    if (state.readyState !== OPEN) return
+    state.paused = true
+    state.native.pause()
   }
 
   resume() {
-    if (this[kState] !== OPEN) return
-    this[kPaused] = false
+    const state = this[kState]
+    if (state.readyState !== OPEN) return
+    state.paused = false
     // Chunks a TLS socket's task had already sent when pause() came go first; reading resumes
     // once they are out.
-    if (this[kHeld] !== null) {
-      if (!this[kReplaying]) {
-        this[kReplaying] = true
+    if (state.held !== null) {
+      if (!state.replaying) {
+        state.replaying = true
         timers.setImmediate(replayHeld, this)
       }
       return
     }
-    this[kNative].resume()
+    state.native.resume()
   }
 
   reload(options) {
     if (arguments.length === 0) throw new Error('Expected 1 argument')
-    if (this[kState] === CLOSED) return
+    const state = this[kState]
+    if (state.readyState === CLOSED) return
     const handlers = parseReload(arguments, false)
-    const listener = this[kListener]
+    const listener = state.listener
     if (listener === undefined) {
-      this[kHandlers] = handlers
+      state.handlers = handlers
       return
     }
     // Bun keeps one handler set per listener: reloading an accepted socket reloads them all.
-    listener[kHandlers] = handlers
-    for (const socket of listener[kSockets]) socket[kHandlers] = handlers
+    listener[kState].switchHandlers(handlers)
   }
 
   /** STARTTLS: returns [raw, tls], two new sockets; this one is dead afterwards, as in Bun. */
@@ -298,17 +311,18 @@ class TCPSocket {
   }
 
   [kEvent](kind, a, b) {
+    const state = this[kState]
     // A TLS socket's task may have sent chunks before it saw pause(): they wait here, in order,
     // with everything after them. (A plain socket is read by this thread: nothing comes while
     // it is paused but a reset, which delivers what is queued ahead of it, as in Bun.)
-    if (this[kHeld] !== null || (this[kPaused] && this[kTls] !== undefined)) {
+    if (state.held !== null || (state.paused && state.tls !== undefined)) {
       if (kind === EventKind.Data || kind === EventKind.Records || kind === EventKind.End) {
-        ;(this[kHeld] ??= []).push(kind, a, b)
+        ;(state.held ??= []).push(kind, a, b)
         return
       }
       if (kind === EventKind.Close) deliverHeld(this, true)
     }
-    deliver(this, kind, a, b)
+    deliver(this, state, kind, a, b)
   }
 
   get [Symbol.toStringTag]() {
@@ -349,7 +363,7 @@ function typeOfService(tos) {
 }
 
 function connect(options) {
-  const { handlers, data, native, tls: tlsInput } = parseOptions(options, 'connect')
+  const { handlers, data, native, tls: tlsInput, allowHalfOpen } = parseOptions(options, 'connect')
   const secure = tlsInput === null ? null : tlsSockets().tlsSetup(tlsInput, native, false)
   let resolve, reject
   const promise = new Promise((res, rej) => {
@@ -358,50 +372,38 @@ function connect(options) {
   })
   let socket
   if (secure === null) {
-    socket = new TCPSocket(binding.connect(native), handlers, data, native.allowHalfOpen, undefined)
+    socket = new TCPSocket(binding.connect(native), handlers, data, allowHalfOpen, undefined)
   } else {
     const { config, meta } = secure
     const id = binding.connect(native, config, meta.servername, meta.sni)
     if (id < 0) throw invalidArgType(`Invalid server name: ${meta.servername}`)
-    socket = new (tlsSockets().TLSSocket)(id, handlers, data, native.allowHalfOpen, undefined, meta)
+    socket = new (tlsSockets().TLSSocket)(id, handlers, data, allowHalfOpen, undefined, meta)
   }
-  const id = socket[kId]
-  socket[kConnect] = { promise, resolve, reject }
-  socket[kResource] = new HandleResource('BunSocketsSocket')
-  handles.set(id, socket)
+  const state = socket[kState]
+  state.connect = { promise, resolve, reject }
+  state.resource = new HandleResource('BunSocketsSocket')
+  handles.set(state.id, socket)
   expectAnswer()
   return promise
 }
 
 function opened(socket, native) {
-  socket[kNative] = native
-  socket[kState] = OPEN
-  const pending = socket[kConnect]
-  socket[kConnect] = null
+  const state = socket[kState]
+  state.native = native
+  state.readyState = OPEN
+  const pending = state.connect
+  state.connect = null
   if (pending !== null) answered()
   // Resolved before `open` runs, so `.then` callbacks run after the handler's nextTicks and
   // before its microtasks, as in Bun.
   if (pending !== null) pending.resolve(socket)
-  const state = socket[kTls]
-  if (state !== undefined) {
-    // Bun calls `open` after the handshake unless there is a `handshake` handler. A client
-    // starts its handshake once the promise's callbacks ran, so setSession() there applies.
-    if (!state.meta.isServer) timers.queueMicrotask(() => startHandshake(socket))
-    if (socket[kHandlers].handshake === undefined) {
-      state.deferOpen = true
-      return
-    }
-  }
+  // A TLS socket's `open` may wait for its handshake.
+  if (state.tls !== undefined && tlsSockets().opening(socket)) return
   callOpen(socket)
 }
 
-function startHandshake(socket) {
-  if (socket[kState] !== OPEN) return
-  tlsSockets().startTls(socket)
-}
-
 function callOpen(socket) {
-  const onOpen = socket[kHandlers].open
+  const onOpen = socket[kState].handlers.open
   if (onOpen === undefined) return
   let failure
   try {
@@ -418,8 +420,9 @@ function callOpen(socket) {
 }
 
 function ended(socket) {
-  if (socket[kState] !== OPEN) return
-  const onEnd = socket[kHandlers].end
+  const state = socket[kState]
+  if (state.readyState !== OPEN) return
+  const onEnd = state.handlers.end
   if (onEnd !== undefined) {
     try {
       onEnd.call(socket, socket)
@@ -430,51 +433,51 @@ function ended(socket) {
     }
   }
   // Without allowHalfOpen, Bun closes right after the handler and its microtasks ran.
-  if (!socket[kAllowHalfOpen]) timers.queueMicrotask(() => socket.close())
+  if (!state.allowHalfOpen) timers.queueMicrotask(() => socket.close())
 }
 
 function closed(socket, err) {
+  const state = socket[kState]
+  const tls = state.tls
   // upgradeTLS's `raw` shares its connection with the TLS socket: both close, raw first.
-  const partner = socket[kTls]?.partner
-  if (partner != null && partner[kState] !== CLOSED) return closed(partner, err)
+  const partner = tls?.partner
+  if (partner != null && partner[kState].readyState !== CLOSED) return closed(partner, err)
   // Bun ends a handshake still under way first (handshake(false, ECONNRESET), or the `open` it
   // held back), then closes without an error.
-  if (socket[kTls] !== undefined && socket[kState] === OPEN && socket[kTls].authError === undefined) {
+  if (tls !== undefined && state.readyState === OPEN && tls.authError === undefined) {
     tlsSockets().handshakeCut(socket)
-    if (socket[kState] === CLOSED) return // a handler closed it
+    if (state.readyState === CLOSED) return // a handler closed it
     err = undefined
   }
-  socket[kState] = CLOSED
-  handles.delete(socket[kId])
-  const native = socket[kNative]
+  state.readyState = CLOSED
+  handles.delete(state.id)
+  const native = state.native
   if (native !== null) {
-    socket[kWritten] = native.bytesWritten
+    state.written = native.bytesWritten
     native.detach()
   }
-  const listener = socket[kListener]
-  if (listener !== undefined) {
-    listener[kSockets].delete(socket)
-    if (listener[kStopped] && listener[kSockets].size === 0) listener[kData] = undefined
-  }
-  socket[kListener] = undefined
-  socket[kHeld] = null
-  socket[kResource]?.close()
-  const raw = socket[kTls]?.raw
-  if (raw != null && raw[kState] !== CLOSED) {
-    raw[kState] = CLOSED
+  const listener = state.listener
+  if (listener !== undefined) listener[kState].release(socket)
+  state.listener = undefined
+  state.held = null
+  state.resource?.close()
+  const raw = tls?.raw
+  if (raw != null && raw[kState].readyState !== CLOSED) {
+    raw[kState].readyState = CLOSED
     callHandler(raw, 'close', err)
   }
   callHandler(socket, 'close', err)
 }
 
 function connectFailed(socket, info) {
-  socket[kState] = CLOSED
-  handles.delete(socket[kId])
-  socket[kResource]?.close()
+  const state = socket[kState]
+  state.readyState = CLOSED
+  handles.delete(state.id)
+  state.resource?.close()
   answered()
-  const { promise, reject } = socket[kConnect]
-  socket[kConnect] = null
-  const onConnectError = socket[kHandlers].connectError
+  const { promise, reject } = state.connect
+  state.connect = null
+  const onConnectError = state.handlers.connectError
   if (onConnectError === undefined) {
     reject(fromNative(info, 'connect'))
     return
@@ -491,29 +494,57 @@ function connectFailed(socket, info) {
   reject(fromNative(info, 'connect'))
 }
 
+/**
+ * upgradeTLS (lib/tls-socket.js): the connection goes on in `raw` and `upgraded`; `socket` is
+ * dead without a `close`, and its async resource lives on in `upgraded`.
+ */
+function handOver(socket, raw, upgraded) {
+  const state = socket[kState]
+  for (const next of [raw, upgraded]) {
+    const nextState = next[kState]
+    nextState.native = state.native
+    nextState.readyState = OPEN
+  }
+  upgraded[kState].resource = state.resource
+  state.resource = null
+  state.readyState = CLOSED
+  state.native = null
+  const listener = state.listener
+  state.listener = undefined
+  handles.set(state.id, upgraded)
+  if (listener !== undefined) {
+    // Adopted first: a stopped listener would drop its `data` while holding no connection.
+    listener[kState].adopt(upgraded)
+    listener[kState].release(socket)
+  }
+}
+
 /** One native event, delivered. */
-function deliver(socket, kind, a, b) {
+function deliver(socket, state, kind, a, b) {
   switch (kind) {
     case EventKind.Data:
-      callData(socket, convert(a, socket[kHandlers].binaryType))
+      callData(socket, convert(a, state.handlers.binaryType))
       break
     case EventKind.Records: {
       // TLS records as read, for the `raw` socket of upgradeTLS.
-      const raw = socket[kTls]?.raw
-      if (raw != null && raw[kState] === OPEN) callData(raw, convert(a, raw[kHandlers].binaryType))
+      const raw = state.tls?.raw
+      if (raw != null) {
+        const rawState = raw[kState]
+        if (rawState.readyState === OPEN) callData(raw, convert(a, rawState.handlers.binaryType))
+      }
       break
     }
     case EventKind.Open:
       opened(socket, a)
       break
     case EventKind.Drain:
-      if (socket[kState] === OPEN) callHandler(socket, 'drain')
+      if (state.readyState === OPEN) callHandler(socket, 'drain')
       break
     case EventKind.End:
       ended(socket)
       break
     case EventKind.Close:
-      if (socket[kState] !== CLOSED) closed(socket, a === undefined ? undefined : fromNative(a))
+      if (state.readyState !== CLOSED) closed(socket, a === undefined ? undefined : fromNative(a))
       break
     case EventKind.Error:
       callHandler(socket, 'error', fromNative(a))
@@ -527,7 +558,7 @@ function deliver(socket, kind, a, b) {
       tlsSockets().tlsNote(socket, kind, a, b)
       break
     case EventKind.Timeout:
-      if (socket[kState] === OPEN) callHandler(socket, 'timeout')
+      if (state.readyState === OPEN) callHandler(socket, 'timeout')
       break
     case EventKind.ConnectError:
       connectFailed(socket, a)
@@ -537,42 +568,45 @@ function deliver(socket, kind, a, b) {
 
 /** Delivers held events on the turn after resume(), stopping if a handler pauses again. */
 function replayHeld(socket) {
-  socket[kReplaying] = false
-  if (socket[kState] !== OPEN || socket[kPaused]) return
-  if (deliverHeld(socket, false)) socket[kNative].resume()
+  const state = socket[kState]
+  state.replaying = false
+  if (state.readyState !== OPEN || state.paused) return
+  if (deliverHeld(socket, false)) state.native.resume()
 }
 
 /** Delivers held events in order; true once none are left. `always`: even while paused. */
 function deliverHeld(socket, always) {
-  const held = socket[kHeld]
+  const state = socket[kState]
+  const held = state.held
   if (held === null) return true
   let i = 0
-  while (i < held.length && (always || (!socket[kPaused] && socket[kState] === OPEN))) {
+  while (i < held.length && (always || (!state.paused && state.readyState === OPEN))) {
     const kind = held[i]
     const a = held[i + 1]
     const b = held[i + 2]
     i += 3
-    socket[kHeld] = i < held.length ? held : null
-    deliver(socket, kind, a, b)
-    if (socket[kHeld] === null) return true
+    state.held = i < held.length ? held : null
+    deliver(socket, state, kind, a, b)
+    if (state.held === null) return true
   }
   held.splice(0, i)
-  if (held.length === 0) socket[kHeld] = null
-  return socket[kHeld] === null
+  if (held.length === 0) state.held = null
+  return state.held === null
 }
 
 // Bun keeps what an address getter returned while open; one never read stays undefined.
 function address(socket, end, field) {
-  if (socket[kState] !== OPEN) return socket[kSeen]?.[`${end}.${field}`]
-  let cached = socket[kAddress]
+  const state = socket[kState]
+  if (state.readyState !== OPEN) return state.seen?.[`${end}.${field}`]
+  let cached = state.address
   if (cached === null) {
-    const native = socket[kNative]
+    const native = state.native
     if (native === null) return undefined
     cached = { local: native.localAddress() ?? undefined, remote: native.remoteAddress() ?? undefined }
-    socket[kAddress] = cached
+    state.address = cached
   }
   const value = cached[end]?.[field]
-  ;(socket[kSeen] ??= {})[`${end}.${field}`] = value
+  ;(state.seen ??= {})[`${end}.${field}`] = value
   return value
 }
 
@@ -584,24 +618,4 @@ function convert(buffer, binaryType) {
   return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)
 }
 
-/** What lib/tls-socket.js and lib/listener.js build on. */
-const internals = {
-  kNative,
-  kId,
-  kState,
-  kData,
-  kListener,
-  kAllowHalfOpen,
-  kSockets,
-  kStopped,
-  kTls,
-  kResource,
-  OPEN,
-  CLOSED,
-  disposeSymbols,
-  callOpen,
-  opened,
-  tlsSockets,
-}
-
-module.exports = { connect, TCPSocket, internals }
+module.exports = { connect, TCPSocket, OPEN, CLOSED, opened, callOpen, handOver }

@@ -5,10 +5,8 @@
 // `open` that runs first and may call setVerifyMode()) has each ClientHello wait for JS; the
 // answer lets the handshake go on (src/net/tls/server.rs).
 
-const { kHandlers, callHandler, reportHandlerError, EventKind } = require('./dispatch')
-const { internals } = require('./tcp')
-
-const { kNative, kState, kTls, kListener, OPEN } = internals
+const { kState, callHandler, reportHandlerError, EventKind } = require('./dispatch')
+const { OPEN } = require('./tcp')
 
 // NativeTlsConfig.setHooks() bits, as src/net/tls/server.rs numbers them.
 const HOOK_ALWAYS = 1
@@ -30,7 +28,7 @@ function hookBits(handlers) {
 
 /** A KEYLOG, SESSION or HELLO event of a TLS socket. */
 function tlsNote(socket, kind, a, b) {
-  if (socket[kState] !== OPEN) return
+  if (socket[kState].readyState !== OPEN) return
   if (kind === EventKind.Keylog) callHandler(socket, 'keylog', a)
   else if (kind === EventKind.Session) callHandler(socket, 'session', a)
   else if (kind === EventKind.Hello) hello(socket, a, b)
@@ -45,12 +43,12 @@ function tlsNote(socket, kind, a, b) {
  * which reaches `error`) refuses with no_application_protocol.
  */
 function hello(socket, servername, wire) {
-  const state = socket[kTls]
-  const handlers = socket[kHandlers]
-  state.helloServername = servername
+  const state = socket[kState]
+  const handlers = state.handlers
+  state.tls.helloServername = servername
   let refuse = false
   if (servername !== undefined && handlers.serverName !== undefined) {
-    const data = socket[kListener]?.data
+    const data = state.listener?.data
     try {
       refuse = handlers.serverName.call(data, data, servername, socket) !== undefined
     } catch {
@@ -59,7 +57,7 @@ function hello(socket, servername, wire) {
   }
   let alpn = null
   let alpnRefused = false
-  if (!refuse && wire !== undefined && handlers.alpnCallback !== undefined && socket[kState] === OPEN) {
+  if (!refuse && wire !== undefined && handlers.alpnCallback !== undefined && state.readyState === OPEN) {
     try {
       const choice = handlers.alpnCallback.call(socket, socket, servername, wire)
       if (choice !== false) {
@@ -72,9 +70,9 @@ function hello(socket, servername, wire) {
     }
   }
   // A hook that closed the socket closed the connection with it.
-  if (socket[kState] !== OPEN) return
-  const mode = state.verifyMode
-  socket[kNative].answerHello(refuse, alpn ?? undefined, alpnRefused, mode?.requestCert, mode?.rejectUnauthorized)
+  if (state.readyState !== OPEN) return
+  const mode = state.tls.verifyMode
+  state.native.answerHello(refuse, alpn ?? undefined, alpnRefused, mode?.requestCert, mode?.rejectUnauthorized)
 }
 
 /** `name` as a Buffer if the client offered it (in `wire`), else null. */

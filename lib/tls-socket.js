@@ -2,7 +2,8 @@
 // Bun's TLSSocket: TCPSocket plus the TLS members, answered from the native rustls session, the
 // `handshake` event, and upgradeTLS.
 
-const { handles, kHandlers, callHandler, reportHandlerError } = require('./dispatch')
+const { kState, callHandler, reportHandlerError } = require('./dispatch')
+const timers = require('./timers')
 const { parseHandlers } = require('./handlers')
 const { invalidArgType, outOfRange, tlsError } = require('./errors')
 const { toBytes, isBufferSource } = require('./write')
@@ -10,56 +11,58 @@ const tls = require('./tls')
 const { HandshakeResult } = require('./native')
 const { isNativeError } = require('node:util').types
 const { parseTlsOptions } = require('./tls-options')
-const { TCPSocket, internals } = require('./tcp')
+const { TCPSocket, OPEN, CLOSED, callOpen, handOver } = require('./tcp')
 
-const { kNative, kId, kState, kData, kListener, kAllowHalfOpen, kSockets, kTls, kResource, OPEN, CLOSED, callOpen } = internals
+/** A TLS socket's own state: `socket[kState].tls`. */
+class TlsState {
+  constructor(meta) {
+    this.meta = meta
+    this.started = false
+    this.established = false
+    this.authorized = false
+    // undefined until the handshake ended.
+    this.authError = undefined
+    this.info = null
+    this.deferOpen = false
+    // DER of the peer's certificate once read; null when it sent none.
+    this.peer = undefined
+    // upgradeTLS: the TLS socket's `raw` twin, and the raw socket's TLS twin.
+    this.raw = null
+    this.partner = null
+    // setVerifyMode(requestCert, rejectUnauthorized) before the handshake; null: the options'.
+    this.verifyMode = null
+    // A server's SNI while its ClientHello waits for JS (tls-events.js).
+    this.helloServername = undefined
+  }
+}
 
 /** A TLS socket: Bun's TLS introspection over the native session. */
 class TLSSocket extends TCPSocket {
   constructor(id, handlers, data, allowHalfOpen, listener, meta) {
-    super(id, handlers, data, allowHalfOpen, listener)
-    this[kTls] = {
-      meta,
-      started: false,
-      established: false,
-      authorized: false,
-      // undefined until the handshake ended.
-      authError: undefined,
-      info: null,
-      deferOpen: false,
-      // DER of the peer's certificate once read; null when it sent none.
-      peer: undefined,
-      // upgradeTLS: the TLS socket's `raw` twin, and the raw socket's TLS twin.
-      raw: null,
-      partner: null,
-      // setVerifyMode(requestCert, rejectUnauthorized) before the handshake; null: the options'.
-      verifyMode: null,
-      // A server's SNI while its ClientHello waits for JS (tls-events.js).
-      helloServername: undefined,
-    }
+    super(id, handlers, data, allowHalfOpen, listener, new TlsState(meta))
   }
 
   get authorized() {
-    return this[kTls].authorized
+    return this[kState].tls.authorized
   }
 
   get alpnProtocol() {
-    if (this[kState] !== OPEN) return false
+    if (this[kState].readyState !== OPEN) return false
     return tlsInfo(this)?.alpn ?? false
   }
 
   getAuthorizationError() {
-    const state = this[kTls]
-    return state.authError === undefined ? tls.noIssuerError() : state.authError
+    const { authError } = this[kState].tls
+    return authError === undefined ? tls.noIssuerError() : authError
   }
 
   getCipher() {
-    if (this[kState] === CLOSED) return undefined
+    if (this[kState].readyState === CLOSED) return undefined
     return tls.cipherInfo(tlsInfo(this) ?? {})
   }
 
   getTLSVersion() {
-    if (this[kState] === CLOSED) return null
+    if (this[kState].readyState === CLOSED) return null
     // Bun answers TLS 1.2 until the handshake decided.
     return tlsInfo(this)?.version ?? 'TLSv1.2'
   }
@@ -70,7 +73,8 @@ class TLSSocket extends TCPSocket {
     const der = peerCertificate(this)
     if (der === undefined) return undefined
     if (abbreviated !== false) return x509().legacyCertificate(der)
-    return x509().detailedCertificate(this[kNative].peerCertificates(), this[kTls].meta.ca ?? [])
+    const state = this[kState]
+    return x509().detailedCertificate(state.native.peerCertificates(), state.tls.meta.ca ?? [])
   }
 
   getPeerX509Certificate() {
@@ -89,17 +93,19 @@ class TLSSocket extends TCPSocket {
   }
 
   getEphemeralKeyInfo() {
-    if (this[kState] === CLOSED || this[kTls].meta.isServer) return null
+    const state = this[kState]
+    if (state.readyState === CLOSED || state.tls.meta.isServer) return null
     return tls.ephemeralKeyInfo(tlsInfo(this) ?? {})
   }
 
   getSharedSigalgs() {
-    return this[kState] === CLOSED ? null : []
+    return this[kState].readyState === CLOSED ? null : []
   }
 
   /** Bun's checks and messages (docs/reference/arguments.md); `length` is truncated. */
   exportKeyingMaterial(length, label, context) {
-    if (this[kState] === CLOSED) return undefined
+    const state = this[kState]
+    if (state.readyState === CLOSED) return undefined
     if (arguments.length < 2) throw new Error('Expected length and label to be provided')
     const size = keyingLength(length)
     if (typeof label !== 'string' && !(label instanceof String)) throw new Error('Expected label to be a string')
@@ -112,8 +118,8 @@ class TLSSocket extends TCPSocket {
     if (size > 2 ** 32) {
       throw outOfRange(`The value of "size" is out of range. It must be >= 0 and <= 4294967296. Received ${separated(size)}`)
     }
-    if (!this[kTls].established) throw new Error('OpenSSL HANDSHAKE_NOT_COMPLETE via OPENSSL_internal SSL routines')
-    const result = this[kNative].exportKeyingMaterial(size, String(label), ctx)
+    if (!state.tls.established) throw new Error('OpenSSL HANDSHAKE_NOT_COMPLETE via OPENSSL_internal SSL routines')
+    const result = state.native.exportKeyingMaterial(size, String(label), ctx)
     if (typeof result !== 'string') return result
     if (result === 'OUTPUT_TOO_LARGE') throw new Error('OpenSSL OUTPUT_TOO_LARGE via OPENSSL_internal HKDF functions')
     if (result === 'NO_MEMORY') throw memoryError()
@@ -121,36 +127,40 @@ class TLSSocket extends TCPSocket {
   }
 
   isSessionReused() {
-    if (this[kState] === CLOSED) return false
+    if (this[kState].readyState === CLOSED) return false
     return tlsInfo(this)?.resumed ?? false
   }
 
   getSession() {
-    if (this[kState] === CLOSED || !this[kTls].established) return undefined
-    return this[kNative].tlsSession() ?? undefined
+    const state = this[kState]
+    if (state.readyState === CLOSED || !state.tls.established) return undefined
+    return state.native.tlsSession() ?? undefined
   }
 
   setSession(session) {
-    if (this[kState] === CLOSED) return
+    const state = this[kState]
+    if (state.readyState === CLOSED) return
     if (typeof session === 'string' || session instanceof String) return
     if (!isBufferSource(session)) throw new Error('Expected session to be a string, Buffer or TypedArray')
-    if (this[kState] !== OPEN) return
-    this[kNative].setTlsSession(Buffer.from(toBytes(session)))
+    if (state.readyState !== OPEN) return
+    state.native.setTlsSession(Buffer.from(toBytes(session)))
   }
 
   getServername() {
-    if (this[kState] === CLOSED) return undefined
-    const { meta } = this[kTls]
+    const state = this[kState]
+    if (state.readyState === CLOSED) return undefined
+    const { meta } = state.tls
     if (!meta.isServer) return meta.sni ? meta.servername : undefined
-    return tlsInfo(this)?.servername ?? this[kTls].helloServername
+    return tlsInfo(this)?.servername ?? state.tls.helloServername
   }
 
   setServername(name) {
-    if (this[kTls].meta.isServer) throw new Error('Cannot issue SNI from a TLS server-side socket')
+    const state = this[kState]
+    if (state.tls.meta.isServer) throw new Error('Cannot issue SNI from a TLS server-side socket')
     if (arguments.length === 0) throw new Error('Expected 1 argument')
     if (typeof name !== 'string' && !(name instanceof String)) throw new Error('Expected "serverName" to be a string')
-    if (String(name) === '' || this[kState] === CLOSED) return
-    if (this[kTls].started) throw new Error('Already started.')
+    if (String(name) === '' || state.readyState === CLOSED) return
+    if (state.tls.started) throw new Error('Already started.')
   }
 
   getTLSTicket() {
@@ -167,24 +177,24 @@ class TLSSocket extends TCPSocket {
 
   /** Applies to a handshake not yet begun: a client's rejection, a server's request and rejection. */
   setVerifyMode(requestCert, rejectUnauthorized) {
-    if (this[kState] === CLOSED) return
+    if (this[kState].readyState === CLOSED) return
     if (arguments.length < 2) throw new Error('Expected requestCert and rejectUnauthorized arguments')
     if (typeof requestCert !== 'boolean' || typeof rejectUnauthorized !== 'boolean') {
       throw new Error('Expected requestCert and rejectUnauthorized arguments to be boolean')
     }
-    this[kTls].verifyMode = { requestCert, rejectUnauthorized }
+    this[kState].tls.verifyMode = { requestCert, rejectUnauthorized }
   }
 
   renegotiate() {
     // rustls never renegotiates; Bun's BoringSSL throws this.
-    if (this[kState] === OPEN) throw new Error('OpenSSL function should not have been called via OPENSSL_internal SSL routines')
+    if (this[kState].readyState === OPEN) throw new Error('OpenSSL function should not have been called via OPENSSL_internal SSL routines')
   }
 
   disableRenegotiation() {}
 
   setMaxSendFragment(size) {
     if (typeof size !== 'number') throw new Error('Expected size to be a number')
-    if (this[kState] === CLOSED) return false
+    if (this[kState].readyState === CLOSED) return false
     return size >= 512 && size <= 16384
   }
 
@@ -228,46 +238,67 @@ function x509() {
 
 /** The native session's state, kept once the handshake ended. */
 function tlsInfo(socket) {
-  const state = socket[kTls]
-  if (state.info !== null) return state.info
-  const native = socket[kNative]
-  if (native === null || socket[kState] === CLOSED) return null
+  const state = socket[kState]
+  const tlsState = state.tls
+  if (tlsState.info !== null) return tlsState.info
+  const native = state.native
+  if (native === null || state.readyState === CLOSED) return null
   const info = native.tlsInfo()
-  if (info !== null && state.established) state.info = info
+  if (info !== null && tlsState.established) tlsState.info = info
   return info
 }
 
 function peerCertificate(socket) {
-  if (socket[kState] === CLOSED || socket[kNative] === null) return undefined
-  const state = socket[kTls]
-  if (state.peer === undefined) {
-    if (!state.established) return undefined
-    state.peer = socket[kNative].peerCertificates()?.[0] ?? null
+  const state = socket[kState]
+  if (state.readyState === CLOSED || state.native === null) return undefined
+  const tlsState = state.tls
+  if (tlsState.peer === undefined) {
+    if (!tlsState.established) return undefined
+    tlsState.peer = state.native.peerCertificates()?.[0] ?? null
   }
-  return state.peer ?? undefined
+  return tlsState.peer ?? undefined
 }
 
 function ownCertificate(socket) {
-  if (socket[kState] === CLOSED) return undefined
-  return socket[kTls].meta.certificate
+  const state = socket[kState]
+  if (state.readyState === CLOSED) return undefined
+  return state.tls.meta.certificate
+}
+
+/**
+ * A TLS socket opened: true if its `open` waits for the handshake, as Bun's does without a
+ * `handshake` handler. A client starts its handshake once connect()'s promise callbacks ran,
+ * so setSession() there applies.
+ */
+function opening(socket) {
+  const state = socket[kState]
+  if (!state.tls.meta.isServer) timers.queueMicrotask(() => startHandshake(socket))
+  if (state.handlers.handshake !== undefined) return false
+  state.tls.deferOpen = true
+  return true
+}
+
+function startHandshake(socket) {
+  if (socket[kState].readyState === OPEN) startTls(socket)
 }
 
 /** The handshake ended: `result` is a HandshakeResult, `info` the failure's descriptor. */
 function handshaked(socket, result, info) {
-  const state = socket[kTls]
-  if (state === undefined || socket[kState] !== OPEN) return
+  const state = socket[kState]
+  const tlsState = state.tls
+  if (tlsState === undefined || state.readyState !== OPEN) return
   const success = result === HandshakeResult.Succeeded || result === HandshakeResult.Refused
-  state.established = result !== HandshakeResult.Failed
+  tlsState.established = result !== HandshakeResult.Failed
   let err = info === undefined ? null : tlsError(info)
   if (err !== null && err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     // After a refused certificate the native side still has it, for Node's message.
-    const peer = socket[kNative].peerCertificates()?.[0]
-    err = tls.altnameError(state.meta.servername, peer == null ? undefined : x509().legacyCertificate(peer))
+    const peer = state.native.peerCertificates()?.[0]
+    err = tls.altnameError(tlsState.meta.servername, peer == null ? undefined : x509().legacyCertificate(peer))
   }
-  state.authError = err
-  state.authorized = result === HandshakeResult.Succeeded && err === null
-  if (state.raw !== null) state.raw[kTls].authError = err
-  const handlers = socket[kHandlers]
+  tlsState.authError = err
+  tlsState.authorized = result === HandshakeResult.Succeeded && err === null
+  if (tlsState.raw !== null) tlsState.raw[kState].tls.authError = err
+  const handlers = state.handlers
   if (handlers.handshake !== undefined) {
     try {
       const result = handlers.handshake.call(socket, socket, success, err)
@@ -276,13 +307,13 @@ function handshaked(socket, result, info) {
     } catch (thrown) {
       reportHandlerError(socket, thrown)
     }
-  } else if (state.deferOpen) {
-    state.deferOpen = false
+  } else if (tlsState.deferOpen) {
+    tlsState.deferOpen = false
     callOpen(socket)
   }
   // Bun reports the socket writable right after the handshake.
   const stays = result === HandshakeResult.Succeeded || result === HandshakeResult.FailedKeptOpen
-  if (stays && socket[kState] === OPEN) callHandler(socket, 'drain')
+  if (stays && state.readyState === OPEN) callHandler(socket, 'drain')
 }
 
 /** The connection closed before the handshake ended: it ends now, failed, as Bun reports it. */
@@ -314,7 +345,8 @@ function tlsSetup(input, native, isServer) {
  * `initialData`, bytes already read from the peer that the new session takes first.
  */
 function upgrade(socket, options) {
-  if (socket[kState] !== OPEN || socket[kNative] === null) {
+  const state = socket[kState]
+  if (state.readyState !== OPEN || state.native === null) {
     throw invalidArgType('upgradeTLS requires an established socket')
   }
   if (options === null || (typeof options !== 'object' && typeof options !== 'function')) {
@@ -322,39 +354,23 @@ function upgrade(socket, options) {
   }
   if (options.socket === undefined || options.socket === null) throw new Error('Expected "socket" option')
   const handlers = parseHandlers(options.socket)
-  const accepted = socket[kListener] !== undefined
+  const accepted = state.listener !== undefined
   const isServer = options.isServer === undefined || options.isServer === null ? accepted : Boolean(options.isServer)
   const hostname = socket.remoteAddress ?? 'localhost'
   const setup = tlsSetup(options.tls, { hostname, unix: undefined }, isServer)
   if (setup === null) throw new Error('Expected "tls" option')
   const initial = initialData(options.initialData)
-  const native = socket[kNative]
-  if (!native.upgradeTls(setup.config, setup.meta.servername ?? hostname, setup.meta.sni, initial)) {
+  if (!state.native.upgradeTls(setup.config, setup.meta.servername ?? hostname, setup.meta.sni, initial)) {
     throw invalidArgType('upgradeTLS requires an established socket')
   }
-  const id = socket[kId]
-  const listener = socket[kListener]
-  const raw = new TLSSocket(id, socket[kHandlers], socket[kData], socket[kAllowHalfOpen], listener, setup.meta)
-  const upgraded = new TLSSocket(id, handlers, options.data, socket[kAllowHalfOpen], listener, setup.meta)
-  for (const next of [raw, upgraded]) {
-    next[kNative] = native
-    next[kState] = OPEN
-  }
-  upgraded[kTls].raw = raw
-  raw[kTls].partner = upgraded
-  // The original is dead without a `close`; its async resource lives on in the TLS socket.
-  upgraded[kResource] = socket[kResource]
-  socket[kResource] = null
-  socket[kState] = CLOSED
-  socket[kNative] = null
-  socket[kListener] = undefined
-  handles.set(id, upgraded)
-  if (listener !== undefined) {
-    listener[kSockets].delete(socket)
-    listener[kSockets].add(upgraded)
-  }
+  const { id, listener, allowHalfOpen } = state
+  const raw = new TLSSocket(id, state.handlers, state.data, allowHalfOpen, listener, setup.meta)
+  const upgraded = new TLSSocket(id, handlers, options.data, allowHalfOpen, listener, setup.meta)
+  upgraded[kState].tls.raw = raw
+  raw[kState].tls.partner = upgraded
+  handOver(socket, raw, upgraded)
   if (handlers.handshake !== undefined) callOpen(upgraded)
-  else upgraded[kTls].deferOpen = true
+  else upgraded[kState].tls.deferOpen = true
   if (!isServer) startTls(upgraded)
   return [raw, upgraded]
 }
@@ -371,13 +387,13 @@ function initialData(value) {
 
 /** Starts a client's handshake with what JS decided before it: setVerifyMode(), handlers. */
 function startTls(socket) {
-  const state = socket[kTls]
-  const handlers = socket[kHandlers]
-  state.started = true
-  socket[kNative].startTls(state.verifyMode?.rejectUnauthorized, handlers.keylog !== undefined, handlers.session !== undefined)
+  const state = socket[kState]
+  const { handlers, tls: tlsState } = state
+  tlsState.started = true
+  state.native.startTls(tlsState.verifyMode?.rejectUnauthorized, handlers.keylog !== undefined, handlers.session !== undefined)
 }
 
-module.exports = { TLSSocket, handshaked, handshakeCut, tlsSetup, upgrade, startTls, tlsNote: (...args) => tlsEvents().tlsNote(...args) }
+module.exports = { TLSSocket, opening, handshaked, handshakeCut, tlsSetup, upgrade, tlsNote: (...args) => tlsEvents().tlsNote(...args) }
 
 let tlsEventsModule = null
 function tlsEvents() {
