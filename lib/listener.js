@@ -44,10 +44,11 @@ class ListenerState {
     if (this.stopped && this.sockets.size === 0) this.data = undefined
   }
 
-  /** Bun keeps one handler set per listener: its sockets switch with it. */
+  /** Bun keeps one handler set per listener: its sockets switch with it, and so do the TLS hooks. */
   switchHandlers(handlers) {
     this.handlers = handlers
     for (const socket of this.sockets) socket[kState].handlers = handlers
+    this.nativeTls?.setHooks(tlsEvents().hookBits(handlers))
   }
 }
 
@@ -124,7 +125,6 @@ class SocketListener {
     const handlers = parseReload(arguments, true)
     // Bun switches the connections already accepted too.
     state.switchHandlers(handlers)
-    state.nativeTls?.setHooks(tlsEvents().hookBits(handlers))
   }
 
   [kEvent](kind, native, id) {
