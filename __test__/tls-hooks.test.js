@@ -351,6 +351,66 @@ describe('serverName handler', () => {
   }
 })
 
+describe('serverName after reload()', () => {
+  /** A TLS listener, a first client kept open, its accepted socket; `dial()` tells how the next handshake ends. */
+  async function listenAndDial(handlers) {
+    const accepted = deferred()
+    const listener = track(
+      listen({
+        hostname: '127.0.0.1',
+        port: 0,
+        tls: SERVER_TLS,
+        socket: { data() {}, ...handlers, open: (socket) => accepted.resolve(track(socket)) },
+      }),
+    )
+    const dial = () => {
+      const result = deferred()
+      connect({
+        hostname: '127.0.0.1',
+        port: listener.port,
+        tls: CLIENT_TLS,
+        socket: { data() {}, handshake: (socket, success) => result.resolve(success), close: () => result.resolve('closed') },
+      }).then(track, (err) => result.resolve(err.code))
+      return within(result.promise, 4000, 'client handshake')
+    }
+    expect(await dial()).toBe(true)
+    return { listener, dial, first: await within(accepted.promise, 4000, 'accept') }
+  }
+  const refusing = (names) => ({
+    socket: {
+      data() {},
+      serverName(data, servername) {
+        names.push(servername)
+        return 'refused'
+      },
+    },
+  })
+
+  test("reloading the listener or an accepted socket swaps the listener's serverName handler", async () => {
+    for (const via of ['listener', 'socket']) {
+      const names = []
+      const { listener, dial, first } = await listenAndDial({
+        serverName() {
+          names.push('initial')
+        },
+      })
+      ;(via === 'listener' ? listener : first).reload(refusing(names))
+      expect([via, await dial()]).toEqual([via, false])
+      expect(names).toEqual(['initial', 'localhost'])
+    }
+  })
+
+  test('a listener that began without serverName never asks one a reload() brings, as in Bun', async () => {
+    for (const via of ['listener', 'socket']) {
+      const names = []
+      const { listener, dial, first } = await listenAndDial({})
+      ;(via === 'listener' ? listener : first).reload(refusing(names))
+      expect([via, await dial()]).toEqual([via, true])
+      expect(names).toEqual([])
+    }
+  })
+})
+
 describe('a write() from inside serverName or alpnCallback', () => {
   for (const hook of ['serverName', 'alpnCallback']) {
     test(`${hook}: returns 0, drain follows the handshake, and the bytes written then arrive`, async () => {

@@ -14,6 +14,8 @@ class ListenerState {
     this.id = native.id
     this.native = native
     this.handlers = handlers
+    // For the TLS hooks: Bun's `serverName` hook exists only if given to listen().
+    this.listenedWith = handlers
     this.data = data
     // Accepted sockets still open (upgradeTLS puts its TLS socket in the plain one's place).
     this.sockets = new Set()
@@ -48,7 +50,7 @@ class ListenerState {
   switchHandlers(handlers) {
     this.handlers = handlers
     for (const socket of this.sockets) socket[kState].handlers = handlers
-    this.nativeTls?.setHooks(tlsEvents().hookBits(handlers))
+    this.nativeTls?.setHooks(tlsEvents().hookBits(handlers, this.listenedWith))
   }
 }
 

@@ -14,13 +14,16 @@ const HOOK_SERVER_NAME = 2
 const HOOK_ALPN = 4
 const HOOK_KEYLOG = 8
 
-/** What a listener's handlers need from each ClientHello. */
-function hookBits(handlers) {
+/**
+ * What a listener's handlers need from each ClientHello. `listened`: its handlers when it began
+ * to listen; Bun asks `serverName` only if those had one (reload() swaps the function only).
+ */
+function hookBits(handlers, listened = handlers) {
   // With a `handshake` handler, `open` runs before the handshake: it may call setVerifyMode().
   const early = handlers.open !== undefined && handlers.handshake !== undefined
   return (
     (early ? HOOK_ALWAYS : 0) |
-    (handlers.serverName !== undefined ? HOOK_SERVER_NAME : 0) |
+    (handlers.serverName !== undefined && listened.serverName !== undefined ? HOOK_SERVER_NAME : 0) |
     (handlers.alpnCallback !== undefined ? HOOK_ALPN : 0) |
     (handlers.keylog !== undefined ? HOOK_KEYLOG : 0)
   )
@@ -47,7 +50,8 @@ function hello(socket, servername, wire) {
   const handlers = state.handlers
   state.tls.helloServername = servername
   let refuse = false
-  if (servername !== undefined && handlers.serverName !== undefined) {
+  const listened = state.listener?.[kState].listenedWith
+  if (servername !== undefined && handlers.serverName !== undefined && listened?.serverName !== undefined) {
     const data = state.listener?.data
     try {
       refuse = handlers.serverName.call(data, data, servername, socket) !== undefined
