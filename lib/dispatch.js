@@ -8,7 +8,8 @@ const binding = require('./native')
 const timers = require('./timers')
 
 const kEvent = Symbol('kEvent')
-const kHandlers = Symbol('kHandlers')
+// Each handle's one state object; its `handlers` field holds the user's handlers.
+const kState = Symbol('kState')
 
 // Event kinds, as src/js/dispatch.rs numbers them.
 const OPEN = 0
@@ -121,7 +122,7 @@ binding.init(dispatch, { hasRef: () => false })
  * followed by exactly the arguments Bun passes (`end(socket)`, `close(socket, error)`…).
  */
 function callHandler(socket, name, ...args) {
-  const handler = socket[kHandlers][name]
+  const handler = socket[kState].handlers[name]
   if (handler === undefined) return
   try {
     handler.call(socket, socket, ...args)
@@ -132,7 +133,7 @@ function callHandler(socket, name, ...args) {
 
 /** `callHandler` for the hot path: `data(socket, chunk)`. */
 function callData(socket, chunk) {
-  const handler = socket[kHandlers].data
+  const handler = socket[kState].handlers.data
   if (handler === undefined) return
   try {
     handler.call(socket, socket, chunk)
@@ -141,11 +142,22 @@ function callData(socket, chunk) {
   }
 }
 
-function reportHandlerError(socket, err) {
-  const onError = socket[kHandlers].error
+// How a handle's `error` handler is called; `this` is the handle either way.
+/** TCP and TLS sockets, listeners: `error(socket, err)`. */
+const SOCKET_AND_ERROR = 0
+/** UDP sockets: `error(err)`. */
+const ERROR_ALONE = 1
+
+/**
+ * A handler threw `err`: the handle's `error` handler gets it, called with Bun's arguments for
+ * the kind of handle; without one, or if that throws too, it becomes an uncaught exception.
+ */
+function reportHandlerError(handle, err, convention = SOCKET_AND_ERROR) {
+  const onError = handle[kState].handlers.error
   if (onError !== undefined) {
     try {
-      onError.call(socket, socket, err)
+      if (convention === ERROR_ALONE) onError.call(handle, err)
+      else onError.call(handle, handle, err)
       return
     } catch (again) {
       err = again
@@ -163,9 +175,11 @@ module.exports = {
   answered,
   handles,
   kEvent,
-  kHandlers,
+  kState,
   callHandler,
   callData,
   reportHandlerError,
+  SOCKET_AND_ERROR,
+  ERROR_ALONE,
   kinds: { OPEN, ACCEPT, DATA, DRAIN, END, CLOSE, ERROR, CONNECT_ERROR, TIMEOUT, DATAGRAMS, HANDSHAKE, KEYLOG, SESSION, HELLO },
 }

@@ -3,7 +3,7 @@
 // (TLSSockets with `tls`), built here when the native side reports them.
 
 const binding = require('./native')
-const { HandleResource, handles, kEvent, kHandlers, kinds } = require('./dispatch')
+const { HandleResource, handles, kEvent, kState: kShared, kinds } = require('./dispatch')
 const { parseOptions, parseReload } = require('./handlers')
 const { fromNative, invalidArgType } = require('./errors')
 const { TCPSocket, internals } = require('./tcp')
@@ -23,7 +23,7 @@ class SocketListener {
     this[kNative] = native
     this[kTlsConfig] = tlsMeta
     this[kId] = native.id
-    this[kHandlers] = handlers
+    this[kShared] = { handlers }
     this[kData] = data
     this[kSockets] = new Set()
     this[kAllowHalfOpen] = options.allowHalfOpen === true
@@ -99,18 +99,18 @@ class SocketListener {
     // Bun, once stopped, answers every reload this way.
     if (this[kState] === CLOSED) throw new Error('Expected 1 argument')
     const handlers = parseReload(arguments, true)
-    this[kHandlers] = handlers
+    this[kShared].handlers = handlers
     this[kNativeTls]?.setHooks(tlsEvents().hookBits(handlers))
     // Bun switches the connections already accepted too.
-    for (const socket of this[kSockets]) socket[kHandlers] = handlers
+    for (const socket of this[kSockets]) socket[kShared].handlers = handlers
   }
 
   [kEvent](kind, native, id) {
     if (kind !== kinds.ACCEPT) return
     const meta = this[kTlsConfig]
     const socket = meta === null
-      ? new TCPSocket(id, this[kHandlers], this[kData], this[kAllowHalfOpen], this)
-      : new (tlsSockets().TLSSocket)(id, this[kHandlers], this[kData], this[kAllowHalfOpen], this, meta)
+      ? new TCPSocket(id, this[kShared].handlers, this[kData], this[kAllowHalfOpen], this)
+      : new (tlsSockets().TLSSocket)(id, this[kShared].handlers, this[kData], this[kAllowHalfOpen], this, meta)
     handles.set(id, socket)
     this[kSockets].add(socket)
     opened(socket, native)

@@ -11,7 +11,7 @@ const {
   answered,
   handles,
   kEvent,
-  kHandlers,
+  kState: kShared, // the state object dispatch.js reads ({ handlers }); kState here is the phase
   callHandler,
   callData,
   reportHandlerError,
@@ -78,7 +78,7 @@ class TCPSocket {
   constructor(id, handlers, data, allowHalfOpen, listener) {
     this[kId] = id
     this[kNative] = null
-    this[kHandlers] = handlers
+    this[kShared] = { handlers }
     this[kData] = data
     this[kState] = CONNECTING
     this[kListener] = listener
@@ -283,12 +283,12 @@ class TCPSocket {
     const handlers = parseReload(arguments, false)
     const listener = this[kListener]
     if (listener === undefined) {
-      this[kHandlers] = handlers
+      this[kShared].handlers = handlers
       return
     }
     // Bun keeps one handler set per listener: reloading an accepted socket reloads them all.
-    listener[kHandlers] = handlers
-    for (const socket of listener[kSockets]) socket[kHandlers] = handlers
+    listener[kShared].handlers = handlers
+    for (const socket of listener[kSockets]) socket[kShared].handlers = handlers
   }
 
   /** STARTTLS: returns [raw, tls], two new sockets; this one is dead afterwards, as in Bun. */
@@ -387,7 +387,7 @@ function opened(socket, native) {
     // Bun calls `open` after the handshake unless there is a `handshake` handler. A client
     // starts its handshake once the promise's callbacks ran, so setSession() there applies.
     if (!state.meta.isServer) timers.queueMicrotask(() => startHandshake(socket))
-    if (socket[kHandlers].handshake === undefined) {
+    if (socket[kShared].handlers.handshake === undefined) {
       state.deferOpen = true
       return
     }
@@ -401,7 +401,7 @@ function startHandshake(socket) {
 }
 
 function callOpen(socket) {
-  const onOpen = socket[kHandlers].open
+  const onOpen = socket[kShared].handlers.open
   if (onOpen === undefined) return
   let failure
   try {
@@ -419,7 +419,7 @@ function callOpen(socket) {
 
 function ended(socket) {
   if (socket[kState] !== OPEN) return
-  const onEnd = socket[kHandlers].end
+  const onEnd = socket[kShared].handlers.end
   if (onEnd !== undefined) {
     try {
       onEnd.call(socket, socket)
@@ -474,7 +474,7 @@ function connectFailed(socket, info) {
   answered()
   const { promise, reject } = socket[kConnect]
   socket[kConnect] = null
-  const onConnectError = socket[kHandlers].connectError
+  const onConnectError = socket[kShared].handlers.connectError
   if (onConnectError === undefined) {
     reject(fromNative(info, 'connect'))
     return
@@ -498,10 +498,10 @@ function deliver(socket, kind, a, b) {
       if (b === true) {
         // TLS records as read, for the `raw` socket of upgradeTLS.
         const raw = socket[kTls]?.raw
-        if (raw != null && raw[kState] === OPEN) callData(raw, convert(a, raw[kHandlers].binaryType))
+        if (raw != null && raw[kState] === OPEN) callData(raw, convert(a, raw[kShared].handlers.binaryType))
         break
       }
-      callData(socket, convert(a, socket[kHandlers].binaryType))
+      callData(socket, convert(a, socket[kShared].handlers.binaryType))
       break
     case kinds.OPEN:
       opened(socket, a)

@@ -5,7 +5,7 @@
 // `open` that runs first and may call setVerifyMode()) has each ClientHello wait for JS; the
 // answer lets the handshake go on (src/net/tls/server.rs).
 
-const { kHandlers, callHandler, reportHandlerError, kinds } = require('./dispatch')
+const { kState: kShared, callHandler, reportHandlerError, kinds } = require('./dispatch')
 const { internals } = require('./tcp')
 
 const { kNative, kState, kTls, kListener, OPEN } = internals
@@ -46,7 +46,7 @@ function tlsNote(socket, kind, a, b) {
  */
 function hello(socket, servername, wire) {
   const state = socket[kTls]
-  const handlers = socket[kHandlers]
+  const handlers = socket[kShared].handlers
   state.helloServername = servername
   let refuse = false
   if (servername !== undefined && handlers.serverName !== undefined) {

@@ -2,7 +2,7 @@
 // Bun's TLSSocket: TCPSocket plus the TLS members, answered from the native rustls session, the
 // `handshake` event, and upgradeTLS.
 
-const { handles, kHandlers, callHandler, reportHandlerError } = require('./dispatch')
+const { handles, kState: kShared, callHandler, reportHandlerError } = require('./dispatch')
 const { parseHandlers } = require('./handlers')
 const { invalidArgType, outOfRange, tlsError } = require('./errors')
 const { toBytes, isBufferSource } = require('./write')
@@ -270,7 +270,7 @@ function handshaked(socket, outcome, info) {
   state.authError = err
   state.authorized = outcome === 1 && err === null
   if (state.raw !== null) state.raw[kTls].authError = err
-  const handlers = socket[kHandlers]
+  const handlers = socket[kShared].handlers
   if (handlers.handshake !== undefined) {
     try {
       const result = handlers.handshake.call(socket, socket, success, err)
@@ -336,7 +336,7 @@ function upgrade(socket, options) {
   }
   const id = socket[kId]
   const listener = socket[kListener]
-  const raw = new TLSSocket(id, socket[kHandlers], socket[kData], socket[kAllowHalfOpen], listener, setup.meta)
+  const raw = new TLSSocket(id, socket[kShared].handlers, socket[kData], socket[kAllowHalfOpen], listener, setup.meta)
   const upgraded = new TLSSocket(id, handlers, options.data, socket[kAllowHalfOpen], listener, setup.meta)
   for (const next of [raw, upgraded]) {
     next[kNative] = native
@@ -374,7 +374,7 @@ function initialData(value) {
 /** Starts a client's handshake with what JS decided before it: setVerifyMode(), handlers. */
 function startTls(socket) {
   const state = socket[kTls]
-  const handlers = socket[kHandlers]
+  const handlers = socket[kShared].handlers
   state.started = true
   socket[kNative].startTls(state.verifyMode?.rejectUnauthorized, handlers.keylog !== undefined, handlers.session !== undefined)
 }
