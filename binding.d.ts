@@ -126,12 +126,29 @@ export declare class NativeUdpSocket {
   close(): void
   ref(): void
   unref(): void
+  /** Sets SO_BROADCAST. Returns the failure, or nothing once applied. */
+  setBroadcast(on: boolean): ErrorInfo | null
+  /** Sets the unicast TTL (hop limit on IPv6); `lib/udp.js` checked 1..=255. */
+  setTTL(ttl: number): ErrorInfo | null
+  /** Sets the multicast TTL (hop limit on IPv6); `lib/udp.js` checked 1..=255. */
+  setMulticastTTL(ttl: number): ErrorInfo | null
+  /** Sets whether this host's own multicast datagrams come back to it. */
+  setMulticastLoopback(on: boolean): ErrorInfo | null
   /**
-   * Applies a socket option (`lib/udp.js` checked the values); returns the failure, if any.
-   * `name`: broadcast, ttl, multicastTtl, multicastLoop, multicastInterface, addMembership,
-   * dropMembership, addSourceMembership, dropSourceMembership.
+   * Picks the interface multicast leaves by, named by its address (an IP literal; IPv6 may
+   * carry a "%scope", which is dropped). An address that is no IP literal is EINVAL.
    */
-  setOption(name: string, number?: number | undefined | null, first?: string | undefined | null, second?: string | undefined | null, third?: string | undefined | null): ErrorInfo | null
+  setMulticastInterface(interface: string): ErrorInfo | null
+  /**
+   * Joins (`join`) or leaves a multicast group, on the interface with that address or the
+   * kernel's choice. A group or interface that is no IP literal is EINVAL.
+   */
+  membership(join: boolean, group: string, interface?: string | undefined | null): ErrorInfo | null
+  /**
+   * Joins (`join`) or leaves a source-specific multicast group. An address that is no IP
+   * literal is EINVAL.
+   */
+  sourceMembership(join: boolean, source: string, group: string, interface?: string | undefined | null): ErrorInfo | null
 }
 
 /** Address of one end of a socket. */

@@ -181,7 +181,7 @@ class UDPSocket {
 
   setBroadcast(enabled) {
     const state = checkOption(this, arguments.length, 1)
-    apply(state, 'broadcast', enabled ? 1 : 0)
+    applied(stillOpen(state).setBroadcast(!!enabled))
     return enabled
   }
 
@@ -189,7 +189,7 @@ class UDPSocket {
     const state = checkOption(this, arguments.length, 1)
     const value = int32(ttl)
     if (value < 1 || value > 255) throw einval()
-    apply(state, 'ttl', value)
+    applied(stillOpen(state).setTTL(value))
     return value
   }
 
@@ -197,13 +197,13 @@ class UDPSocket {
     const state = checkOption(this, arguments.length, 1)
     const value = int32(ttl)
     if (value < 1 || value > 255) throw einval()
-    apply(state, 'multicastTtl', value)
+    applied(stillOpen(state).setMulticastTTL(value))
     return value
   }
 
   setMulticastLoopback(enabled) {
     const state = checkOption(this, arguments.length, 1)
-    apply(state, 'multicastLoop', enabled ? 1 : 0)
+    applied(stillOpen(state).setMulticastLoopback(!!enabled))
     return enabled
   }
 
@@ -211,24 +211,24 @@ class UDPSocket {
     const state = checkOption(this, arguments.length, 1)
     const address = interfaceAddress === null || interfaceAddress === undefined ? null : parseIp(toText(interfaceAddress))
     if (address === null) return false
-    apply(state, 'multicastInterface', undefined, address)
+    applied(stillOpen(state).setMulticastInterface(address))
     return true
   }
 
   addMembership(multicastAddress, interfaceAddress) {
-    return membership(this, 'addMembership', arguments.length, multicastAddress, interfaceAddress)
+    return membership(this, true, arguments.length, multicastAddress, interfaceAddress)
   }
 
   dropMembership(multicastAddress, interfaceAddress) {
-    return membership(this, 'dropMembership', arguments.length, multicastAddress, interfaceAddress)
+    return membership(this, false, arguments.length, multicastAddress, interfaceAddress)
   }
 
   addSourceSpecificMembership(sourceAddress, groupAddress, interfaceAddress) {
-    return sourceMembership(this, 'addSourceMembership', arguments.length, sourceAddress, groupAddress, interfaceAddress)
+    return sourceMembership(this, true, arguments.length, sourceAddress, groupAddress, interfaceAddress)
   }
 
   dropSourceSpecificMembership(sourceAddress, groupAddress, interfaceAddress) {
-    return sourceMembership(this, 'dropSourceMembership', arguments.length, sourceAddress, groupAddress, interfaceAddress)
+    return sourceMembership(this, false, arguments.length, sourceAddress, groupAddress, interfaceAddress)
   }
 
   [kEvent](kind, a, b) {
@@ -255,14 +255,22 @@ function checkOption(socket, argc, needed) {
   return state
 }
 
-function apply(state, name, number, first, second, third) {
-  // Coercing the argument may have closed the socket: Bun says so rather than EBADF.
+/**
+ * The native socket, once the arguments are coerced: that may have closed the socket, which Bun
+ * then reports rather than EBADF.
+ */
+function stillOpen(state) {
   if (state.closed) throw socketClosed()
-  const failure = state.native.setOption(name, number, first, second, third)
+  return state.native
+}
+
+/** What a native setter answered: nothing once applied, else the failure to throw. */
+function applied(failure) {
   if (failure != null) throw fromNative(failure)
 }
 
-function membership(socket, name, argc, group, iface) {
+/** add/dropMembership; `join` for add. */
+function membership(socket, join, argc, group, iface) {
   const state = checkOption(socket, argc, 1)
   const groupIp = parseIp(toText(group))
   if (groupIp === null) throw einval()
@@ -271,11 +279,12 @@ function membership(socket, name, argc, group, iface) {
   if (ifaceIp !== null && family(ifaceIp) !== family(groupIp)) {
     throw invalidArgType('Family mismatch between address and interface')
   }
-  apply(state, name, undefined, groupIp, ifaceIp ?? undefined)
+  applied(stillOpen(state).membership(join, groupIp, ifaceIp ?? undefined))
   return true
 }
 
-function sourceMembership(socket, name, argc, source, group, iface) {
+/** add/dropSourceSpecificMembership; `join` for add. */
+function sourceMembership(socket, join, argc, source, group, iface) {
   const state = checkOption(socket, argc, 2)
   const sourceIp = parseIp(toText(source))
   const groupIp = parseIp(toText(group))
@@ -287,7 +296,7 @@ function sourceMembership(socket, name, argc, source, group, iface) {
   if (ifaceIp !== null && family(ifaceIp) !== family(groupIp)) {
     throw invalidArgType('Family mismatch among source, group and interface addresses')
   }
-  apply(state, name, undefined, sourceIp, groupIp, ifaceIp ?? undefined)
+  applied(stillOpen(state).sourceMembership(join, sourceIp, groupIp, ifaceIp ?? undefined))
   return true
 }
 

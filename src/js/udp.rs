@@ -182,55 +182,121 @@ impl NativeUdpSocket {
     EnvCtx::set_ref(&env, self.id, true, false)
   }
 
-  /// Applies a socket option (`lib/udp.js` checked the values); returns the failure, if any.
-  /// `name`: broadcast, ttl, multicastTtl, multicastLoop, multicastInterface, addMembership,
-  /// dropMembership, addSourceMembership, dropSourceMembership.
+  /// Sets SO_BROADCAST. Returns the failure, or nothing once applied.
   #[napi(catch_unwind)]
-  pub fn set_option(
+  pub fn set_broadcast(&self, on: bool) -> Option<ErrorInfo> {
+    self.apply(Ok(UdpOption::Broadcast(on)))
+  }
+
+  /// Sets the unicast TTL (hop limit on IPv6); `lib/udp.js` checked 1..=255.
+  #[napi(js_name = "setTTL", catch_unwind)]
+  pub fn set_ttl(&self, ttl: u32) -> Option<ErrorInfo> {
+    self.apply(Ok(UdpOption::Ttl(ttl)))
+  }
+
+  /// Sets the multicast TTL (hop limit on IPv6); `lib/udp.js` checked 1..=255.
+  #[napi(js_name = "setMulticastTTL", catch_unwind)]
+  pub fn set_multicast_ttl(&self, ttl: u32) -> Option<ErrorInfo> {
+    self.apply(Ok(UdpOption::MulticastTtl(ttl)))
+  }
+
+  /// Sets whether this host's own multicast datagrams come back to it.
+  #[napi(catch_unwind)]
+  pub fn set_multicast_loopback(&self, on: bool) -> Option<ErrorInfo> {
+    self.apply(Ok(UdpOption::MulticastLoop(on)))
+  }
+
+  /// Picks the interface multicast leaves by, named by its address (an IP literal; IPv6 may
+  /// carry a "%scope", which is dropped). An address that is no IP literal is EINVAL.
+  #[napi(catch_unwind)]
+  pub fn set_multicast_interface(&self, interface: String) -> Option<ErrorInfo> {
+    self.apply(ip(&interface).map(UdpOption::MulticastInterface))
+  }
+
+  /// Joins (`join`) or leaves a multicast group, on the interface with that address or the
+  /// kernel's choice. A group or interface that is no IP literal is EINVAL.
+  #[napi(catch_unwind)]
+  pub fn membership(&self, join: bool, group: String, interface: Option<String>) -> Option<ErrorInfo> {
+    self.apply((|| {
+      Ok(UdpOption::Membership {
+        join,
+        group: ip(&group)?,
+        interface: interface.as_deref().map(ip).transpose()?,
+      })
+    })())
+  }
+
+  /// Joins (`join`) or leaves a source-specific multicast group. An address that is no IP
+  /// literal is EINVAL.
+  #[napi(catch_unwind)]
+  pub fn source_membership(
     &self,
-    name: String,
-    number: Option<u32>,
-    first: Option<String>,
-    second: Option<String>,
-    third: Option<String>,
+    join: bool,
+    source: String,
+    group: String,
+    interface: Option<String>,
   ) -> Option<ErrorInfo> {
-    let Some(udp) = &self.udp else {
-      return Some(ErrorInfo::from(&closed_fd()));
-    };
-    let ip = |text: &Option<String>| text.as_deref().and_then(parse_ip);
-    let on = number.unwrap_or(0) != 0;
-    let option = match name.as_str() {
-      "broadcast" => UdpOption::Broadcast(on),
-      "ttl" => UdpOption::Ttl(number.unwrap_or(0)),
-      "multicastTtl" => UdpOption::MulticastTtl(number.unwrap_or(0)),
-      "multicastLoop" => UdpOption::MulticastLoop(on),
-      "multicastInterface" => UdpOption::MulticastInterface(ip(&first)?),
-      "addMembership" | "dropMembership" => UdpOption::Membership {
-        join: name == "addMembership",
-        group: ip(&first).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-        interface: ip(&second),
-      },
-      "addSourceMembership" | "dropSourceMembership" => UdpOption::SourceMembership {
-        join: name == "addSourceMembership",
-        source: ip(&first)?,
-        group: ip(&second)?,
-        interface: ip(&third),
-      },
-      _ => return None,
-    };
-    udp.set_option(option).err().map(|err| ErrorInfo::from(&err))
+    self.apply((|| {
+      Ok(UdpOption::SourceMembership {
+        join,
+        source: ip(&source)?,
+        group: ip(&group)?,
+        interface: interface.as_deref().map(ip).transpose()?,
+      })
+    })())
   }
 }
 
-/// An address `lib/udp.js` already normalised; an IPv6 scope ("%lo") is dropped.
-fn parse_ip(text: &str) -> Option<IpAddr> {
-  text.split('%').next().unwrap_or(text).parse().ok()
+impl NativeUdpSocket {
+  /// Applies `option`, or reports why it cannot be: a bad argument, a closed socket, the OS.
+  fn apply(&self, option: std::result::Result<UdpOption, SocketError>) -> Option<ErrorInfo> {
+    let Some(udp) = &self.udp else {
+      return Some(ErrorInfo::from(&setsockopt_error(libc::EBADF)));
+    };
+    option
+      .and_then(|option| udp.set_option(option))
+      .err()
+      .map(|err| ErrorInfo::from(&err))
+  }
 }
 
-fn closed_fd() -> SocketError {
+/// An IP literal as `lib/udp.js` passes it; an IPv6 scope ("%lo") is dropped. Anything else is
+/// EINVAL, as Bun answers an address it cannot parse.
+fn ip(text: &str) -> std::result::Result<IpAddr, SocketError> {
+  let bare = text.split_once('%').map_or(text, |(address, _scope)| address);
+  bare.parse().map_err(|_| setsockopt_error(libc::EINVAL))
+}
+
+fn setsockopt_error(errno: i32) -> SocketError {
   SocketError::os(
     crate::error::Syscall::Setsockopt,
-    &std::io::Error::from_raw_os_error(libc::EBADF),
+    &std::io::Error::from_raw_os_error(errno),
     crate::error::ErrorTarget::default(),
   )
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn an_address_that_is_no_ip_literal_is_einval() {
+    for text in [
+      "",
+      "bogus",
+      " 127.0.0.1",
+      "[::1]",
+      "239.1",
+      "1.2.3.4.5",
+      "ff02::1::",
+      "%lo",
+      "127.0.0.1 ",
+    ] {
+      let err = ip(text).expect_err(text);
+      assert_eq!(err.code(), "EINVAL", "{text}");
+    }
+    assert_eq!(ip("::1%lo").unwrap(), "::1".parse::<IpAddr>().unwrap());
+    assert_eq!(ip("ff02::1%").unwrap(), "ff02::1".parse::<IpAddr>().unwrap());
+    assert_eq!(ip("239.1.1.1").unwrap(), "239.1.1.1".parse::<IpAddr>().unwrap());
+  }
 }
