@@ -314,10 +314,32 @@ function udpSocket(options) {
     connectHostname: parsed.connect?.hostname,
     connectPort: parsed.connect?.port,
   })
+  if (typeof result === 'number') return resolving(result, parsed)
   if (!(result instanceof binding.NativeUdpSocket)) throw bindError(result, parsed.hostname)
-  const socket = new UDPSocket(result, parsed.hostname, parsed.handlers, parsed.binaryType, parsed.connect !== undefined)
-  handles.set(result.id, socket)
-  return Promise.resolve(socket)
+  return Promise.resolve(opened(result, parsed))
+}
+
+/**
+ * A socket whose hosts are names: they resolve off the JS thread (Bun blocks it), then the
+ * socket is bound and `open` arrives on its id, or `connectError` with what failed (a rejection,
+ * where an IP literal's failure throws at the call).
+ */
+function resolving(id, parsed) {
+  return new Promise((resolve, reject) => {
+    handles.set(id, {
+      [kEvent](kind, a) {
+        handles.delete(id)
+        if (kind === kinds.OPEN) resolve(opened(a, parsed))
+        else reject(bindError(a, parsed.hostname))
+      },
+    })
+  })
+}
+
+function opened(native, parsed) {
+  const socket = new UDPSocket(native, parsed.hostname, parsed.handlers, parsed.binaryType, parsed.connect !== undefined)
+  handles.set(native.id, socket)
+  return socket
 }
 
 /** Checks udpSocket()/reload() options in Bun's order, with Bun's messages. */

@@ -35,6 +35,7 @@ use crate::error::SocketError;
 use crate::js::errors::ErrorInfo;
 use crate::js::reader::{self, JsTarget};
 use crate::js::socket::NativeSocket;
+use crate::js::udp::NativeUdpSocket;
 use crate::js::{check, copy_buffer};
 use std::net::SocketAddr;
 
@@ -68,10 +69,15 @@ enum Payload {
   ConnectError(SocketError),
   Timeout,
   Datagrams(Batch),
+  Bound(Unclaimed),
   Handshake(HandshakeOutcome),
   Records(Vec<u8>),
   Tls(TlsNote),
 }
+
+/// A UDP socket bound after its names resolved, on its way to JS: closed if it never gets
+/// there (the environment ended with the event still queued), so it cannot stay open unseen.
+struct Unclaimed(Option<Arc<Udp>>);
 
 /// Per-environment state, kept as the environment's instance data.
 pub struct EnvCtx {
@@ -383,6 +389,7 @@ impl EventSink for JsSink {
       Event::Data(chunk, credit) => (Payload::Data(chunk), Some(credit)),
       Event::Records(chunk, credit) => (Payload::Records(chunk), Some(credit)),
       Event::Datagrams(batch, credit) => (Payload::Datagrams(batch), Some(credit)),
+      Event::Bound(udp) => (Payload::Bound(Unclaimed(Some(udp))), None),
       Event::Open(conn) => (Payload::Open(conn), None),
       Event::Accept(conn) => (Payload::Accept(conn), None),
       Event::Drain => (Payload::Drain, None),
@@ -395,6 +402,14 @@ impl EventSink for JsSink {
       Event::Tls(note) => (Payload::Tls(note), None),
     };
     self.call(id, payload, credit)
+  }
+}
+
+impl Drop for Unclaimed {
+  fn drop(&mut self) {
+    if let Some(udp) = self.0.take() {
+      udp.close();
+    }
   }
 }
 
@@ -484,6 +499,19 @@ fn to_args(env: &Env, live: &Liveness, js: &Rc<JsTarget>, id: HandleId, payload:
           (HELLO, name, alpn)
         }
       }
+    }
+    // A UDP socket whose names resolved: `open` on its id, with its native half.
+    Payload::Bound(mut unclaimed) => {
+      let Some(udp) = unclaimed.0.take() else {
+        return Err(napi::Error::from_reason("a bound UDP socket was claimed twice"));
+      };
+      live
+        .owned
+        .borrow_mut()
+        .insert(id, Owned::Udp(Arc::downgrade(&udp)));
+      // SAFETY: as above.
+      let native = unsafe { NativeUdpSocket::to_napi_value(raw_env, NativeUdpSocket::new(udp, id)) }?;
+      (OPEN, Raw(native), undefined()?)
     }
     Payload::Datagrams(batch) => {
       let (payloads, meta) = datagrams_to_js(raw_env, batch)?;

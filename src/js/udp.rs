@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Either, Uint32Array};
+use napi::bindgen_prelude::{Either, Either3, Uint32Array};
 use napi::{Env, Result};
 use napi_derive::napi;
 
@@ -11,16 +11,19 @@ use crate::error::SocketError;
 use crate::js::dispatch::EnvCtx;
 use crate::js::errors::ErrorInfo;
 use crate::js::socket::AddressInfo;
-use crate::net::addr;
 use crate::net::next_id;
-use crate::net::udp::{Udp, UdpConfig, UdpOption};
+use crate::net::udp::{Udp, UdpOption, UdpTarget};
 
 /// Where to bind, and the peer of a connected socket, as `lib/udp.js` checked them.
 #[napi(object)]
 pub struct UdpOptions {
+  /// An IP literal or a name for getaddrinfo.
   pub hostname: String,
+  /// 0..=65535; 0 lets the kernel pick.
   pub port: u32,
+  /// The peer of a connected socket: an IP literal or a name.
   pub connect_hostname: Option<String>,
+  /// 1..=65535, given with `connect_hostname`.
   pub connect_port: Option<u32>,
 }
 
@@ -37,46 +40,41 @@ pub struct NativeUdpSocket {
 #[napi]
 pub const HAS_ERROR_QUEUE: bool = crate::net::udp::HAS_ERROR_QUEUE;
 
-/// Binds (and connects) now. Returns the socket, or the failure's description.
+/// Binds (and connects) at once when both hosts are IP literals: returns the socket, or the
+/// failure's description. A host that needs the resolver makes it return the pending socket's
+/// id instead, without waiting: getaddrinfo runs off the JS thread, and the socket (`open`) or
+/// the failure (`connectError`) arrives later as an event on that id, which keeps the event
+/// loop alive meanwhile.
 #[napi(catch_unwind)]
-pub fn udp_socket(env: Env, options: UdpOptions) -> Result<Either<NativeUdpSocket, ErrorInfo>> {
+pub fn udp_socket(env: Env, options: UdpOptions) -> Result<Either3<NativeUdpSocket, ErrorInfo, u32>> {
   let ctx = EnvCtx::of(&env)?;
-  let config = match config(&options) {
-    Ok(config) => config,
-    Err(err) => return Ok(Either::B(ErrorInfo::from(&err))),
+  let target = UdpTarget {
+    host: options.hostname,
+    port: options.port as u16,
+    connect: options
+      .connect_hostname
+      .zip(options.connect_port)
+      .map(|(host, port)| (host, port as u16)),
   };
   let id = next_id();
+  let Some(config) = target.literal() else {
+    ctx.hold(id);
+    Udp::resolve_then_bind(id, ctx.sink(), target);
+    return Ok(Either3::C(id));
+  };
   match Udp::bind(id, ctx.sink(), &config) {
     Ok(udp) => {
       ctx.hold(id);
       ctx.own_udp(id, &udp);
-      Ok(Either::A(NativeUdpSocket { udp: Some(udp), id }))
+      Ok(Either3::A(NativeUdpSocket::new(udp, id)))
     }
-    Err(err) => Ok(Either::B(ErrorInfo::from(&err))),
+    Err(err) => Ok(Either3::B(ErrorInfo::from(&err))),
   }
-}
-
-fn config(options: &UdpOptions) -> std::result::Result<UdpConfig, SocketError> {
-  let bind = addr::resolve_blocking(&options.hostname, options.port as u16)?[0];
-  let connect = match (&options.connect_hostname, options.connect_port) {
-    (Some(host), Some(port)) => {
-      let candidates = addr::resolve_blocking(host, port as u16)?;
-      // Prefer the bound socket's family.
-      Some(
-        candidates
-          .iter()
-          .copied()
-          .find(|a| a.is_ipv4() == bind.is_ipv4())
-          .unwrap_or(candidates[0]),
-      )
-    }
-    _ => None,
-  };
-  Ok(UdpConfig { bind, connect })
 }
 
 #[napi]
 impl NativeUdpSocket {
+  /// The id its events arrive on.
   #[napi(getter, catch_unwind)]
   pub fn id(&self) -> u32 {
     self.id
@@ -88,6 +86,7 @@ impl NativeUdpSocket {
     self.udp.as_ref().map_or(-1, |udp| udp.fd())
   }
 
+  /// The bound address; nothing once closed.
   #[napi(catch_unwind)]
   pub fn address(&self) -> Option<AddressInfo> {
     self
@@ -97,6 +96,7 @@ impl NativeUdpSocket {
       .map(AddressInfo::from)
   }
 
+  /// The connected peer; nothing when unconnected or closed.
   #[napi(catch_unwind)]
   pub fn remote_address(&self) -> Option<AddressInfo> {
     self
@@ -172,11 +172,13 @@ impl NativeUdpSocket {
     EnvCtx::forget(&env, self.id)
   }
 
+  /// Counts the socket as keeping the event loop alive again (unless closed).
   #[napi(js_name = "ref", catch_unwind)]
   pub fn hold(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, self.udp.is_some(), true)
   }
 
+  /// Stops counting the socket as keeping the event loop alive.
   #[napi(catch_unwind)]
   pub fn unref(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, true, false)
@@ -248,6 +250,11 @@ impl NativeUdpSocket {
 }
 
 impl NativeUdpSocket {
+  /// The JS half of a bound socket.
+  pub(crate) fn new(udp: Arc<Udp>, id: u32) -> NativeUdpSocket {
+    NativeUdpSocket { udp: Some(udp), id }
+  }
+
   /// Applies `option`, or reports why it cannot be: a bad argument, a closed socket, the OS.
   fn apply(&self, option: std::result::Result<UdpOption, SocketError>) -> Option<ErrorInfo> {
     let Some(udp) = &self.udp else {
