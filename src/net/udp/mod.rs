@@ -123,7 +123,8 @@ impl UdpTarget {
 pub struct Udp {
   reporter: Reporter,
   /// Registered for reads (and errors) only: a registration that also watched writes would
-  /// wake the I/O thread for every datagram sent. `drain` waits on a separate registration.
+  /// wake the I/O thread for every datagram sent. A pending `drain` asks the kernel instead
+  /// (`writable`).
   socket: AsyncFd<UdpSocket>,
   local: Option<SocketAddr>,
   connected: Option<SocketAddr>,
