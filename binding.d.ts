@@ -122,10 +122,13 @@ export declare class NativeTlsConfig {
 
 /** The native half of a UDP socket. Datagrams arrive as batches on its id. */
 export declare class NativeUdpSocket {
+  /** The id its events arrive on. */
   get id(): number
   /** The OS descriptor; -1 once closed. */
   get fd(): number
+  /** The bound address; nothing once closed. */
   address(): AddressInfo | null
+  /** The connected peer; nothing when unconnected or closed. */
   remoteAddress(): AddressInfo | null
   /**
    * Sends one datagram to `address:port`, or to the connected peer when `address` is absent.
@@ -139,14 +142,33 @@ export declare class NativeUdpSocket {
   sendMany(bytes: Uint8Array, lengths: Uint32Array, ports?: Uint32Array | undefined | null, addressOf?: Uint32Array | undefined | null, addresses?: Array<string> | undefined | null): number | ErrorInfo
   /** Closes now and stops counting the socket as alive. */
   close(): void
+  /** Counts the socket as keeping the event loop alive again (unless closed). */
   ref(): void
+  /** Stops counting the socket as keeping the event loop alive. */
   unref(): void
+  /** Sets SO_BROADCAST. Returns the failure, or nothing once applied. */
+  setBroadcast(on: boolean): ErrorInfo | null
+  /** Sets the unicast TTL (hop limit on IPv6); `lib/udp.js` checked 1..=255. */
+  setTTL(ttl: number): ErrorInfo | null
+  /** Sets the multicast TTL (hop limit on IPv6); `lib/udp.js` checked 1..=255. */
+  setMulticastTTL(ttl: number): ErrorInfo | null
+  /** Sets whether this host's own multicast datagrams come back to it. */
+  setMulticastLoopback(on: boolean): ErrorInfo | null
   /**
-   * Applies a socket option (`lib/udp.js` checked the values); returns the failure, if any.
-   * `name`: broadcast, ttl, multicastTtl, multicastLoop, multicastInterface, addMembership,
-   * dropMembership, addSourceMembership, dropSourceMembership.
+   * Picks the interface multicast leaves by, named by its address (an IP literal; IPv6 may
+   * carry a "%scope", which is dropped). An address that is no IP literal is EINVAL.
    */
-  setOption(name: string, number?: number | undefined | null, first?: string | undefined | null, second?: string | undefined | null, third?: string | undefined | null): ErrorInfo | null
+  setMulticastInterface(interface: string): ErrorInfo | null
+  /**
+   * Joins (`join`) or leaves a multicast group, on the interface with that address or the
+   * kernel's choice. A group or interface that is no IP literal is EINVAL.
+   */
+  membership(join: boolean, group: string, interface?: string | undefined | null): ErrorInfo | null
+  /**
+   * Joins (`join`) or leaves a source-specific multicast group. An address that is no IP
+   * literal is EINVAL.
+   */
+  sourceMembership(join: boolean, source: string, group: string, interface?: string | undefined | null): ErrorInfo | null
 }
 
 /** Address of one end of a socket. */
@@ -322,14 +344,24 @@ export interface TlsInput {
 
 /** Where to bind, and the peer of a connected socket, as `lib/udp.js` checked them. */
 export interface UdpOptions {
+  /** An IP literal or a name for getaddrinfo. */
   hostname: string
+  /** 0..=65535; 0 lets the kernel pick. */
   port: number
+  /** The peer of a connected socket: an IP literal or a name. */
   connectHostname?: string
+  /** 1..=65535, given with `connect_hostname`. */
   connectPort?: number
 }
 
-/** Binds (and connects) now. Returns the socket, or the failure's description. */
-export declare function udpSocket(options: UdpOptions): NativeUdpSocket | ErrorInfo
+/**
+ * Binds (and connects) at once when both hosts are IP literals: returns the socket, or the
+ * failure's description. A host that needs the resolver makes it return the pending socket's
+ * id instead, without waiting: getaddrinfo runs off the JS thread, and the socket (`open`) or
+ * the failure (`connectError`) arrives later as an event on that id, which keeps the event
+ * loop alive meanwhile.
+ */
+export declare function udpSocket(options: UdpOptions): NativeUdpSocket | ErrorInfo | number
 
 /**
  * Gives the core to another thread for a moment (the JS thread's short polls while it waits

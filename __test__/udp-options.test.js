@@ -382,6 +382,81 @@ describe('socket options (IPv6)', () => {
   })
 })
 
+// --- addresses the setters refuse, as Bun 1.4.4 refuses them ---------------------------------
+
+describe('bad addresses in the multicast setters', () => {
+  const ENOPROTOOPT = ['ENOPROTOOPT', -92, 'setsockopt', 'ENOPROTOOPT: protocol not available, setsockopt']
+  // Not an IP literal to Bun: garbage, spaces, brackets, an IPv4 scope, too many parts.
+  const GARBAGE = ['bogus', '', ' 239.1.1.1', '239.1.1.1 ', '[ff02::1]', '239.1.1.1%lo', '239.1.1.1.1', 'ff02::1::']
+
+  test('a group that is no IP literal, or no group, is EINVAL; an IPv6 one on an IPv4 socket ENOPROTOOPT', async () => {
+    const s = await open()
+    for (const group of [...GARBAGE, '1.2.3.4', '0.0.0.0']) expectOsError(() => s.addMembership(group), ...EINVAL)
+    for (const group of GARBAGE) expectOsError(() => s.dropMembership(group), ...EINVAL)
+    for (const group of ['1.2.3.4', '0.0.0.0']) expectOsError(() => s.dropMembership(group), ...EADDRNOTAVAIL)
+    for (const group of ['ff02::1%lo', 'ff02::1%', '::ffff:239.1.1.1', '::', 'FF02::1', 'ff02::0.0.0.1']) {
+      expectOsError(() => s.addMembership(group), ...ENOPROTOOPT)
+    }
+    // inet_aton's forms are addresses to Bun.
+    for (const group of ['239.1', '0xef.1.1.2', '4009820419']) {
+      expect(s.addMembership(group)).toBe(true)
+      expect(s.dropMembership(group)).toBe(true)
+    }
+  })
+
+  test('an interface that is no IP literal is ignored; one of the other family is a TypeError', async () => {
+    const s = await open()
+    for (const iface of GARBAGE) {
+      expect(s.addMembership('239.1.1.9', iface)).toBe(true)
+      expect(s.dropMembership('239.1.1.9', iface)).toBe(true)
+    }
+    for (const iface of ['ff02::1%lo', '::ffff:127.0.0.1', '::']) {
+      expectArgError(() => s.addMembership('239.1.1.10', iface), 'Family mismatch between address and interface')
+    }
+    expectOsError(() => s.addMembership('239.1.1.10', '1.2.3.4'), 'ENODEV', -19, 'setsockopt', 'ENODEV: no such device, setsockopt')
+  })
+
+  test('source-specific: a source or group that is no IP literal is EINVAL', async () => {
+    const s = await open()
+    for (const bad of GARBAGE) {
+      expectOsError(() => s.addSourceSpecificMembership(bad, '232.1.1.9'), ...EINVAL)
+      expectOsError(() => s.addSourceSpecificMembership(V4, bad), ...EINVAL)
+      expectOsError(() => s.dropSourceSpecificMembership(bad, '232.1.1.9'), ...EINVAL)
+    }
+    for (const bad of ['ff02::1%lo', '::']) {
+      expectArgError(() => s.addSourceSpecificMembership(bad, '232.1.1.9'), 'Family mismatch between source and group addresses')
+    }
+  })
+
+  test('setMulticastInterface: false for no IP literal, EINVAL for a multicast address', async () => {
+    const s = await open()
+    for (const iface of GARBAGE) expect(s.setMulticastInterface(iface)).toBe(false)
+    // Bun refuses a multicast address itself, without asking the kernel (which would say
+    // EADDRNOTAVAIL).
+    for (const iface of ['239.1.1.1', '224.0.0.1', '239.1', '0xef.1.1.1']) expectOsError(() => s.setMulticastInterface(iface), ...EINVAL)
+    for (const iface of ['127.1', '0x7f.0.0.1', '2130706433']) expect(s.setMulticastInterface(iface)).toBe(true)
+    for (const iface of ['1.2.3.4', '255.255.255.255']) expectOsError(() => s.setMulticastInterface(iface), ...EADDRNOTAVAIL)
+  })
+
+  test6('an IPv6 socket takes an IPv4 interface, which must be local, and scoped IPv6 ones', async () => {
+    for (const hostname of [V6, '::']) {
+      const s = await open({ hostname })
+      // The IPv4 interface is set (IP_MULTICAST_IF) on the IPv6 socket too, and checked there.
+      for (const iface of ['127.0.0.1', '127.1', '0.0.0.0']) expect(s.setMulticastInterface(iface)).toBe(true)
+      for (const iface of ['1.2.3.4', '10.0.0.1']) expectOsError(() => s.setMulticastInterface(iface), ...EADDRNOTAVAIL)
+      for (const iface of ['239.1.1.1', '239.1']) expectOsError(() => s.setMulticastInterface(iface), ...EINVAL)
+      for (const iface of ['::1', '::1%lo', '::1%1', 'fe80::1%lo', '::ffff:127.0.0.1', '::']) expect(s.setMulticastInterface(iface)).toBe(true)
+      for (const group of ['ff02::1%lo', 'ff02::1%', 'FF02::1']) {
+        expect(s.addMembership(group)).toBe(true)
+        expect(s.dropMembership(group)).toBe(true)
+      }
+      for (const group of [...GARBAGE, '::ffff:239.1.1.1', '::']) expectOsError(() => s.addMembership(group), ...EINVAL)
+      expect(s.addSourceSpecificMembership('::1%lo', 'ff3e::9')).toBe(true)
+      expectOsError(() => s.addSourceSpecificMembership('::1', '::ffff:239.1.1.1'), ...EINVAL)
+    }
+  })
+})
+
 // --- closed while an argument was read ---------------------------------------------------------
 
 describe('a socket closed while an argument is coerced', () => {

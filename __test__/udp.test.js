@@ -5,7 +5,7 @@
 // options are in udp-options.test.js.
 
 const { udpSocket } = require('bun')
-const { deferred, within, waitFor, sleep, hasIPv6, fixtureRunner, autoClose, thrown, hasErrorQueue } = require('./helpers')
+const { deferred, within, waitFor, sleep, hasIPv6, fixtureRunner, autoClose, thrown, hasErrorQueue, onBun } = require('./helpers')
 
 const V4 = '127.0.0.1'
 const V6 = '::1'
@@ -676,5 +676,80 @@ describe('process liveness', () => {
     expect(result.stdout).toBe('got ping\n')
     expect(result.code).toBe(0)
     expect(result.ms).toBeLessThan(3000)
+  })
+})
+
+// --- a hostname that resolves slowly ----------------------------------------------------------
+
+// Each run is a child process in a user, mount and network namespace of its own: resolv.conf is
+// empty there (glibc then asks 127.0.0.1:53), and fixtures/slow-dns.js answers on 127.0.0.1:53
+// after a delay, or never. RES_OPTIONS bounds glibc's wait.
+const { spawn, spawnSync } = require('node:child_process')
+const NAMESPACE = ['-rmn', 'sh', '-c', 'mount --bind /dev/null /etc/resolv.conf && ip link set lo up && exec "$@"', 'sh']
+const canUnshare = process.platform === 'linux' && spawnSync('unshare', [...NAMESPACE, 'true']).status === 0
+const testNs = canUnshare ? test : test.skip
+const NS = canUnshare ? '' : ' (skipped: needs `unshare -rmn`, mount and `ip`)'
+
+/** Runs fixtures/udp-slow-name.js in its namespace; resolves with its JSON line. */
+async function slowName(delay, mode) {
+  const child = spawn('unshare', [...NAMESPACE, process.execPath, require('node:path').join(__dirname, 'fixtures', 'udp-slow-name.js'), String(delay), mode], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RES_OPTIONS: 'timeout:2 attempts:1' },
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  child.stderr.on('data', (d) => (stderr += d))
+  const code = await within(new Promise((resolve) => child.on('close', resolve)), 10000, 'udp-slow-name.js').finally(() => child.kill('SIGKILL'))
+  expect(stderr).toBe('')
+  expect(code).toBe(0)
+  return JSON.parse(stdout)
+}
+
+describe(`udpSocket() with a hostname that resolves slowly${NS}`, () => {
+  testNs('timers keep firing while the name resolves; the promise resolves with the address', async () => {
+    const result = await slowName(800, 'bind')
+    expect(result.address).toBe(V4)
+    expect(result.ms).toBeGreaterThanOrEqual(700)
+    if (onBun) {
+      // Bun 1.4.4 resolves on the JS thread: the call itself takes the 800 ms, no timer runs.
+      expect(result.callMs).toBeGreaterThanOrEqual(700)
+      expect(result.ticks).toBe(0)
+    } else {
+      expect(result.callMs).toBeLessThan(100)
+      expect(result.ticks).toBeGreaterThanOrEqual(20)
+    }
+  })
+
+  testNs('connect.hostname resolves off the JS thread too', async () => {
+    const result = await slowName(800, 'connect')
+    expect([result.address, result.remote]).toEqual([V4, V4])
+    if (onBun) expect(result.ticks).toBe(0) // Bun blocks, as above
+    else expect(result.ticks).toBeGreaterThanOrEqual(20)
+  })
+
+  testNs('a name never answered rejects with getaddrinfo\'s error once the resolver gives up', async () => {
+    const result = await slowName('never', 'bind')
+    expect(result.ms).toBeGreaterThanOrEqual(1500)
+    if (onBun) {
+      // Bun blocks for the resolver's 2 s, then throws its own description of EAI_AGAIN.
+      expect(result.ticks).toBe(0)
+      expect(result.error).toEqual({ code: 'ESRCH', syscall: 'bind', message: 'bind ESRCH slow.test' })
+    } else {
+      expect(result.ticks).toBeGreaterThanOrEqual(40)
+      expect(result.error).toEqual({ code: 'ENOTFOUND', syscall: 'getaddrinfo', message: 'getaddrinfo ENOTFOUND slow.test' })
+    }
+  })
+
+  testNs('the pending socket alone keeps the process alive until the promise settles', async () => {
+    const result = await slowName(800, 'quiet')
+    expect(result.address).toBe(V4)
+    expect(result.ms).toBeGreaterThanOrEqual(700)
+  })
+
+  testNs('a Worker terminated while its name resolves leaves no socket open', async () => {
+    const result = await slowName(800, 'worker')
+    expect(result.terminated).toBe(true)
+    expect(result.after).toBe(result.before)
   })
 })

@@ -127,11 +127,22 @@ function callData(socket, chunk) {
   }
 }
 
-function reportHandlerError(socket, err) {
-  const onError = socket[kState].handlers.error
+// How a handle's `error` handler is called; `this` is the handle either way.
+/** TCP and TLS sockets, listeners: `error(socket, err)`. */
+const SOCKET_AND_ERROR = 0
+/** UDP sockets: `error(err)`. */
+const ERROR_ALONE = 1
+
+/**
+ * A handler threw `err`: the handle's `error` handler gets it, called with Bun's arguments for
+ * the kind of handle; without one, or if that throws too, it becomes an uncaught exception.
+ */
+function reportHandlerError(handle, err, convention = SOCKET_AND_ERROR) {
+  const onError = handle[kState].handlers.error
   if (onError !== undefined) {
     try {
-      onError.call(socket, socket, err)
+      if (convention === ERROR_ALONE) onError.call(handle, err)
+      else onError.call(handle, handle, err)
       return
     } catch (again) {
       err = again
@@ -154,4 +165,6 @@ module.exports = {
   callData,
   reportHandlerError,
   EventKind,
+  SOCKET_AND_ERROR,
+  ERROR_ALONE,
 }

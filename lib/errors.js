@@ -61,4 +61,46 @@ function fromNative(info, context) {
   return err
 }
 
-module.exports = { typeError, rangeError, invalidArgType, outOfRange, fromNative, tlsError }
+/** An OS failure as Bun's UDP socket throws it: "EINVAL: invalid argument, setsockopt". */
+function osError(code, errno, description, syscall) {
+  const err = new Error(`${code}: ${description}, ${syscall}`)
+  err.code = code
+  err.syscall = syscall
+  err.errno = -Math.abs(errno)
+  return err
+}
+
+/** What Bun's UDP setters throw for a value or address they refuse. */
+const einval = () => osError('EINVAL', 22, 'invalid argument', 'setsockopt')
+
+/** A UDP setter on a closed socket. */
+const ebadf = () => osError('EBADF', 9, 'bad file descriptor', 'setsockopt')
+
+/** Bun's plain Error for a UDP socket used after close (no code). */
+const socketClosed = () => new Error('Socket is closed')
+
+/** udpSocket()'s failure: name resolution, connect, or bind ("bind EADDRINUSE 127.0.0.1"). */
+function bindError(info, hostname) {
+  if (info.syscall === 'getaddrinfo') return fromNative(info)
+  if (info.syscall === 'connect') return osError(info.code, info.errno, info.message, 'connect')
+  const err = new Error(`bind ${info.code} ${hostname}`)
+  err.code = info.code
+  err.syscall = 'bind'
+  err.errno = info.errno
+  err.address = hostname
+  return err
+}
+
+module.exports = {
+  typeError,
+  rangeError,
+  invalidArgType,
+  outOfRange,
+  fromNative,
+  tlsError,
+  osError,
+  einval,
+  ebadf,
+  socketClosed,
+  bindError,
+}

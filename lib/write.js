@@ -1,7 +1,7 @@
 'use strict'
 // Bun's rules for what write()/end() accept: strings (UTF-8, or with a Node encoding),
 // Buffers, typed arrays, DataViews and ArrayBuffers, with optional byteOffset/byteLength in
-// bytes.
+// bytes; and what a UDP socket's send()/sendMany() accept (the same sources, strings as UTF-8).
 
 const { invalidArgType, outOfRange } = require('./errors')
 const { TodoError } = require('./todo')
@@ -40,10 +40,26 @@ function isBufferSource(value) {
 
 /** A Uint8Array view of any BufferSource, or a TypeError as Bun throws it. */
 function toBytes(data) {
+  const bytes = viewOf(data)
+  if (bytes !== null) return bytes
+  throw invalidArgType(`The "data" argument must be of type string, buffer, or blob. Received ${describe(data)}`)
+}
+
+/** The bytes of one datagram: a string (or String) as UTF-8, any BufferSource as is. */
+function datagramBytes(data, message) {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8')
+  if (data instanceof String) return Buffer.from(String(data), 'utf8')
+  const bytes = viewOf(data)
+  if (bytes !== null) return bytes
+  throw invalidArgType(message)
+}
+
+/** A Uint8Array view of a BufferSource, or null. */
+function viewOf(data) {
   if (data instanceof Uint8Array) return data
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
   if (isBufferSource(data)) return new Uint8Array(data)
-  throw invalidArgType(`The "data" argument must be of type string, buffer, or blob. Received ${describe(data)}`)
+  return null
 }
 
 // Bun quirk, kept: an offset without a length takes the full length, so it must be 0.
@@ -81,4 +97,4 @@ function describe(value) {
   return `type ${typeof value} (${shown})`
 }
 
-module.exports = { writeArgs, toBytes, isBufferSource }
+module.exports = { writeArgs, toBytes, isBufferSource, datagramBytes }

@@ -35,6 +35,7 @@ use crate::error::SocketError;
 use crate::js::errors::ErrorInfo;
 use crate::js::reader::{self, JsTarget};
 use crate::js::socket::NativeSocket;
+use crate::js::udp::NativeUdpSocket;
 use crate::js::{check, copy_buffer};
 use std::net::SocketAddr;
 
@@ -53,6 +54,23 @@ type Args = [Raw; 4];
 struct Item {
   id: HandleId,
   event: Event,
+}
+
+impl Item {
+  /// The event, to deliver: the item no longer owns it.
+  fn take(mut self) -> (HandleId, Event) {
+    (self.id, std::mem::replace(&mut self.event, Event::Drain))
+  }
+}
+
+impl Drop for Item {
+  /// A UDP socket bound after its names resolved that never reaches JS (the environment ended
+  /// with the event still queued) is closed, so it cannot stay open unseen.
+  fn drop(&mut self) {
+    if let Event::Bound(udp) = &self.event {
+      udp.close();
+    }
+  }
 }
 
 /// Per-environment state, kept as the environment's instance data.
@@ -175,10 +193,11 @@ unsafe fn deliver(env: sys::napi_env, dispatch: sys::napi_value, context: *mut c
     return;
   }
   // SAFETY: `data` is an `Item` boxed by `JsSink::emit`, handed over exactly once.
-  let Item { id, event } = *unsafe { Box::from_raw(data.cast::<Item>()) };
+  let item = *unsafe { Box::from_raw(data.cast::<Item>()) };
   if env.is_null() || dispatch.is_null() || context.is_null() {
     return;
   }
+  let (id, event) = item.take();
   // SAFETY: `context` is the `CallCtx` of `init`, alive until `finalize`; JS thread.
   let ctx = unsafe { &*context.cast::<CallCtx>() };
   // SAFETY: JS thread, inside the handle and callback scope Node opens for the call.
@@ -440,6 +459,16 @@ fn to_args(
         (EventKind::Hello, name, alpn)
       }
     },
+    // A UDP socket whose names resolved: `open` on its id, with its native half.
+    Event::Bound(udp) => {
+      live
+        .owned
+        .borrow_mut()
+        .insert(id, Owned::Udp(Arc::downgrade(&udp)));
+      // SAFETY: as above.
+      let native = unsafe { NativeUdpSocket::to_napi_value(raw_env, NativeUdpSocket::new(udp, id)) }?;
+      (EventKind::Open, Raw(native), undefined()?)
+    }
     Event::Datagrams(batch, held) => {
       credit = Some(held);
       let (payloads, meta) = datagrams_to_js(raw_env, batch)?;

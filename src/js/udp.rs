@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Either, Uint32Array};
+use napi::bindgen_prelude::{Either, Either3, Uint32Array};
 use napi::{Env, Result};
 use napi_derive::napi;
 
@@ -11,16 +11,19 @@ use crate::error::SocketError;
 use crate::js::dispatch::EnvCtx;
 use crate::js::errors::ErrorInfo;
 use crate::js::socket::AddressInfo;
-use crate::net::addr;
 use crate::net::next_id;
-use crate::net::udp::{Udp, UdpConfig, UdpOption};
+use crate::net::udp::{Udp, UdpOption, UdpTarget};
 
 /// Where to bind, and the peer of a connected socket, as `lib/udp.js` checked them.
 #[napi(object)]
 pub struct UdpOptions {
+  /// An IP literal or a name for getaddrinfo.
   pub hostname: String,
+  /// 0..=65535; 0 lets the kernel pick.
   pub port: u32,
+  /// The peer of a connected socket: an IP literal or a name.
   pub connect_hostname: Option<String>,
+  /// 1..=65535, given with `connect_hostname`.
   pub connect_port: Option<u32>,
 }
 
@@ -37,46 +40,41 @@ pub struct NativeUdpSocket {
 #[napi]
 pub const HAS_ERROR_QUEUE: bool = crate::net::udp::HAS_ERROR_QUEUE;
 
-/// Binds (and connects) now. Returns the socket, or the failure's description.
+/// Binds (and connects) at once when both hosts are IP literals: returns the socket, or the
+/// failure's description. A host that needs the resolver makes it return the pending socket's
+/// id instead, without waiting: getaddrinfo runs off the JS thread, and the socket (`open`) or
+/// the failure (`connectError`) arrives later as an event on that id, which keeps the event
+/// loop alive meanwhile.
 #[napi(catch_unwind)]
-pub fn udp_socket(env: Env, options: UdpOptions) -> Result<Either<NativeUdpSocket, ErrorInfo>> {
+pub fn udp_socket(env: Env, options: UdpOptions) -> Result<Either3<NativeUdpSocket, ErrorInfo, u32>> {
   let ctx = EnvCtx::of(&env)?;
-  let config = match config(&options) {
-    Ok(config) => config,
-    Err(err) => return Ok(Either::B(ErrorInfo::from(&err))),
+  let target = UdpTarget {
+    host: options.hostname,
+    port: options.port as u16,
+    connect: options
+      .connect_hostname
+      .zip(options.connect_port)
+      .map(|(host, port)| (host, port as u16)),
   };
   let id = next_id();
+  let Some(config) = target.literal() else {
+    ctx.hold(id);
+    Udp::resolve_then_bind(id, ctx.sink(), target);
+    return Ok(Either3::C(id));
+  };
   match Udp::bind(id, ctx.sink(), &config) {
     Ok(udp) => {
       ctx.hold(id);
       ctx.own_udp(id, &udp);
-      Ok(Either::A(NativeUdpSocket { udp: Some(udp), id }))
+      Ok(Either3::A(NativeUdpSocket::new(udp, id)))
     }
-    Err(err) => Ok(Either::B(ErrorInfo::from(&err))),
+    Err(err) => Ok(Either3::B(ErrorInfo::from(&err))),
   }
-}
-
-fn config(options: &UdpOptions) -> std::result::Result<UdpConfig, SocketError> {
-  let bind = addr::resolve_blocking(&options.hostname, options.port as u16)?[0];
-  let connect = match (&options.connect_hostname, options.connect_port) {
-    (Some(host), Some(port)) => {
-      let candidates = addr::resolve_blocking(host, port as u16)?;
-      // Prefer the bound socket's family.
-      Some(
-        candidates
-          .iter()
-          .copied()
-          .find(|a| a.is_ipv4() == bind.is_ipv4())
-          .unwrap_or(candidates[0]),
-      )
-    }
-    _ => None,
-  };
-  Ok(UdpConfig { bind, connect })
 }
 
 #[napi]
 impl NativeUdpSocket {
+  /// The id its events arrive on.
   #[napi(getter, catch_unwind)]
   pub fn id(&self) -> u32 {
     self.id
@@ -88,6 +86,7 @@ impl NativeUdpSocket {
     self.udp.as_ref().map_or(-1, |udp| udp.fd())
   }
 
+  /// The bound address; nothing once closed.
   #[napi(catch_unwind)]
   pub fn address(&self) -> Option<AddressInfo> {
     self
@@ -97,6 +96,7 @@ impl NativeUdpSocket {
       .map(AddressInfo::from)
   }
 
+  /// The connected peer; nothing when unconnected or closed.
   #[napi(catch_unwind)]
   pub fn remote_address(&self) -> Option<AddressInfo> {
     self
@@ -172,65 +172,138 @@ impl NativeUdpSocket {
     EnvCtx::forget(&env, self.id)
   }
 
+  /// Counts the socket as keeping the event loop alive again (unless closed).
   #[napi(js_name = "ref", catch_unwind)]
   pub fn hold(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, self.udp.is_some(), true)
   }
 
+  /// Stops counting the socket as keeping the event loop alive.
   #[napi(catch_unwind)]
   pub fn unref(&self, env: Env) -> Result<()> {
     EnvCtx::set_ref(&env, self.id, true, false)
   }
 
-  /// Applies a socket option (`lib/udp.js` checked the values); returns the failure, if any.
-  /// `name`: broadcast, ttl, multicastTtl, multicastLoop, multicastInterface, addMembership,
-  /// dropMembership, addSourceMembership, dropSourceMembership.
+  /// Sets SO_BROADCAST. Returns the failure, or nothing once applied.
   #[napi(catch_unwind)]
-  pub fn set_option(
+  pub fn set_broadcast(&self, on: bool) -> Option<ErrorInfo> {
+    self.apply(Ok(UdpOption::Broadcast(on)))
+  }
+
+  /// Sets the unicast TTL (hop limit on IPv6); `lib/udp.js` checked 1..=255.
+  #[napi(js_name = "setTTL", catch_unwind)]
+  pub fn set_ttl(&self, ttl: u32) -> Option<ErrorInfo> {
+    self.apply(Ok(UdpOption::Ttl(ttl)))
+  }
+
+  /// Sets the multicast TTL (hop limit on IPv6); `lib/udp.js` checked 1..=255.
+  #[napi(js_name = "setMulticastTTL", catch_unwind)]
+  pub fn set_multicast_ttl(&self, ttl: u32) -> Option<ErrorInfo> {
+    self.apply(Ok(UdpOption::MulticastTtl(ttl)))
+  }
+
+  /// Sets whether this host's own multicast datagrams come back to it.
+  #[napi(catch_unwind)]
+  pub fn set_multicast_loopback(&self, on: bool) -> Option<ErrorInfo> {
+    self.apply(Ok(UdpOption::MulticastLoop(on)))
+  }
+
+  /// Picks the interface multicast leaves by, named by its address (an IP literal; IPv6 may
+  /// carry a "%scope", which is dropped). An address that is no IP literal is EINVAL.
+  #[napi(catch_unwind)]
+  pub fn set_multicast_interface(&self, interface: String) -> Option<ErrorInfo> {
+    self.apply(ip(&interface).map(UdpOption::MulticastInterface))
+  }
+
+  /// Joins (`join`) or leaves a multicast group, on the interface with that address or the
+  /// kernel's choice. A group or interface that is no IP literal is EINVAL.
+  #[napi(catch_unwind)]
+  pub fn membership(&self, join: bool, group: String, interface: Option<String>) -> Option<ErrorInfo> {
+    self.apply((|| {
+      Ok(UdpOption::Membership {
+        join,
+        group: ip(&group)?,
+        interface: interface.as_deref().map(ip).transpose()?,
+      })
+    })())
+  }
+
+  /// Joins (`join`) or leaves a source-specific multicast group. An address that is no IP
+  /// literal is EINVAL.
+  #[napi(catch_unwind)]
+  pub fn source_membership(
     &self,
-    name: String,
-    number: Option<u32>,
-    first: Option<String>,
-    second: Option<String>,
-    third: Option<String>,
+    join: bool,
+    source: String,
+    group: String,
+    interface: Option<String>,
   ) -> Option<ErrorInfo> {
-    let Some(udp) = &self.udp else {
-      return Some(ErrorInfo::from(&closed_fd()));
-    };
-    let ip = |text: &Option<String>| text.as_deref().and_then(parse_ip);
-    let on = number.unwrap_or(0) != 0;
-    let option = match name.as_str() {
-      "broadcast" => UdpOption::Broadcast(on),
-      "ttl" => UdpOption::Ttl(number.unwrap_or(0)),
-      "multicastTtl" => UdpOption::MulticastTtl(number.unwrap_or(0)),
-      "multicastLoop" => UdpOption::MulticastLoop(on),
-      "multicastInterface" => UdpOption::MulticastInterface(ip(&first)?),
-      "addMembership" | "dropMembership" => UdpOption::Membership {
-        join: name == "addMembership",
-        group: ip(&first).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-        interface: ip(&second),
-      },
-      "addSourceMembership" | "dropSourceMembership" => UdpOption::SourceMembership {
-        join: name == "addSourceMembership",
-        source: ip(&first)?,
-        group: ip(&second)?,
-        interface: ip(&third),
-      },
-      _ => return None,
-    };
-    udp.set_option(option).err().map(|err| ErrorInfo::from(&err))
+    self.apply((|| {
+      Ok(UdpOption::SourceMembership {
+        join,
+        source: ip(&source)?,
+        group: ip(&group)?,
+        interface: interface.as_deref().map(ip).transpose()?,
+      })
+    })())
   }
 }
 
-/// An address `lib/udp.js` already normalised; an IPv6 scope ("%lo") is dropped.
-fn parse_ip(text: &str) -> Option<IpAddr> {
-  text.split('%').next().unwrap_or(text).parse().ok()
+impl NativeUdpSocket {
+  /// The JS half of a bound socket.
+  pub(crate) fn new(udp: Arc<Udp>, id: u32) -> NativeUdpSocket {
+    NativeUdpSocket { udp: Some(udp), id }
+  }
+
+  /// Applies `option`, or reports why it cannot be: a bad argument, a closed socket, the OS.
+  fn apply(&self, option: std::result::Result<UdpOption, SocketError>) -> Option<ErrorInfo> {
+    let Some(udp) = &self.udp else {
+      return Some(ErrorInfo::from(&setsockopt_error(libc::EBADF)));
+    };
+    option
+      .and_then(|option| udp.set_option(option))
+      .err()
+      .map(|err| ErrorInfo::from(&err))
+  }
 }
 
-fn closed_fd() -> SocketError {
+/// An IP literal as `lib/udp.js` passes it; an IPv6 scope ("%lo") is dropped. Anything else is
+/// EINVAL, as Bun answers an address it cannot parse.
+fn ip(text: &str) -> std::result::Result<IpAddr, SocketError> {
+  let bare = text.split_once('%').map_or(text, |(address, _scope)| address);
+  bare.parse().map_err(|_| setsockopt_error(libc::EINVAL))
+}
+
+fn setsockopt_error(errno: i32) -> SocketError {
   SocketError::os(
     crate::error::Syscall::Setsockopt,
-    &std::io::Error::from_raw_os_error(libc::EBADF),
+    &std::io::Error::from_raw_os_error(errno),
     crate::error::ErrorTarget::default(),
   )
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn an_address_that_is_no_ip_literal_is_einval() {
+    for text in [
+      "",
+      "bogus",
+      " 127.0.0.1",
+      "[::1]",
+      "239.1",
+      "1.2.3.4.5",
+      "ff02::1::",
+      "%lo",
+      "127.0.0.1 ",
+    ] {
+      let err = ip(text).expect_err(text);
+      assert_eq!(err.code(), "EINVAL", "{text}");
+    }
+    assert_eq!(ip("::1%lo").unwrap(), "::1".parse::<IpAddr>().unwrap());
+    assert_eq!(ip("ff02::1%").unwrap(), "ff02::1".parse::<IpAddr>().unwrap());
+    assert_eq!(ip("239.1.1.1").unwrap(), "239.1.1.1".parse::<IpAddr>().unwrap());
+  }
 }

@@ -42,6 +42,15 @@ pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, SocketErr
       SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), port),
     ]);
   }
+  lookup(host, port).await
+}
+
+/// What getaddrinfo answers for `host`, in its order, without blocking the calling thread (it
+/// runs on the blocking pool). IP literals skip it.
+pub async fn lookup(host: &str, port: u16) -> Result<Vec<SocketAddr>, SocketError> {
+  if let Some(ip) = parse_ip(host) {
+    return Ok(vec![SocketAddr::new(ip, port)]);
+  }
   match tokio::net::lookup_host((host, port)).await {
     Ok(addrs) => non_empty(addrs.collect(), host),
     Err(err) => Err(lookup_error(host, &err)),

@@ -73,6 +73,9 @@ pub enum Event {
   Timeout,
   /// UDP: datagrams from one receive call, with the credit they hold.
   Datagrams(udp::Batch, Credit),
+  /// UDP: a socket whose names were resolved is bound (and connected); a failure is
+  /// `ConnectError` instead.
+  Bound(Arc<udp::Udp>),
   /// TLS records as read, for the `raw` socket `upgradeTLS` returns.
   Records(Vec<u8>, Credit),
   /// A TLS handshake ended (or failed, then `Close` follows).

@@ -557,6 +557,7 @@ fn name(event: &Event) -> &'static str {
     Event::ConnectError(_) => "connectError",
     Event::Timeout => "timeout",
     Event::Datagrams(..) => "datagrams",
+    Event::Bound(_) => "bound",
     Event::Handshake(_) => "handshake",
     Event::Records(..) => "records",
     Event::Tls(_) => "tls",

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use super::*;
-use crate::net::udp::{Udp, UdpConfig};
+use crate::net::udp::{Udp, UdpConfig, UdpTarget};
 
 fn bind(sink: &Arc<dyn EventSink>, port: u16) -> Arc<Udp> {
   let config = UdpConfig {
@@ -158,4 +158,27 @@ fn batches_split_and_join_beyond_one_call() {
   assert_eq!(got, payloads);
   sender.close();
   receiver.close();
+}
+
+#[test]
+fn a_name_resolves_off_the_calling_thread_then_the_socket_is_bound() {
+  let (sink, rx) = sink();
+  let id = next_id();
+  let target = UdpTarget {
+    host: "localhost".to_owned(),
+    port: 0,
+    connect: Some(("localhost".to_owned(), 9)),
+  };
+  assert!(target.literal().is_none());
+  Udp::resolve_then_bind(id, sink, target);
+  let (from, event) = next(&rx);
+  assert_eq!(from, id);
+  let Event::Bound(udp) = event else {
+    panic!("expected bound, got {}", name(&event))
+  };
+  assert!(udp.local_addr().unwrap().ip().is_loopback());
+  assert_eq!(udp.peer_addr().unwrap().port(), 9);
+  // The receive loop starts after `Bound`: its first `drain` follows.
+  assert!(matches!(next(&rx), (i, Event::Drain) if i == id));
+  udp.close();
 }

@@ -21,7 +21,7 @@ type UdpSocket = std::net::UdpSocket;
 use tokio::sync::Notify;
 
 use crate::error::{ErrorTarget, SocketError, Syscall};
-use crate::net::{Credit, Creditor, Event, EventSink, HandleId, Reporter};
+use crate::net::{addr, Credit, Creditor, Event, EventSink, HandleId, Reporter};
 
 mod options;
 // Linux's batched calls and error queue, or plain loops and SO_ERROR elsewhere. The
@@ -81,10 +81,50 @@ pub struct UdpConfig {
   pub connect: Option<SocketAddr>,
 }
 
+/// What `udpSocket()` binds and connects to, as named: hosts may need the resolver.
+pub struct UdpTarget {
+  pub host: String,
+  pub port: u16,
+  pub connect: Option<(String, u16)>,
+}
+
+impl UdpTarget {
+  /// The addresses, when every host is an IP literal (no resolver involved); None otherwise.
+  pub fn literal(&self) -> Option<UdpConfig> {
+    let bind = SocketAddr::new(addr::parse_ip(&self.host)?, self.port);
+    let connect = match &self.connect {
+      Some((host, port)) => Some(SocketAddr::new(addr::parse_ip(host)?, *port)),
+      None => None,
+    };
+    Some(UdpConfig { bind, connect })
+  }
+
+  /// Resolves the hosts without blocking the calling thread: the first address getaddrinfo
+  /// gives to bind, and the peer of the same family if it has one.
+  pub async fn resolve(&self) -> Result<UdpConfig, SocketError> {
+    let bind = addr::lookup(&self.host, self.port).await?[0];
+    let connect = match &self.connect {
+      Some((host, port)) => {
+        let candidates = addr::lookup(host, *port).await?;
+        Some(
+          candidates
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4() == bind.is_ipv4())
+            .unwrap_or(candidates[0]),
+        )
+      }
+      None => None,
+    };
+    Ok(UdpConfig { bind, connect })
+  }
+}
+
 pub struct Udp {
   reporter: Reporter,
   /// Registered for reads (and errors) only: a registration that also watched writes would
-  /// wake the I/O thread for every datagram sent. `drain` waits on a separate registration.
+  /// wake the I/O thread for every datagram sent. A pending `drain` asks the kernel instead
+  /// (`writable`).
   socket: AsyncFd<UdpSocket>,
   local: Option<SocketAddr>,
   connected: Option<SocketAddr>,
@@ -148,6 +188,36 @@ impl Udp {
     });
     crate::runtime::handle().spawn(run(udp.clone()));
     Ok(udp)
+  }
+
+  /// Resolves `target` on the I/O thread (getaddrinfo on its blocking pool), then binds and
+  /// reports `Bound` on `id`, or `ConnectError` with what failed. A socket nobody receives any
+  /// more (the environment ended meanwhile) is closed at once.
+  pub fn resolve_then_bind(id: HandleId, sink: Arc<dyn EventSink>, target: UdpTarget) {
+    let reporter = Reporter { id, sink };
+    crate::runtime::handle().spawn(async move {
+      let answers = reporter.clone();
+      let unanswered = crate::net::OnPanic::new(move || {
+        answers.emit(Event::ConnectError(SocketError::Internal));
+      });
+      let bound = match target.resolve().await {
+        Ok(config) => Udp::bind(reporter.id, reporter.sink.clone(), &config),
+        Err(err) => Err(err),
+      };
+      unanswered.disarm();
+      match bound {
+        // `Bound` goes out before the receive loop `bind` spawned can report anything: it runs
+        // on this same current-thread runtime, not before this task yields.
+        Ok(udp) => {
+          if !reporter.emit(Event::Bound(udp.clone())) {
+            udp.close();
+          }
+        }
+        Err(err) => {
+          reporter.emit(Event::ConnectError(err));
+        }
+      }
+    });
   }
 
   pub fn local_addr(&self) -> Option<SocketAddr> {

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::UdpSocket;
 
-/// A socket option, with values `lib/udp.js` checked.
+/// A socket option, with values `lib/udp.js` checked (TTLs in 1..=255).
 pub enum UdpOption {
   Broadcast(bool),
   Ttl(u32),
@@ -37,9 +37,13 @@ pub(super) fn apply_option(socket: &UdpSocket, v6: bool, option: UdpOption) -> i
     UdpOption::MulticastTtl(ttl) => sock.set_multicast_ttl_v4(ttl),
     UdpOption::MulticastLoop(on) if v6 => sock.set_multicast_loop_v6(on),
     UdpOption::MulticastLoop(on) => sock.set_multicast_loop_v4(on),
-    UdpOption::MulticastInterface(IpAddr::V4(ip)) if !v6 => sock.set_multicast_if_v4(&ip),
-    // A dual-stack socket: the kernel picks the IPv4 route.
-    UdpOption::MulticastInterface(IpAddr::V4(_)) => Ok(()),
+    // A group names no interface: Bun refuses it without asking the kernel.
+    UdpOption::MulticastInterface(IpAddr::V4(ip)) if ip.is_multicast() => {
+      Err(io::Error::from_raw_os_error(libc::EINVAL))
+    }
+    // On an IPv6 socket too, as Bun: its IPv4 side (mapped addresses) has an interface of its
+    // own, and the kernel checks the address is local.
+    UdpOption::MulticastInterface(IpAddr::V4(ip)) => sock.set_multicast_if_v4(&ip),
     UdpOption::MulticastInterface(IpAddr::V6(_)) if !v6 => unsupported(),
     UdpOption::MulticastInterface(IpAddr::V6(_)) => sock.set_multicast_if_v6(0),
     UdpOption::Membership {
