@@ -188,6 +188,17 @@ export interface AddressInfo {
  */
 export declare function connect(options: SocketOptions, tls?: NativeTlsConfig | undefined | null, serverName?: string | undefined | null, sni?: boolean | undefined | null): number
 
+/**
+ * The bits of a datagram's flags in a `Datagrams` event's metadata (length, port, address
+ * index, flags: four int32 per datagram).
+ */
+export declare const enum DatagramFlag {
+  /** The datagram was longer than the buffer: Bun's `flags.truncated`. */
+  Truncated = 1,
+  /** It came from an IPv6 address: Bun's `flags.ipv6`. */
+  Ipv6 = 2,
+}
+
 /** What `lib/errors.js` needs to build an Error. */
 export interface ErrorInfo {
   /** The errno name, `ERR_*`, or the certificate code. */

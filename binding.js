@@ -840,6 +840,7 @@ module.exports.NativeSocket = nativeBinding.NativeSocket
 module.exports.NativeTlsConfig = nativeBinding.NativeTlsConfig
 module.exports.NativeUdpSocket = nativeBinding.NativeUdpSocket
 module.exports.connect = nativeBinding.connect
+module.exports.DatagramFlag = nativeBinding.DatagramFlag
 module.exports.EventKind = nativeBinding.EventKind
 module.exports.HandshakeResult = nativeBinding.HandshakeResult
 module.exports.HAS_ERROR_QUEUE = nativeBinding.HAS_ERROR_QUEUE

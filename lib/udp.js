@@ -3,6 +3,7 @@
 // Bun 1.4.4; the socket lives in Rust.
 
 const binding = require('./native')
+const { DatagramFlag } = binding
 const { HandleResource, disposeSymbols, handles, kEvent, kState, EventKind, reportHandlerError, ERROR_ALONE } = require('./dispatch')
 const { isIPv4, isIPv6 } = require('./ip')
 const { datagramBytes } = require('./write')
@@ -516,7 +517,7 @@ function deliver(socket, payloads, list) {
     offset += length
     const handler = state.handlers.data
     if (handler === undefined) continue
-    const flags = { truncated: (meta[i + 3] & 1) !== 0, ipv6: (meta[i + 3] & 2) !== 0 }
+    const flags = { truncated: (meta[i + 3] & DatagramFlag.Truncated) !== 0, ipv6: (meta[i + 3] & DatagramFlag.Ipv6) !== 0 }
     try {
       const data = convert(payloads, start, length, state.binaryType)
       handler.call(socket, socket, data, meta[i + 1], list[meta[i + 2] + 1], flags)

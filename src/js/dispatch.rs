@@ -36,14 +36,13 @@ use crate::js::errors::ErrorInfo;
 use crate::js::reader::{self, JsTarget};
 use crate::js::socket::NativeSocket;
 use crate::js::udp::NativeUdpSocket;
-use crate::js::{check, copy_buffer};
 use std::net::SocketAddr;
 
 use crate::net::tls::TlsNote;
 use crate::net::udp::{Batch, Udp};
 use crate::net::{Conn, Credit, Event, EventSink, HandleId, Listener};
 
-use crate::js::{EventKind, HandshakeResult};
+use crate::js::{check, copy_buffer, DatagramFlag, EventKind, HandshakeResult};
 
 /// A JS value made in the callback, passed through as is.
 pub struct Raw(sys::napi_value);
@@ -493,7 +492,15 @@ fn datagrams_to_js(env: sys::napi_env, batch: Batch) -> Result<(sys::napi_value,
         addresses.len() - 1
       }
     };
-    let flags = i32::from(datagram.truncated) | (i32::from(datagram.from.is_ipv6()) << 1);
+    let flags = if datagram.truncated {
+      DatagramFlag::Truncated as i32
+    } else {
+      0
+    } | if datagram.from.is_ipv6() {
+      DatagramFlag::Ipv6 as i32
+    } else {
+      0
+    };
     for value in [
       datagram.len as i32,
       i32::from(datagram.from.port()),

@@ -38,6 +38,16 @@ pub enum EventKind {
   Records,
 }
 
+/// The bits of a datagram's flags in a `Datagrams` event's metadata (length, port, address
+/// index, flags: four int32 per datagram).
+#[napi_derive::napi]
+pub enum DatagramFlag {
+  /// The datagram was longer than the buffer: Bun's `flags.truncated`.
+  Truncated = 1,
+  /// It came from an IPv6 address: Bun's `flags.ipv6`.
+  Ipv6 = 2,
+}
+
 /// How a TLS handshake ended: the `Handshake` event's first argument.
 #[napi_derive::napi]
 pub enum HandshakeResult {
