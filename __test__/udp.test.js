@@ -718,6 +718,8 @@ describe(`udpSocket() with a hostname that resolves slowly${NS}`, () => {
     } else {
       expect(result.callMs).toBeLessThan(100)
       expect(result.ticks).toBeGreaterThanOrEqual(20)
+      // The call's async resource exists while it resolves (what --detectOpenHandles shows).
+      expect(result.pendingResources).toBe(1)
     }
   })
 

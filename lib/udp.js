@@ -38,7 +38,7 @@ const BINARY_TYPES = new Map([
 
 /** Everything a UDP socket holds: one object behind `kState`. */
 class UdpState {
-  constructor(native, hostname, handlers, binaryType, connected) {
+  constructor(native, hostname, handlers, binaryType, connected, resource) {
     this.native = native
     this.id = native.id
     /** The user's `data`, `drain` and `error`; reload() replaces those it names. */
@@ -52,13 +52,13 @@ class UdpState {
     /** The last destination string send() parsed, and its canonical form (see `destination`). */
     this.lastAddress = null
     this.lastIp = null
-    this.resource = new HandleResource('BunSocketsUDP')
+    this.resource = resource
   }
 }
 
 class UDPSocket {
-  constructor(native, hostname, handlers, binaryType, connected) {
-    this[kState] = new UdpState(native, hostname, handlers, binaryType, connected)
+  constructor(native, hostname, handlers, binaryType, connected, resource) {
+    this[kState] = new UdpState(native, hostname, handlers, binaryType, connected, resource)
   }
 
   get hostname() {
@@ -317,7 +317,7 @@ function udpSocket(options) {
   })
   if (typeof result === 'number') return resolving(result, parsed)
   if (!(result instanceof binding.NativeUdpSocket)) throw bindError(result, parsed.hostname)
-  return Promise.resolve(opened(result, parsed))
+  return Promise.resolve(opened(result, parsed, new HandleResource('BunSocketsUDP')))
 }
 
 /**
@@ -326,19 +326,22 @@ function udpSocket(options) {
  * where an IP literal's failure throws at the call).
  */
 function resolving(id, parsed) {
+  // Made now, so `jest --detectOpenHandles` points at this call while the name resolves.
+  const resource = new HandleResource('BunSocketsUDP')
   return new Promise((resolve, reject) => {
     handles.set(id, {
       [kEvent](kind, a) {
         handles.delete(id)
-        if (kind === EventKind.Open) resolve(opened(a, parsed))
-        else reject(bindError(a, parsed.hostname))
+        if (kind === EventKind.Open) return resolve(opened(a, parsed, resource))
+        resource.close()
+        reject(bindError(a, parsed.hostname))
       },
     })
   })
 }
 
-function opened(native, parsed) {
-  const socket = new UDPSocket(native, parsed.hostname, parsed.handlers, parsed.binaryType, parsed.connect !== undefined)
+function opened(native, parsed, resource) {
+  const socket = new UDPSocket(native, parsed.hostname, parsed.handlers, parsed.binaryType, parsed.connect !== undefined, resource)
   handles.set(native.id, socket)
   return socket
 }
