@@ -155,8 +155,8 @@ export declare class NativeUdpSocket {
   /** Sets whether this host's own multicast datagrams come back to it. */
   setMulticastLoopback(on: boolean): ErrorInfo | null
   /**
-   * Picks the interface multicast leaves by, named by its address (an IP literal; IPv6 may
-   * carry a "%scope", which is dropped). An address that is no IP literal is EINVAL.
+   * Picks the interface multicast leaves by, named by its address (an IP literal; on IPv6 its
+   * "%scope" names the interface). An address that is no IP literal is EINVAL.
    */
   setMulticastInterface(interface: string): ErrorInfo | null
   /**

@@ -210,7 +210,7 @@ class UDPSocket {
 
   setMulticastInterface(interfaceAddress) {
     const state = checkOption(this, arguments.length, 1)
-    const address = interfaceAddress === null || interfaceAddress === undefined ? null : parseIp(toText(interfaceAddress))
+    const address = interfaceAddress === null || interfaceAddress === undefined ? null : parseInterface(toText(interfaceAddress))
     if (address === null) return false
     applied(stillOpen(state).setMulticastInterface(address))
     return true
@@ -276,7 +276,7 @@ function membership(socket, join, argc, group, iface) {
   const groupIp = parseIp(toText(group))
   if (groupIp === null) throw einval()
   // Bun ignores an interface it cannot parse.
-  const ifaceIp = iface === undefined || iface === null ? null : parseIp(toText(iface))
+  const ifaceIp = iface === undefined || iface === null ? null : parseInterface(toText(iface))
   if (ifaceIp !== null && family(ifaceIp) !== family(groupIp)) {
     throw invalidArgType('Family mismatch between address and interface')
   }
@@ -293,7 +293,7 @@ function sourceMembership(socket, join, argc, source, group, iface) {
   if (family(sourceIp) !== family(groupIp)) {
     throw invalidArgType('Family mismatch between source and group addresses')
   }
-  const ifaceIp = iface === undefined || iface === null ? null : parseIp(toText(iface))
+  const ifaceIp = iface === undefined || iface === null ? null : parseInterface(toText(iface))
   if (ifaceIp !== null && family(ifaceIp) !== family(groupIp)) {
     throw invalidArgType('Family mismatch among source, group and interface addresses')
   }
@@ -463,6 +463,13 @@ function parseIp(text) {
   const bare = percent === -1 ? text : text.slice(0, percent)
   if (isIPv6(bare)) return bare
   return null
+}
+
+/** An interface's address: as `parseIp`, but an IPv6 "%scope" stays (it names the interface). */
+function parseInterface(text) {
+  const ip = parseIp(text)
+  const percent = text.indexOf('%')
+  return ip !== null && percent !== -1 && family(ip) === 6 ? ip + text.slice(percent) : ip
 }
 
 function inetAton(text) {

@@ -12,7 +12,7 @@ use crate::js::dispatch::EnvCtx;
 use crate::js::errors::ErrorInfo;
 use crate::js::socket::AddressInfo;
 use crate::net::next_id;
-use crate::net::udp::{Udp, UdpOption, UdpTarget};
+use crate::net::udp::{Interface, Udp, UdpOption, UdpTarget};
 
 /// Where to bind, and the peer of a connected socket, as `lib/udp.js` checked them.
 #[napi(object)]
@@ -208,11 +208,11 @@ impl NativeUdpSocket {
     self.apply(Ok(UdpOption::MulticastLoop(on)))
   }
 
-  /// Picks the interface multicast leaves by, named by its address (an IP literal; IPv6 may
-  /// carry a "%scope", which is dropped). An address that is no IP literal is EINVAL.
+  /// Picks the interface multicast leaves by, named by its address (an IP literal; on IPv6 its
+  /// "%scope" names the interface). An address that is no IP literal is EINVAL.
   #[napi(catch_unwind)]
   pub fn set_multicast_interface(&self, interface: String) -> Option<ErrorInfo> {
-    self.apply(ip(&interface).map(UdpOption::MulticastInterface))
+    self.apply(self::interface(&interface).map(UdpOption::MulticastInterface))
   }
 
   /// Joins (`join`) or leaves a multicast group, on the interface with that address or the
@@ -223,7 +223,7 @@ impl NativeUdpSocket {
       Ok(UdpOption::Membership {
         join,
         group: ip(&group)?,
-        interface: interface.as_deref().map(ip).transpose()?,
+        interface: interface.as_deref().map(self::interface).transpose()?,
       })
     })())
   }
@@ -243,7 +243,7 @@ impl NativeUdpSocket {
         join,
         source: ip(&source)?,
         group: ip(&group)?,
-        interface: interface.as_deref().map(ip).transpose()?,
+        interface: interface.as_deref().map(self::interface).transpose()?,
       })
     })())
   }
@@ -272,6 +272,19 @@ impl NativeUdpSocket {
 fn ip(text: &str) -> std::result::Result<IpAddr, SocketError> {
   let bare = text.split_once('%').map_or(text, |(address, _scope)| address);
   bare.parse().map_err(|_| setsockopt_error(libc::EINVAL))
+}
+
+/// An interface's address as `lib/udp.js` passes it; an IPv6 scope names the interface, as
+/// if_nametoindex(3) reads it (Bun's reading: "%lo" is lo's index, "%1" or an unknown name 0).
+fn interface(text: &str) -> std::result::Result<Interface, SocketError> {
+  let ip = ip(text)?;
+  let index = match (ip, text.split_once('%')) {
+    (IpAddr::V6(_), Some((_, scope))) => std::ffi::CString::new(scope)
+      // SAFETY: a NUL-terminated string that outlives the call.
+      .map_or(0, |name| unsafe { libc::if_nametoindex(name.as_ptr()) }),
+    _ => 0,
+  };
+  Ok(Interface { ip, index })
 }
 
 fn setsockopt_error(errno: i32) -> SocketError {
@@ -305,5 +318,17 @@ mod tests {
     assert_eq!(ip("::1%lo").unwrap(), "::1".parse::<IpAddr>().unwrap());
     assert_eq!(ip("ff02::1%").unwrap(), "ff02::1".parse::<IpAddr>().unwrap());
     assert_eq!(ip("239.1.1.1").unwrap(), "239.1.1.1".parse::<IpAddr>().unwrap());
+  }
+
+  #[test]
+  fn an_ipv6_scope_names_the_interface_as_if_nametoindex_reads_it() {
+    // SAFETY: a NUL-terminated literal.
+    let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+    let index = |text: &str| interface(text).unwrap().index;
+    assert_eq!(index("::1%lo"), lo);
+    // Bun's reading: a number or an unknown name is no interface, nor is an IPv4 scope.
+    for text in ["::1", "::1%", "::1%1", "::1%bogus", "127.0.0.1%lo", "::1%l\0o"] {
+      assert_eq!(index(text), 0, "{text}");
+    }
   }
 }

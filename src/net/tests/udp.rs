@@ -182,3 +182,32 @@ fn a_name_resolves_off_the_calling_thread_then_the_socket_is_bound() {
   assert!(matches!(next(&rx), (i, Event::Drain) if i == id));
   udp.close();
 }
+
+#[test]
+fn an_ipv6_multicast_interface_is_set_by_its_index() {
+  use crate::net::udp::{Interface, UdpOption};
+  let (sink, _rx) = sink();
+  let config = UdpConfig {
+    bind: "[::1]:0".parse().unwrap(),
+    connect: None,
+  };
+  let Ok(udp) = Udp::bind(next_id(), sink, &config) else {
+    return; // no IPv6 on this machine
+  };
+  let interface = |index| Interface {
+    ip: "::1".parse().unwrap(),
+    index,
+  };
+  // SAFETY: the socket stays open until `udp` is closed below.
+  let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(udp.fd()) };
+  let sock = socket2::SockRef::from(&fd);
+  udp
+    .set_option(UdpOption::MulticastInterface(interface(1)))
+    .unwrap();
+  assert_eq!(sock.multicast_if_v6().unwrap(), 1);
+  udp
+    .set_option(UdpOption::MulticastInterface(interface(0)))
+    .unwrap();
+  assert_eq!(sock.multicast_if_v6().unwrap(), 0);
+  udp.close();
+}

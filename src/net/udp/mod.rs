@@ -36,7 +36,7 @@ mod options;
 mod sys;
 
 use options::apply_option;
-pub use options::UdpOption;
+pub use options::{Interface, UdpOption};
 pub use sys::HAS_ERROR_QUEUE;
 use sys::{grow_receive_buffer, read_error_queue, receive_batch, replace_fd, send_batch, set_recv_err};
 

@@ -12,18 +12,26 @@ pub enum UdpOption {
   Ttl(u32),
   MulticastTtl(u32),
   MulticastLoop(bool),
-  MulticastInterface(IpAddr),
+  MulticastInterface(Interface),
   Membership {
     join: bool,
     group: IpAddr,
-    interface: Option<IpAddr>,
+    interface: Option<Interface>,
   },
   SourceMembership {
     join: bool,
     source: IpAddr,
     group: IpAddr,
-    interface: Option<IpAddr>,
+    interface: Option<Interface>,
   },
+}
+
+/// An interface as Bun names one: by its address; IPv6 by the index of the interface its
+/// "%scope" names (0, the kernel's choice, without one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interface {
+  pub ip: IpAddr,
+  pub index: u32,
 }
 
 pub(super) fn apply_option(socket: &UdpSocket, v6: bool, option: UdpOption) -> io::Result<()> {
@@ -38,21 +46,27 @@ pub(super) fn apply_option(socket: &UdpSocket, v6: bool, option: UdpOption) -> i
     UdpOption::MulticastLoop(on) if v6 => sock.set_multicast_loop_v6(on),
     UdpOption::MulticastLoop(on) => sock.set_multicast_loop_v4(on),
     // A group names no interface: Bun refuses it without asking the kernel.
-    UdpOption::MulticastInterface(IpAddr::V4(ip)) if ip.is_multicast() => {
-      Err(io::Error::from_raw_os_error(libc::EINVAL))
-    }
+    UdpOption::MulticastInterface(Interface {
+      ip: IpAddr::V4(ip), ..
+    }) if ip.is_multicast() => Err(io::Error::from_raw_os_error(libc::EINVAL)),
     // On an IPv6 socket too, as Bun: its IPv4 side (mapped addresses) has an interface of its
     // own, and the kernel checks the address is local.
-    UdpOption::MulticastInterface(IpAddr::V4(ip)) => sock.set_multicast_if_v4(&ip),
-    UdpOption::MulticastInterface(IpAddr::V6(_)) if !v6 => unsupported(),
-    UdpOption::MulticastInterface(IpAddr::V6(_)) => sock.set_multicast_if_v6(0),
+    UdpOption::MulticastInterface(Interface {
+      ip: IpAddr::V4(ip), ..
+    }) => sock.set_multicast_if_v4(&ip),
+    UdpOption::MulticastInterface(Interface {
+      ip: IpAddr::V6(_), ..
+    }) if !v6 => unsupported(),
+    UdpOption::MulticastInterface(Interface { index, .. }) => sock.set_multicast_if_v6(index),
     UdpOption::Membership {
       join,
       group: IpAddr::V4(group),
       interface,
     } => {
       let interface = match interface {
-        Some(IpAddr::V4(ip)) => ip,
+        Some(Interface {
+          ip: IpAddr::V4(ip), ..
+        }) => ip,
         _ => Ipv4Addr::UNSPECIFIED,
       };
       if join {
@@ -65,15 +79,17 @@ pub(super) fn apply_option(socket: &UdpSocket, v6: bool, option: UdpOption) -> i
       group: IpAddr::V6(_), ..
     } if !v6 => unsupported(),
     UdpOption::Membership {
-      join: true,
+      join,
       group: IpAddr::V6(group),
-      ..
-    } => sock.join_multicast_v6(&group, 0),
-    UdpOption::Membership {
-      join: false,
-      group: IpAddr::V6(group),
-      ..
-    } => sock.leave_multicast_v6(&group, 0),
+      interface,
+    } => {
+      let index = interface.map_or(0, |interface| interface.index);
+      if join {
+        sock.join_multicast_v6(&group, index)
+      } else {
+        sock.leave_multicast_v6(&group, index)
+      }
+    }
     UdpOption::SourceMembership {
       join,
       source,
@@ -88,12 +104,14 @@ fn source_membership(
   join: bool,
   source: IpAddr,
   group: IpAddr,
-  interface: Option<IpAddr>,
+  interface: Option<Interface>,
 ) -> io::Result<()> {
   let sock = SockRef::from(socket);
   if let (IpAddr::V4(source), IpAddr::V4(group)) = (source, group) {
     let interface = match interface {
-      Some(IpAddr::V4(ip)) => ip,
+      Some(Interface {
+        ip: IpAddr::V4(ip), ..
+      }) => ip,
       _ => Ipv4Addr::UNSPECIFIED,
     };
     return if join {
