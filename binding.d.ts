@@ -92,11 +92,10 @@ export declare class NativeSocket {
   /** The peer's chain in DER, leaf first. */
   peerCertificates(): Array<Buffer> | null
   /**
-   * RFC 5705 keying material, or why there is none: "HANDSHAKE_NOT_COMPLETE",
-   * "OUTPUT_TOO_LARGE" or "NO_MEMORY". `length` is a whole number in [0, 2^32], checked by
-   * `lib/tls-socket.js` (a u32 here would wrap 2^32 + 16 to 16).
+   * RFC 5705 keying material, or why there is none. `length` is a whole number in [0, 2^32],
+   * checked by `lib/tls-socket.js` (a u32 here would wrap 2^32 + 16 to 16).
    */
-  exportKeyingMaterial(length: number, label: string, context?: Buffer | undefined | null): Buffer | string
+  exportKeyingMaterial(length: number, label: string, context?: Buffer | undefined | null): Buffer | KeyingFailure
   /**
    * A token naming this connection's sessions, for `setSession` in this process (a server's
    * names none).
@@ -113,11 +112,8 @@ export declare class NativeTlsConfig {
    * rustls configs with this one.
    */
   forListener(): NativeTlsConfig
-  /**
-   * What the listener's handlers need from each ClientHello: `HOOK_*` bits of
-   * `src/net/tls/server.rs` (1 always ask, 2 serverName, 4 alpnCallback, 8 keylog).
-   */
-  setHooks(hooks: number): void
+  /** What the listener's handlers need from each ClientHello, from now on. */
+  setHooks(hooks: HelloHooks): void
 }
 
 /** The native half of a UDP socket. Datagrams arrive as batches on its id. */
@@ -182,16 +178,36 @@ export interface AddressInfo {
 }
 
 /**
+ * The code of a hostname the peer's certificate does not name: JS rewords that refusal with
+ * the certificate's names, as Node does.
+ */
+export declare const CERT_ALTNAME_INVALID: string
+
+/**
  * Starts connecting; the socket's events arrive on the returned id (`open` or `connectError`).
  * With `tls`, the session verifies `server_name` and sends it as SNI when `sni`; -1 when that
  * name cannot be used.
  */
 export declare function connect(options: SocketOptions, tls?: NativeTlsConfig | undefined | null, serverName?: string | undefined | null, sni?: boolean | undefined | null): number
 
+/** How many int32 each datagram has in a `Datagrams` event's metadata. */
+export declare const DATAGRAM_FIELDS: number
+
 /**
- * The bits of a datagram's flags in a `Datagrams` event's metadata (length, port, address
- * index, flags: four int32 per datagram).
+ * Where each of a datagram's values sits among its `DATAGRAM_FIELDS` int32 in a `Datagrams`
+ * event's metadata.
  */
+export declare const enum DatagramField {
+  /** The payload's length (payloads lie back to back). */
+  Length = 0,
+  Port = 1,
+  /** The sender's address, as an index into the event's list of addresses. */
+  Address = 2,
+  /** `DatagramFlag` bits. */
+  Flags = 3,
+}
+
+/** The bits of a datagram's `DatagramField::Flags`. */
 export declare const enum DatagramFlag {
   /** The datagram was longer than the buffer: Bun's `flags.truncated`. */
   Truncated = 1,
@@ -220,7 +236,7 @@ export interface ErrorInfo {
  * Declared here only; napi-rs gives JS the same numbers as `binding.EventKind`.
  */
 export declare const enum EventKind {
-  /** A client socket is up: `(native socket)`. */
+  /** A client socket is up, or a UDP socket whose names resolved is bound: `(native socket)`. */
   Open = 0,
   /** A listener accepted a connection: `(native socket, its id)`. */
   Accept = 1,
@@ -233,7 +249,10 @@ export declare const enum EventKind {
   Close = 5,
   /** `(error descriptor)`. */
   Error = 6,
-  /** A connect failed: `(error descriptor)`; no `Close` follows. */
+  /**
+   * A connect failed, or a UDP socket's names did not resolve or bind: `(error
+   * descriptor)`; no `Close` follows.
+   */
   ConnectError = 7,
   Timeout = 8,
   /** UDP datagrams of one receive call: `(payloads, [meta, ...addresses])`. */
@@ -273,6 +292,18 @@ export declare const enum HandshakeResult {
  */
 export declare const HAS_ERROR_QUEUE: boolean
 
+/** What a listener's handlers need from each ClientHello (`lib/tls-events.js` decides). */
+export interface HelloHooks {
+  /** `open` runs before the handshake and may call setVerifyMode(): every ClientHello waits. */
+  always: boolean
+  /** A `serverName` handler: a ClientHello with SNI waits. */
+  serverName: boolean
+  /** An `alpnCallback` handler: a ClientHello offering ALPN waits. */
+  alpn: boolean
+  /** A `keylog` handler: the session's secrets are reported. */
+  keylog: boolean
+}
+
 /**
  * Connects this environment to `lib/dispatch.js`. Called once when the package loads, with
  * the async resource native callbacks run in (its `hasRef()` says false: the user's handles
@@ -280,11 +311,30 @@ export declare const HAS_ERROR_QUEUE: boolean
  */
 export declare function init(dispatch: (arg: unknown) => unknown, resource: object): void
 
+/** Why `exportKeyingMaterial` gave nothing (`lib/tls-socket.js` words it as BoringSSL does). */
+export declare const enum KeyingFailure {
+  HandshakeNotComplete = 0,
+  /** More than the key schedule can give. */
+  OutputTooLarge = 1,
+  NoMemory = 2,
+}
+
 /**
  * Binds and listens now. Returns the listener, or the failure's description for
  * `lib/errors.js` to throw.
  */
 export declare function listen(options: SocketOptions, tls?: NativeTlsConfig | undefined | null): NativeListener | ErrorInfo
+
+/** The descriptor of a `PresetTlsError`, for `lib/errors.js`. */
+export declare function presetTlsError(which: PresetTlsError): ErrorInfo
+
+/** TLS errors JS reports itself, described here so that their codes and words live in one place. */
+export declare const enum PresetTlsError {
+  /** The connection closed before the handshake ended (ECONNRESET). */
+  Disconnected = 0,
+  /** No peer certificate to check: what `getAuthorizationError()` says before the handshake. */
+  NoIssuer = 1,
+}
 
 /** Where to listen or connect, as `lib/tcp.js` normalised it: `unix` wins over host and port. */
 export interface SocketOptions {

@@ -14,8 +14,8 @@ class ListenerState {
     this.id = native.id
     this.native = native
     this.handlers = handlers
-    // For the TLS hooks: Bun's `serverName` hook exists only if given to listen().
-    this.listenedWith = handlers
+    // Bun's `serverName` hook exists only if listen() was given one.
+    this.listenedWithServerName = handlers.serverName !== undefined
     this.data = data
     // Accepted sockets still open (upgradeTLS puts its TLS socket in the plain one's place).
     this.sockets = new Set()
@@ -50,7 +50,7 @@ class ListenerState {
   switchHandlers(handlers) {
     this.handlers = handlers
     for (const socket of this.sockets) socket[kState].handlers = handlers
-    this.nativeTls?.setHooks(tlsEvents().hookBits(handlers, this.listenedWith))
+    this.nativeTls?.setHooks(tlsEvents().helloHooks(handlers, this.listenedWithServerName))
   }
 }
 
@@ -164,7 +164,7 @@ function listen(options) {
   const state = listener[kState]
   if (secure !== null) {
     state.nativeTls = secure.config
-    secure.config.setHooks(tlsEvents().hookBits(handlers))
+    secure.config.setHooks(tlsEvents().helloHooks(handlers, state.listenedWithServerName))
   }
   handles.set(state.id, listener)
   return listener

@@ -8,25 +8,19 @@
 const { kState, callHandler, reportHandlerError, EventKind } = require('./dispatch')
 const { OPEN } = require('./tcp')
 
-// NativeTlsConfig.setHooks() bits, as src/net/tls/server.rs numbers them.
-const HOOK_ALWAYS = 1
-const HOOK_SERVER_NAME = 2
-const HOOK_ALPN = 4
-const HOOK_KEYLOG = 8
-
 /**
- * What a listener's handlers need from each ClientHello. `listened`: its handlers when it began
- * to listen; Bun asks `serverName` only if those had one (reload() swaps the function only).
+ * What a listener's handlers need from each ClientHello (NativeTlsConfig.setHooks()).
+ * `listenedWithServerName`: Bun asks `serverName` only if listen() was given one (reload()
+ * swaps the function only).
  */
-function hookBits(handlers, listened = handlers) {
-  // With a `handshake` handler, `open` runs before the handshake: it may call setVerifyMode().
-  const early = handlers.open !== undefined && handlers.handshake !== undefined
-  return (
-    (early ? HOOK_ALWAYS : 0) |
-    (handlers.serverName !== undefined && listened.serverName !== undefined ? HOOK_SERVER_NAME : 0) |
-    (handlers.alpnCallback !== undefined ? HOOK_ALPN : 0) |
-    (handlers.keylog !== undefined ? HOOK_KEYLOG : 0)
-  )
+function helloHooks(handlers, listenedWithServerName) {
+  return {
+    // With a `handshake` handler, `open` runs before the handshake: it may call setVerifyMode().
+    always: handlers.open !== undefined && handlers.handshake !== undefined,
+    serverName: handlers.serverName !== undefined && listenedWithServerName,
+    alpn: handlers.alpnCallback !== undefined,
+    keylog: handlers.keylog !== undefined,
+  }
 }
 
 /** A KEYLOG, SESSION or HELLO event of a TLS socket. */
@@ -50,8 +44,8 @@ function hello(socket, servername, wire) {
   const handlers = state.handlers
   state.tls.helloServername = servername
   let refuse = false
-  const listened = state.listener?.[kState].listenedWith
-  if (servername !== undefined && handlers.serverName !== undefined && listened?.serverName !== undefined) {
+  const listened = state.listener?.[kState].listenedWithServerName === true
+  if (servername !== undefined && handlers.serverName !== undefined && listened) {
     const data = state.listener?.data
     try {
       refuse = handlers.serverName.call(data, data, servername, socket) !== undefined
@@ -89,4 +83,4 @@ function offered(wire, name) {
   return null
 }
 
-module.exports = { hookBits, tlsNote }
+module.exports = { helloHooks, tlsNote }

@@ -8,7 +8,7 @@ const { parseHandlers } = require('./handlers')
 const { invalidArgType, outOfRange, tlsError } = require('./errors')
 const { toBytes, isBufferSource } = require('./write')
 const tls = require('./tls')
-const { HandshakeResult } = require('./native')
+const { CERT_ALTNAME_INVALID, HandshakeResult, KeyingFailure, PresetTlsError, presetTlsError } = require('./native')
 const { isNativeError } = require('node:util').types
 const { parseTlsOptions } = require('./tls-options')
 const { TCPSocket, OPEN, CLOSED, callOpen, handOver } = require('./tcp')
@@ -53,7 +53,7 @@ class TLSSocket extends TCPSocket {
 
   getAuthorizationError() {
     const { authError } = this[kState].tls
-    return authError === undefined ? tls.noIssuerError() : authError
+    return authError === undefined ? tlsError(presetTlsError(PresetTlsError.NoIssuer)) : authError
   }
 
   getCipher() {
@@ -120,9 +120,9 @@ class TLSSocket extends TCPSocket {
     }
     if (!state.tls.established) throw new Error('OpenSSL HANDSHAKE_NOT_COMPLETE via OPENSSL_internal SSL routines')
     const result = state.native.exportKeyingMaterial(size, String(label), ctx)
-    if (typeof result !== 'string') return result
-    if (result === 'OUTPUT_TOO_LARGE') throw new Error('OpenSSL OUTPUT_TOO_LARGE via OPENSSL_internal HKDF functions')
-    if (result === 'NO_MEMORY') throw memoryError()
+    if (typeof result !== 'number') return result
+    if (result === KeyingFailure.OutputTooLarge) throw new Error('OpenSSL OUTPUT_TOO_LARGE via OPENSSL_internal HKDF functions')
+    if (result === KeyingFailure.NoMemory) throw memoryError()
     throw new Error('OpenSSL HANDSHAKE_NOT_COMPLETE via OPENSSL_internal SSL routines')
   }
 
@@ -290,7 +290,7 @@ function handshaked(socket, result, info) {
   const success = result === HandshakeResult.Succeeded || result === HandshakeResult.Refused
   tlsState.established = result !== HandshakeResult.Failed
   let err = info === undefined ? null : tlsError(info)
-  if (err !== null && err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+  if (err !== null && err.code === CERT_ALTNAME_INVALID) {
     // After a refused certificate the native side still has it, for Node's message.
     const peer = state.native.peerCertificates()?.[0]
     err = tls.altnameError(tlsState.meta.servername, peer == null ? undefined : x509().legacyCertificate(peer))
@@ -318,10 +318,7 @@ function handshaked(socket, result, info) {
 
 /** The connection closed before the handshake ended: it ends now, failed, as Bun reports it. */
 function handshakeCut(socket) {
-  handshaked(socket, HandshakeResult.Failed, {
-    code: 'ECONNRESET',
-    message: 'Client network socket disconnected before secure TLS connection was established',
-  })
+  handshaked(socket, HandshakeResult.Failed, presetTlsError(PresetTlsError.Disconnected))
 }
 
 /** Options of listen()/connect() for TLS: null for plain TCP, else what the native side takes. */

@@ -89,7 +89,7 @@ function altnameError(host, cert) {
   else if (cert?.subject?.CN) reason = `Host: ${host}. is not cert's CN: ${cert.subject.CN}`
   else reason = 'Cert does not contain a DNS name'
   return tlsError({
-    code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    code: binding.CERT_ALTNAME_INVALID,
     message: `Hostname/IP does not match certificate's altnames: ${reason}`,
   })
 }
@@ -101,10 +101,6 @@ function canonicalIp(ip) {
 }
 
 /** What getAuthorizationError() gives before the handshake, and on servers without a client certificate. */
-function noIssuerError() {
-  return tlsError({ code: 'UNABLE_TO_GET_ISSUER_CERT', message: 'unable to get issuer certificate' })
-}
-
 // rustls suite names → OpenSSL's (TLS 1.3 suites are spelled the same both ways there).
 const TLS12_NAMES = {
   TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 'ECDHE-ECDSA-AES128-GCM-SHA256',
@@ -131,4 +127,4 @@ function ephemeralKeyInfo(info) {
   return { type: 'ECDH', name: info.group, size: GROUP_BITS[info.group] ?? 0 }
 }
 
-module.exports = { nativeConfig, altnameError, noIssuerError, cipherInfo, ephemeralKeyInfo }
+module.exports = { nativeConfig, altnameError, cipherInfo, ephemeralKeyInfo }

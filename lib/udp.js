@@ -3,7 +3,8 @@
 // Bun 1.4.4; the socket lives in Rust.
 
 const binding = require('./native')
-const { DatagramFlag } = binding
+const { DATAGRAM_FIELDS, DatagramFlag } = binding
+const { Length: LENGTH, Port: PORT, Address: ADDRESS, Flags: FLAGS } = binding.DatagramField
 const { HandleResource, disposeSymbols, handles, kEvent, kState, EventKind, reportHandlerError, ERROR_ALONE } = require('./dispatch')
 const { isIPv4, isIPv6 } = require('./ip')
 const { datagramBytes } = require('./write')
@@ -515,22 +516,23 @@ function cached(state, key, compute) {
 }
 
 // One event carries a batch: a Buffer of payloads back to back, and [meta, ...addresses] where
-// meta packs (length, port, address index, flags) per datagram as int32.
+// meta has DATAGRAM_FIELDS int32 per datagram (src/js/mod.rs).
 function deliver(socket, payloads, list) {
   const state = socket[kState]
   const meta = new Int32Array(list[0].buffer, list[0].byteOffset, list[0].byteLength / 4)
   let offset = 0
-  for (let i = 0; i < meta.length; i += 4) {
+  for (let i = 0; i < meta.length; i += DATAGRAM_FIELDS) {
     if (state.closed) return
-    const length = meta[i]
+    const length = meta[i + LENGTH]
     const start = offset
     offset += length
     const handler = state.handlers.data
     if (handler === undefined) continue
-    const flags = { truncated: (meta[i + 3] & DatagramFlag.Truncated) !== 0, ipv6: (meta[i + 3] & DatagramFlag.Ipv6) !== 0 }
+    const bits = meta[i + FLAGS]
+    const flags = { truncated: (bits & DatagramFlag.Truncated) !== 0, ipv6: (bits & DatagramFlag.Ipv6) !== 0 }
     try {
       const data = convert(payloads, start, length, state.binaryType)
-      handler.call(socket, socket, data, meta[i + 1], list[meta[i + 2] + 1], flags)
+      handler.call(socket, socket, data, meta[i + PORT], list[meta[i + ADDRESS] + 1], flags)
     } catch (err) {
       reportHandlerError(socket, err, ERROR_ALONE)
     }

@@ -79,7 +79,7 @@ pub enum CertError {
 }
 
 impl CertError {
-  pub fn code(self) -> &'static str {
+  pub const fn code(self) -> &'static str {
     match self {
       CertError::UnableToVerifyLeafSignature => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
       CertError::UnableToGetIssuerCert => "UNABLE_TO_GET_ISSUER_CERT",

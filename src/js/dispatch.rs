@@ -42,7 +42,9 @@ use crate::net::tls::TlsNote;
 use crate::net::udp::{Batch, Udp};
 use crate::net::{Conn, Credit, Event, EventSink, HandleId, Listener};
 
-use crate::js::{check, copy_buffer, DatagramFlag, EventKind, HandshakeResult};
+use crate::js::{
+  check, copy_buffer, DatagramField, DatagramFlag, EventKind, HandshakeResult, DATAGRAM_FIELDS,
+};
 
 /// A JS value made in the callback, passed through as is.
 pub struct Raw(sys::napi_value);
@@ -464,8 +466,11 @@ fn to_args(
         .owned
         .borrow_mut()
         .insert(id, Owned::Udp(Arc::downgrade(&udp)));
+      let closer = udp.clone();
       // SAFETY: as above.
-      let native = unsafe { NativeUdpSocket::to_napi_value(raw_env, NativeUdpSocket::new(udp, id)) }?;
+      let native = unsafe { NativeUdpSocket::to_napi_value(raw_env, NativeUdpSocket::new(udp, id)) }
+        // JS will never hold it: closed, not left open unseen.
+        .inspect_err(|_| closer.close())?;
       (EventKind::Open, Raw(native), undefined()?)
     }
     Event::Datagrams(batch, held) => {
@@ -483,7 +488,7 @@ fn to_args(
 fn datagrams_to_js(env: sys::napi_env, batch: Batch) -> Result<(sys::napi_value, sys::napi_value)> {
   let payloads = copy_buffer(env, &batch.bytes)?;
   let mut addresses: Vec<SocketAddr> = Vec::new();
-  let mut meta = Vec::with_capacity(batch.datagrams.len() * 16);
+  let mut meta = Vec::with_capacity(batch.datagrams.len() * DATAGRAM_FIELDS as usize * 4);
   for datagram in &batch.datagrams {
     let index = match addresses.iter().position(|a| a.ip() == datagram.from.ip()) {
       Some(index) => index,
@@ -501,12 +506,12 @@ fn datagrams_to_js(env: sys::napi_env, batch: Batch) -> Result<(sys::napi_value,
     } else {
       0
     };
-    for value in [
-      datagram.len as i32,
-      i32::from(datagram.from.port()),
-      index as i32,
-      flags,
-    ] {
+    let mut fields = [0i32; DATAGRAM_FIELDS as usize];
+    fields[DatagramField::Length as usize] = datagram.len as i32;
+    fields[DatagramField::Port as usize] = i32::from(datagram.from.port());
+    fields[DatagramField::Address as usize] = index as i32;
+    fields[DatagramField::Flags as usize] = flags;
+    for value in fields {
       meta.extend_from_slice(&value.to_le_bytes());
     }
   }

@@ -6,7 +6,7 @@ pub mod dispatch;
 /// Declared here only; napi-rs gives JS the same numbers as `binding.EventKind`.
 #[napi_derive::napi]
 pub enum EventKind {
-  /// A client socket is up: `(native socket)`.
+  /// A client socket is up, or a UDP socket whose names resolved is bound: `(native socket)`.
   Open,
   /// A listener accepted a connection: `(native socket, its id)`.
   Accept,
@@ -19,7 +19,8 @@ pub enum EventKind {
   Close,
   /// `(error descriptor)`.
   Error,
-  /// A connect failed: `(error descriptor)`; no `Close` follows.
+  /// A connect failed, or a UDP socket's names did not resolve or bind: `(error
+  /// descriptor)`; no `Close` follows.
   ConnectError,
   Timeout,
   /// UDP datagrams of one receive call: `(payloads, [meta, ...addresses])`.
@@ -38,8 +39,24 @@ pub enum EventKind {
   Records,
 }
 
-/// The bits of a datagram's flags in a `Datagrams` event's metadata (length, port, address
-/// index, flags: four int32 per datagram).
+/// Where each of a datagram's values sits among its `DATAGRAM_FIELDS` int32 in a `Datagrams`
+/// event's metadata.
+#[napi_derive::napi]
+pub enum DatagramField {
+  /// The payload's length (payloads lie back to back).
+  Length,
+  Port,
+  /// The sender's address, as an index into the event's list of addresses.
+  Address,
+  /// `DatagramFlag` bits.
+  Flags,
+}
+
+/// How many int32 each datagram has in a `Datagrams` event's metadata.
+#[napi_derive::napi]
+pub const DATAGRAM_FIELDS: u32 = 4;
+
+/// The bits of a datagram's `DatagramField::Flags`.
 #[napi_derive::napi]
 pub enum DatagramFlag {
   /// The datagram was longer than the buffer: Bun's `flags.truncated`.

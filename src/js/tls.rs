@@ -7,11 +7,14 @@ use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
 use rustls::pki_types::ServerName;
 
+use crate::error::{CertError, SocketError};
 use crate::js::errors::ErrorInfo;
 use crate::js::socket::NativeSocket;
 use crate::net::conn::Request;
 use crate::net::secure::{KeyingError, Secure};
-use crate::net::tls::{Alpn, AlpnChoice, Answer, ClientTls, ServerTls, TlsOptions, VerifyMode, Versions};
+use crate::net::tls::{
+  Alpn, AlpnChoice, Answer, ClientTls, Hooks, ServerTls, TlsOptions, VerifyMode, Versions,
+};
 
 /// Bun's `tls` option in DER (see `TlsOptions`).
 #[napi(object)]
@@ -36,6 +39,52 @@ pub struct TlsInput {
   pub tls12: bool,
   /// TLS 1.3 is spoken (`secureOptions` lacks SSL_OP_NO_TLSv1_3).
   pub tls13: bool,
+}
+
+/// Why `exportKeyingMaterial` gave nothing (`lib/tls-socket.js` words it as BoringSSL does).
+#[napi]
+pub enum KeyingFailure {
+  HandshakeNotComplete,
+  /// More than the key schedule can give.
+  OutputTooLarge,
+  NoMemory,
+}
+
+/// TLS errors JS reports itself, described here so that their codes and words live in one place.
+#[napi]
+pub enum PresetTlsError {
+  /// The connection closed before the handshake ended (ECONNRESET).
+  Disconnected,
+  /// No peer certificate to check: what `getAuthorizationError()` says before the handshake.
+  NoIssuer,
+}
+
+/// The descriptor of a `PresetTlsError`, for `lib/errors.js`.
+#[napi(catch_unwind)]
+pub fn preset_tls_error(which: PresetTlsError) -> ErrorInfo {
+  let err = match which {
+    PresetTlsError::Disconnected => crate::net::tls::disconnected_error(),
+    PresetTlsError::NoIssuer => SocketError::Certificate(CertError::UnableToGetIssuerCert),
+  };
+  ErrorInfo::from(&err)
+}
+
+/// The code of a hostname the peer's certificate does not name: JS rewords that refusal with
+/// the certificate's names, as Node does.
+#[napi]
+pub const CERT_ALTNAME_INVALID: &str = CertError::AltnameInvalid.code();
+
+/// What a listener's handlers need from each ClientHello (`lib/tls-events.js` decides).
+#[napi(object)]
+pub struct HelloHooks {
+  /// `open` runs before the handshake and may call setVerifyMode(): every ClientHello waits.
+  pub always: bool,
+  /// A `serverName` handler: a ClientHello with SNI waits.
+  pub server_name: bool,
+  /// An `alpnCallback` handler: a ClientHello offering ALPN waits.
+  pub alpn: bool,
+  /// A `keylog` handler: the session's secrets are reported.
+  pub keylog: bool,
 }
 
 /// A server or client configuration, shared by every socket made with the same options.
@@ -97,12 +146,16 @@ impl NativeTlsConfig {
     }
   }
 
-  /// What the listener's handlers need from each ClientHello: `HOOK_*` bits of
-  /// `src/net/tls/server.rs` (1 always ask, 2 serverName, 4 alpnCallback, 8 keylog).
+  /// What the listener's handlers need from each ClientHello, from now on.
   #[napi(catch_unwind)]
-  pub fn set_hooks(&self, hooks: u32) {
+  pub fn set_hooks(&self, hooks: HelloHooks) {
     if let Some(server) = &self.server {
-      server.set_hooks(hooks as u8);
+      server.set_hooks(Hooks {
+        always: hooks.always,
+        server_name: hooks.server_name,
+        alpn: hooks.alpn,
+        keylog: hooks.keylog,
+      });
     }
   }
 }
@@ -270,25 +323,24 @@ impl NativeSocket {
     Some(certs.into_iter().map(Buffer::from).collect())
   }
 
-  /// RFC 5705 keying material, or why there is none: "HANDSHAKE_NOT_COMPLETE",
-  /// "OUTPUT_TOO_LARGE" or "NO_MEMORY". `length` is a whole number in [0, 2^32], checked by
-  /// `lib/tls-socket.js` (a u32 here would wrap 2^32 + 16 to 16).
+  /// RFC 5705 keying material, or why there is none. `length` is a whole number in [0, 2^32],
+  /// checked by `lib/tls-socket.js` (a u32 here would wrap 2^32 + 16 to 16).
   #[napi(catch_unwind)]
   pub fn export_keying_material(
     &self,
     length: f64,
     label: String,
     context: Option<Buffer>,
-  ) -> Either<Buffer, &'static str> {
+  ) -> Either<Buffer, KeyingFailure> {
     let Some(secure) = self.conn().and_then(|conn| conn.secure()) else {
-      return Either::B("HANDSHAKE_NOT_COMPLETE");
+      return Either::B(KeyingFailure::HandshakeNotComplete);
     };
     // A float-to-int `as` saturates: NaN is 0, and nothing can exceed usize.
     match secure.export_keying_material(length as usize, label.as_bytes(), context.as_deref()) {
       Ok(bytes) => Either::A(Buffer::from(bytes)),
-      Err(KeyingError::NotEstablished) => Either::B("HANDSHAKE_NOT_COMPLETE"),
-      Err(KeyingError::TooLarge) => Either::B("OUTPUT_TOO_LARGE"),
-      Err(KeyingError::NoMemory) => Either::B("NO_MEMORY"),
+      Err(KeyingError::NotEstablished) => Either::B(KeyingFailure::HandshakeNotComplete),
+      Err(KeyingError::TooLarge) => Either::B(KeyingFailure::OutputTooLarge),
+      Err(KeyingError::NoMemory) => Either::B(KeyingFailure::NoMemory),
     }
   }
 

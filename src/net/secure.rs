@@ -195,7 +195,7 @@ impl Secure {
   }
 
   /// Client: creates the session (its ClientHello waits in the session for `flush`). Server:
-  /// builds the session for a ClientHello JS answered, sending a refusal's alert on `fd`.
+  /// builds the session for a ClientHello JS answered, sending a refusal's alert on `out`.
   /// Returns what JS is to hear of it.
   pub fn start(&self, out: &Socket) -> Result<Vec<TlsNote>, SocketError> {
     let (tls, name, sni) = match &self.role {
@@ -320,7 +320,7 @@ impl Secure {
     }
   }
 
-  /// Feeds received bytes, appends the plaintext they carried to `plain`, and sends on `fd`
+  /// Feeds received bytes, appends the plaintext they carried to `plain`, and sends on `out`
   /// what the session has to answer.
   pub fn feed(&self, data: &[u8], plain: &mut Vec<u8>, out: &Socket) -> Fed {
     let mut fed = Fed::default();
@@ -419,7 +419,7 @@ impl Secure {
     self.phase.store(FAILED, Ordering::Release);
   }
 
-  /// Writes pending records to `fd` without blocking; true once none are left.
+  /// Writes pending records to `out` without blocking; true once none are left.
   pub fn flush(&self, out: &Socket) -> bool {
     match self.lock().as_mut() {
       Some(session) => flush_session(session, out),

@@ -361,7 +361,8 @@ fn on_records(conn: &Arc<Conn>, task: &mut Task, records: &[u8], tap: bool) -> O
     conn.emit(Event::Records(records.to_vec(), Credit::new(conn.clone())));
   }
   let mut plain = Vec::new();
-  // A socket closed meanwhile leaves nothing to feed: its task is about to finish.
+  // Only this task takes a TLS connection's socket away, so it is still here (were it not,
+  // there would be no one to answer).
   let fed = conn.with_socket(|sock| secure.feed(records, &mut plain, sock))?;
   if fed.backlog {
     conn.lock().flush_pending = true;

@@ -72,9 +72,12 @@ fn bind_tcp(addr: SocketAddr, config: &ListenConfig) -> Result<std::net::TcpList
       .map_err(|e| fail(Syscall::Listen, e))?;
   }
   if addr.is_ipv6() {
-    socket
-      .set_only_v6(config.ipv6_only)
-      .map_err(|e| fail(Syscall::Listen, e))?;
+    // "::" takes IPv4 too unless asked not to. Only asking may fail: OpenBSD has no dual
+    // stack and refuses IPV6_V6ONLY=0.
+    match socket.set_only_v6(config.ipv6_only) {
+      Err(e) if config.ipv6_only => return Err(fail(Syscall::Listen, e)),
+      _ => {}
+    }
   }
   socket
     .set_nonblocking(true)

@@ -19,9 +19,7 @@ use crate::error::{CertError, SocketError, TlsFailure};
 mod server;
 mod trust;
 
-pub use server::{
-  AlpnChoice, Answer, Hello, ServerTls, Step, HOOK_ALPN, HOOK_ALWAYS, HOOK_KEYLOG, HOOK_SERVER_NAME,
-};
+pub use server::{AlpnChoice, Answer, Hello, Hooks, ServerTls, Step};
 use trust::{Refusal, Refused, ServerVerifier, Trust};
 
 /// Bun's `tls` option in DER, as `lib/tls-options.js` normalised it.

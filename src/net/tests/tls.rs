@@ -8,7 +8,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use super::*;
 use crate::net::secure::{KeyingError, Secure};
 use crate::net::tls::{
-  AlpnChoice, Answer, ClientTls, HandshakeOutcome, ServerTls, TlsNote, TlsOptions, VerifyMode, HOOK_ALWAYS,
+  AlpnChoice, Answer, ClientTls, HandshakeOutcome, Hooks, ServerTls, TlsNote, TlsOptions, VerifyMode,
 };
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -225,7 +225,10 @@ fn a_huge_write_to_a_peer_that_does_not_read_takes_what_the_kernel_takes() {
 #[test]
 fn a_server_asked_to_wait_shows_the_client_hello_and_goes_on_with_the_answer() {
   let server = server_tls("server");
-  server.set_hooks(HOOK_ALWAYS);
+  server.set_hooks(Hooks {
+    always: true,
+    ..Hooks::default()
+  });
   let client = Arc::new(ClientTls::new(&client_options(true)).unwrap());
   let pair = tls_pair(&server, &client, None);
   loop {

@@ -30,20 +30,43 @@ use super::{
 };
 use crate::error::{CertError, SocketError, TlsFailure};
 
-/// `set_hooks` bits: what the listener's handlers need from each ClientHello.
-/// JS may change the verify mode before the handshake (`open` runs before it): always ask.
-pub const HOOK_ALWAYS: u8 = 1;
-/// A `serverName` handler: ask when the client sends SNI.
-pub const HOOK_SERVER_NAME: u8 = 1 << 1;
-/// An `alpnCallback` handler: ask when the client offers ALPN.
-pub const HOOK_ALPN: u8 = 1 << 2;
-/// A `keylog` handler: record the session's secrets.
-pub const HOOK_KEYLOG: u8 = 1 << 3;
+/// What the listener's handlers need from each ClientHello.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hooks {
+  /// JS may change the verify mode before the handshake (`open` runs before it): always ask.
+  pub always: bool,
+  /// A `serverName` handler: ask when the client sends SNI.
+  pub server_name: bool,
+  /// An `alpnCallback` handler: ask when the client offers ALPN.
+  pub alpn: bool,
+  /// A `keylog` handler: record the session's secrets.
+  pub keylog: bool,
+}
+
+// `Hooks` packed in an atomic, read on the connection's task.
+const HOOK_ALWAYS: u8 = 1;
+const HOOK_SERVER_NAME: u8 = 1 << 1;
+const HOOK_ALPN: u8 = 1 << 2;
+const HOOK_KEYLOG: u8 = 1 << 3;
+
+impl Hooks {
+  fn bits(self) -> u8 {
+    [
+      (self.always, HOOK_ALWAYS),
+      (self.server_name, HOOK_SERVER_NAME),
+      (self.alpn, HOOK_ALPN),
+      (self.keylog, HOOK_KEYLOG),
+    ]
+    .into_iter()
+    .filter(|&(on, _)| on)
+    .fold(0, |bits, (_, bit)| bits | bit)
+  }
+}
 
 /// A listener's TLS setup.
 pub struct ServerTls {
   shared: Arc<Shared>,
-  /// `HOOK_*` bits of the listener this copy belongs to.
+  /// `Hooks` of the listener this copy belongs to, as bits.
   hooks: AtomicU8,
 }
 
@@ -146,9 +169,9 @@ impl ServerTls {
     }
   }
 
-  /// What the listener's handlers need from each ClientHello (`HOOK_*`), from now on.
-  pub fn set_hooks(&self, hooks: u8) {
-    self.hooks.store(hooks, Ordering::Release);
+  /// What the listener's handlers need from each ClientHello, from now on.
+  pub fn set_hooks(&self, hooks: Hooks) {
+    self.hooks.store(hooks.bits(), Ordering::Release);
   }
 
   /// The verify mode of the options, before `setVerifyMode()`.
