@@ -78,11 +78,14 @@ function sender(r, payload, fixedSize) {
  * so a reordering is caught where it happens. Pauses and resumes at random, in every way a
  * handler can: resumed later, on the next turn, in a microtask, or in the same tick.
  */
-function receiver(r, expected, pauseOdds) {
+function receiver(r, expected, pauseOdds, reloadOdds = 0) {
   let got = 0
   let firstBad = -1
   const all = deferred()
-  const check = (chunk) => {
+  // The handlers reload() passes again, with another binaryType (set once they exist).
+  const reloading = { handlers: null }
+  const check = (data) => {
+    const chunk = Buffer.isBuffer(data) ? data : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data)
     if (firstBad < 0 && got + chunk.length <= expected.length) {
       const want = expected.subarray(got, got + chunk.length)
       if (!want.equals(chunk)) {
@@ -130,11 +133,18 @@ function receiver(r, expected, pauseOdds) {
         })
     }
   }
+  const maybeReload = (socket) => {
+    if (reloading.handlers === null || !r.chance(reloadOdds)) return
+    const binaryType = r.pick(['buffer', 'arraybuffer', 'uint8array'])
+    socket.reload({ socket: { ...reloading.handlers, binaryType } })
+  }
   return {
     data(socket, chunk) {
       check(chunk)
       maybePause(socket)
+      maybeReload(socket)
     },
+    reloading,
     all: all.promise,
     verdict: () => ({ got, expected: expected.length, firstBad }),
   }
@@ -173,13 +183,15 @@ async function oneWay(r, transport) {
   const payload = r.bytes(size)
   const ending = r.pick(['end', 'shutdown', 'close', 'receiver-ends'])
   const log = []
-  const recv = receiver(r, payload, r.pick([0, 0.02, 0.2]))
+  // Half the receivers switch binaryType with reload() now and then, between chunks in flight.
+  const recv = receiver(r, payload, r.pick([0, 0.02, 0.2]), r.pick([0, 0.05]))
   const { server: serverOptions, client: clientOptions } = endpoints(transport)
   const accepted = deferred()
   const serverSide = side(log, 'server', {
     open: (socket) => accepted.resolve(track(socket)),
     data: recv.data,
   })
+  recv.reloading.handlers = serverSide.handlers
   const listener = track(listen({ ...serverOptions, socket: serverSide.handlers }))
   const send = sender(r, payload)
   const clientSide = side(log, 'client', { drain: send.pump })
