@@ -179,12 +179,19 @@ impl Drop for Reader {
   }
 }
 
+/// Stops its listener when dropped.
 struct Pair {
   server: Arc<Conn>,
   client: Arc<Conn>,
   rx: Events,
   listener: Arc<Listener>,
   reader: Reader,
+}
+
+impl Drop for Pair {
+  fn drop(&mut self) {
+    self.listener.stop();
+  }
 }
 
 /// A connected pair of plain sockets, both read by one `Reader`; events of both on `rx`.
@@ -215,18 +222,15 @@ fn pair() -> Pair {
 
 #[test]
 fn bytes_arrive_once_and_in_order() {
+  let pair = pair();
   let Pair {
-    server,
-    client,
-    rx,
-    listener,
-    reader,
-  } = pair();
+    server, client, rx, ..
+  } = &pair;
   let payload = pattern(4 * 1024 * 1024);
-  let sender = send_all(&client, &payload);
+  let sender = send_all(client, &payload);
   let mut received = Vec::new();
   while received.len() < payload.len() {
-    match next(&rx) {
+    match next(rx) {
       (id, Event::Data(chunk, _)) if id == server.id() => received.extend_from_slice(&chunk),
       (_, Event::Drain) => {}
       (_, other) => panic!("unexpected event {}", name(&other)),
@@ -234,21 +238,20 @@ fn bytes_arrive_once_and_in_order() {
   }
   sender.join().unwrap();
   assert_eq!(received, payload);
-  drop(reader);
-  listener.stop();
 }
 
 #[test]
 fn a_short_write_is_followed_by_drain_once_the_peer_reads() {
+  let pair = pair();
   let Pair {
     server,
     client,
     rx,
-    listener,
     reader,
-  } = pair();
+    ..
+  } = &pair;
   server.set_paused(true);
-  reader.update(&server);
+  reader.update(server);
   let chunk = vec![7u8; 256 * 1024];
   let mut total = 0;
   // Until the kernel takes nothing (it may take a little more after a first short write).
@@ -260,7 +263,7 @@ fn a_short_write_is_followed_by_drain_once_the_peer_reads() {
       break;
     }
   }
-  reader.update(&client);
+  reader.update(client);
   assert_eq!(client.bytes_written() as usize, total);
   assert!(
     !matches!(
@@ -270,11 +273,11 @@ fn a_short_write_is_followed_by_drain_once_the_peer_reads() {
     "paused: no data arrives"
   );
   server.set_paused(false);
-  reader.update(&server);
+  reader.update(server);
   let mut got = 0;
   let mut drains = 0;
   while got < total || drains == 0 {
-    match next(&rx) {
+    match next(rx) {
       (_, Event::Data(data, _)) => got += data.len(),
       (id, Event::Drain) => {
         assert_eq!(id, client.id());
@@ -285,73 +288,65 @@ fn a_short_write_is_followed_by_drain_once_the_peer_reads() {
   }
   assert_eq!(got, total);
   assert_eq!(drains, 1);
-  drop(reader);
-  listener.stop();
 }
 
 #[test]
 fn pause_resume_pause_stays_paused() {
+  let pair = pair();
   let Pair {
     server,
     client,
     rx,
-    listener,
     reader,
-  } = pair();
+    ..
+  } = &pair;
   for paused in [true, false, true] {
     server.set_paused(paused);
   }
-  reader.update(&server);
+  reader.update(server);
   assert_eq!(client.write(b"held"), 4);
   assert!(
     rx.recv_timeout(Duration::from_millis(100)).is_err(),
     "the last request wins: paused"
   );
   server.set_paused(false);
-  reader.update(&server);
-  assert!(matches!(next(&rx), (id, Event::Data(ref d, _)) if id == server.id() && d == b"held"));
-  drop(reader);
-  listener.stop();
+  reader.update(server);
+  assert!(matches!(next(rx), (id, Event::Data(ref d, _)) if id == server.id() && d == b"held"));
 }
 
 #[test]
 fn a_reset_while_paused_delivers_the_data_ahead_of_it() {
+  let pair = pair();
   let Pair {
     server,
     client,
     rx,
-    listener,
     reader,
-  } = pair();
+    ..
+  } = &pair;
   server.set_paused(true);
-  reader.update(&server);
+  reader.update(server);
   assert_eq!(client.write(b"last words"), 10);
   std::thread::sleep(Duration::from_millis(50));
   client.terminate();
-  assert!(matches!(next(&rx), (id, Event::Data(ref d, _)) if id == server.id() && d == b"last words"));
-  match next(&rx) {
+  assert!(matches!(next(rx), (id, Event::Data(ref d, _)) if id == server.id() && d == b"last words"));
+  match next(rx) {
     (id, Event::Close(Some(err))) if id == server.id() => assert_eq!(err.code(), "ECONNRESET"),
     (_, other) => panic!("expected close with ECONNRESET, got {}", name(&other)),
   }
-  drop(reader);
-  listener.stop();
 }
 
 #[test]
 fn end_closes_now_and_the_peer_sees_end() {
+  let pair = pair();
   let Pair {
-    server,
-    client,
-    rx,
-    listener,
-    reader: _reader,
-  } = pair();
+    server, client, rx, ..
+  } = &pair;
   assert!(client.end(), "nothing pending: closed at once");
   assert_eq!(client.write(b"late"), -1);
-  let (id, event) = next(&rx);
+  let (id, event) = next(rx);
   assert_eq!(id, server.id());
   assert!(matches!(event, Event::End), "got {}", name(&event));
-  listener.stop();
 }
 
 #[test]
@@ -360,70 +355,54 @@ fn the_peer_s_end_after_its_last_bytes_is_read() {
   // behind them must still be read (a level-triggered set reports it again; the portable set
   // keeps the end of a direction for good).
   for _ in 0..10 {
+    let pair = pair();
     let Pair {
-      server,
-      client,
-      rx,
-      listener,
-      reader: _reader,
-    } = pair();
+      server, client, rx, ..
+    } = &pair;
     assert_eq!(client.write(b"bye"), 3);
     assert!(client.end());
-    assert!(matches!(next(&rx), (id, Event::Data(ref d, _)) if id == server.id() && d == b"bye"));
-    assert!(matches!(next(&rx), (id, Event::End) if id == server.id()));
-    listener.stop();
+    assert!(matches!(next(rx), (id, Event::Data(ref d, _)) if id == server.id() && d == b"bye"));
+    assert!(matches!(next(rx), (id, Event::End) if id == server.id()));
   }
 }
 
 #[test]
 fn terminate_resets_the_peer() {
+  let pair = pair();
   let Pair {
-    server,
-    client,
-    rx,
-    listener,
-    reader: _reader,
-  } = pair();
+    server, client, rx, ..
+  } = &pair;
   // The reset goes out at once, whoever still holds the connection.
   client.terminate();
-  let (id, event) = next(&rx);
+  let (id, event) = next(rx);
   assert_eq!(id, server.id());
   match event {
     Event::Close(Some(err)) => assert_eq!(err.code(), "ECONNRESET"),
     other => panic!("expected close with ECONNRESET, got {}", name(&other)),
   }
-  listener.stop();
 }
 
 #[test]
 fn an_idle_plain_connection_is_small_and_has_no_task() {
-  let Pair {
-    server,
-    listener,
-    reader: _reader,
-    ..
-  } = pair();
+  let pair = pair();
+  let Pair { server, .. } = &pair;
   // What an idle socket costs beside the kernel's: this struct, and nothing on the I/O thread.
   let size = std::mem::size_of::<Conn>();
   assert!(size <= 320, "a connection is {size} bytes");
   assert!(!server.timer_running());
-  listener.stop();
 }
 
 #[test]
 fn timeout_fires_once_and_any_number_is_accepted() {
+  let pair = pair();
   let Pair {
-    server,
-    client,
-    rx,
-    listener,
-    reader: _reader,
-  } = pair();
+    server, client, rx, ..
+  } = &pair;
   for huge in [f64::INFINITY, 1e308, 1e20, f64::MAX, f64::NAN, -1.0] {
     client.set_timeout(huge);
   }
   server.set_timeout(0.05);
-  let (id, event) = next(&rx);
+  let (id, event) = next(rx);
   assert_eq!(id, server.id());
   assert!(matches!(event, Event::Timeout));
   assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "one-shot");
@@ -432,7 +411,6 @@ fn timeout_fires_once_and_any_number_is_accepted() {
   client.close();
   std::thread::sleep(Duration::from_millis(50));
   assert!(!client.timer_running(), "closing ends the timer");
-  listener.stop();
 }
 
 #[test]

@@ -6,11 +6,23 @@ use super::*;
 use crate::net::udp::{Udp, UdpConfig, UdpTarget};
 
 fn bind(sink: &Arc<dyn EventSink>, port: u16) -> Arc<Udp> {
+  bind_connected(sink, port, None)
+}
+
+fn bind_connected(sink: &Arc<dyn EventSink>, port: u16, connect: Option<SocketAddr>) -> Arc<Udp> {
   let config = UdpConfig {
     bind: SocketAddr::from(([127, 0, 0, 1], port)),
-    connect: None,
+    connect,
   };
   Udp::bind(next_id(), sink.clone(), &config).unwrap()
+}
+
+/// An address where nothing listens any more: a datagram there comes back as ICMP unreachable.
+fn dead_address(sink: &Arc<dyn EventSink>) -> SocketAddr {
+  let gone = bind(sink, 0);
+  let dead = gone.local_addr().unwrap();
+  gone.close();
+  dead
 }
 
 /// Waits for an `error` event with `code`, skipping the first `drain`.
@@ -109,11 +121,9 @@ fn close_frees_the_port_before_returning() {
 #[test]
 fn port_unreachable_is_reported_from_the_error_queue() {
   let (sink, rx) = sink();
-  let gone = bind(&sink, 0);
-  let dead = gone.local_addr();
-  gone.close();
+  let dead = dead_address(&sink);
   let udp = bind(&sink, 0);
-  assert!(matches!(udp.send(b"anyone?", dead), Ok(true)));
+  assert!(matches!(udp.send(b"anyone?", Some(dead)), Ok(true)));
   expect_error(&rx, "ECONNREFUSED");
   udp.close();
 }
@@ -123,14 +133,8 @@ fn port_unreachable_is_reported_from_the_error_queue() {
 #[test]
 fn port_unreachable_on_a_connected_socket_is_reported() {
   let (sink, rx) = sink();
-  let gone = bind(&sink, 0);
-  let dead = gone.local_addr().unwrap();
-  gone.close();
-  let config = UdpConfig {
-    bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-    connect: Some(dead),
-  };
-  let udp = Udp::bind(next_id(), sink.clone(), &config).unwrap();
+  let dead = dead_address(&sink);
+  let udp = bind_connected(&sink, 0, Some(dead));
   assert!(matches!(udp.send(b"anyone?", None), Ok(true)));
   expect_error(&rx, "ECONNREFUSED");
   udp.close();
