@@ -755,3 +755,23 @@ describe(`udpSocket() with a hostname that resolves slowly${NS}`, () => {
     expect(result.after).toBe(result.before)
   })
 })
+
+// The package's own native half (not Bun's API): it takes what lib/udp.js builds, and a direct
+// call that does not hold together is refused with EINVAL, never a panic. Bun has no such half.
+;(onBun ? test.skip : test)('the native sendMany and send refuse inconsistent arguments with EINVAL', () => {
+  const native = require('../lib/native').udpSocket({ hostname: V4, port: 0 })
+  try {
+    const port = native.address().port
+    const two = Buffer.alloc(2)
+    // Fewer ports and address indices than datagrams; an index past the addresses.
+    expect(native.sendMany(two, new Uint32Array([1, 1]), new Uint32Array([port]), new Uint32Array([0]), [V4])).toMatchObject({ code: 'EINVAL' })
+    expect(native.sendMany(two, new Uint32Array([1, 1]), new Uint32Array([port, port]), new Uint32Array([0, 1]), [V4])).toMatchObject({ code: 'EINVAL' })
+    // Lengths that do not add up to the bytes; a port past 65535; no IP literal.
+    expect(native.sendMany(two, new Uint32Array([1, 5]), undefined, undefined, undefined)).toMatchObject({ code: 'EINVAL' })
+    expect(native.send(two, 65536 + port, V4)).toMatchObject({ code: 'EINVAL' })
+    expect(native.send(two, port, 'localhost')).toMatchObject({ code: 'EINVAL' })
+    expect(native.sendMany(two, new Uint32Array([1, 1]), new Uint32Array([port, port]), new Uint32Array([0, 0]), [V4])).toBe(2)
+  } finally {
+    native.close()
+  }
+})

@@ -3,7 +3,6 @@
 //! descriptor directly, as Bun does (IP_TOS, IPV6_TCLASS on an IPv6 socket).
 
 use std::io;
-use std::os::fd::BorrowedFd;
 
 use napi_derive::napi;
 use socket2::{Domain, SockRef};
@@ -36,23 +35,18 @@ impl NativeSocket {
   }
 
   fn with_ip_socket<T>(&self, f: impl FnOnce(SockRef<'_>, Domain) -> io::Result<T>) -> io::Result<T> {
-    let conn = match self.conn() {
-      Some(conn) if !conn.is_closed() => conn,
-      _ => return Err(io::Error::from_raw_os_error(libc::EBADF)),
-    };
-    // Closed by its TLS task since the check above: borrow_raw must not see -1.
-    let raw = conn.fd();
-    if raw < 0 {
-      return Err(io::Error::from_raw_os_error(libc::EBADF));
-    }
-    // SAFETY: the descriptor belongs to `conn`, which this call keeps alive (the JS thread
-    // holds its Arc).
-    let fd = unsafe { BorrowedFd::borrow_raw(raw) };
-    let sock = SockRef::from(&fd);
-    match sock.domain()? {
-      domain @ (Domain::IPV4 | Domain::IPV6) => f(sock, domain),
-      _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
-    }
+    let ebadf = || io::Error::from_raw_os_error(libc::EBADF);
+    let conn = self.conn().filter(|conn| !conn.is_closed()).ok_or_else(ebadf)?;
+    // Under the connection's lock: its TLS task cannot close the descriptor meanwhile.
+    conn
+      .with_socket(|sock| {
+        let sock = SockRef::from(sock);
+        match sock.domain()? {
+          domain @ (Domain::IPV4 | Domain::IPV6) => f(sock, domain),
+          _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        }
+      })
+      .unwrap_or_else(|| Err(ebadf()))
   }
 }
 

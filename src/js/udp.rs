@@ -7,7 +7,7 @@ use napi::bindgen_prelude::{Either, Either3, Uint32Array};
 use napi::{Env, Result};
 use napi_derive::napi;
 
-use crate::error::SocketError;
+use crate::error::{SocketError, Syscall};
 use crate::js::dispatch::EnvCtx;
 use crate::js::errors::ErrorInfo;
 use crate::js::socket::AddressInfo;
@@ -114,9 +114,9 @@ impl NativeUdpSocket {
       return Either::A(false);
     };
     let to = match (address, port) {
-      (Some(address), Some(port)) => match address.split('%').next().unwrap_or("").parse::<IpAddr>() {
-        Ok(ip) => Some(SocketAddr::new(ip, port as u16)),
-        Err(_) => return Either::A(false),
+      (Some(address), Some(port)) => match destination(&address, port) {
+        Ok(to) => Some(to),
+        Err(err) => return Either::B(ErrorInfo::from(&err)),
       },
       _ => None,
     };
@@ -138,20 +138,26 @@ impl NativeUdpSocket {
     addresses: Option<Vec<String>>,
   ) -> Either<u32, ErrorInfo> {
     let Some(udp) = &self.udp else { return Either::A(0) };
-    let ips: Vec<Option<IpAddr>> = addresses
-      .iter()
-      .flatten()
-      .map(|a| a.split('%').next().and_then(|a| a.parse().ok()))
-      .collect();
+    // `lib/udp.js` builds these consistent; a direct call that does not is EINVAL, not a panic.
+    let invalid = || Either::B(ErrorInfo::from(&invalid_argument(Syscall::Send)));
+    if lengths.iter().map(|&len| len as usize).sum::<usize>() != bytes.len() {
+      return invalid();
+    }
+    let ips: Vec<Option<IpAddr>> = addresses.iter().flatten().map(|a| ip(a).ok()).collect();
     let mut packets = Vec::with_capacity(lengths.len());
     let mut offset = 0usize;
     for (i, &len) in lengths.iter().enumerate() {
-      let end = (offset + len as usize).min(bytes.len());
+      let end = offset + len as usize;
       let to = match (&ports, &address_of) {
-        (Some(ports), Some(address_of)) => match ips.get(address_of[i] as usize).copied().flatten() {
-          Some(ip) => Some(SocketAddr::new(ip, ports[i] as u16)),
-          None => return Either::A(0),
-        },
+        (Some(ports), Some(address_of)) => {
+          let ip = address_of
+            .get(i)
+            .and_then(|&at| ips.get(at as usize).copied().flatten());
+          match (ip, ports.get(i).and_then(|&port| u16::try_from(port).ok())) {
+            (Some(ip), Some(port)) => Some(SocketAddr::new(ip, port)),
+            _ => return invalid(),
+          }
+        }
         _ => None,
       };
       packets.push((&bytes[offset..end], to));
@@ -258,7 +264,7 @@ impl NativeUdpSocket {
   /// Applies `option`, or reports why it cannot be: a bad argument, a closed socket, the OS.
   fn apply(&self, option: std::result::Result<UdpOption, SocketError>) -> Option<ErrorInfo> {
     let Some(udp) = &self.udp else {
-      return Some(ErrorInfo::from(&setsockopt_error(libc::EBADF)));
+      return Some(ErrorInfo::from(&os_error(Syscall::Setsockopt, libc::EBADF)));
     };
     option
       .and_then(|option| udp.set_option(option))
@@ -271,7 +277,7 @@ impl NativeUdpSocket {
 /// EINVAL, as Bun answers an address it cannot parse.
 fn ip(text: &str) -> std::result::Result<IpAddr, SocketError> {
   let bare = text.split_once('%').map_or(text, |(address, _scope)| address);
-  bare.parse().map_err(|_| setsockopt_error(libc::EINVAL))
+  crate::net::addr::parse_ip(bare).ok_or_else(|| invalid_argument(Syscall::Setsockopt))
 }
 
 /// An interface's address as `lib/udp.js` passes it; an IPv6 scope names the interface, as
@@ -287,9 +293,19 @@ fn interface(text: &str) -> std::result::Result<Interface, SocketError> {
   Ok(Interface { ip, index })
 }
 
-fn setsockopt_error(errno: i32) -> SocketError {
+/// `address:port` as `lib/udp.js` checked them; anything else is EINVAL.
+fn destination(address: &str, port: u32) -> std::result::Result<SocketAddr, SocketError> {
+  let port = u16::try_from(port).map_err(|_| invalid_argument(Syscall::Send))?;
+  Ok(SocketAddr::new(ip(address)?, port))
+}
+
+fn invalid_argument(syscall: Syscall) -> SocketError {
+  os_error(syscall, libc::EINVAL)
+}
+
+fn os_error(syscall: Syscall, errno: i32) -> SocketError {
   SocketError::os(
-    crate::error::Syscall::Setsockopt,
+    syscall,
     &std::io::Error::from_raw_os_error(errno),
     crate::error::ErrorTarget::default(),
   )
