@@ -43,7 +43,8 @@ use crate::net::udp::{Batch, Udp};
 use crate::net::{Conn, Credit, Event, EventSink, HandleId, Listener};
 
 use crate::js::{
-  check, copy_buffer, DatagramField, DatagramFlag, EventKind, HandshakeResult, DATAGRAM_FIELDS,
+  check, copy_buffer, report_pending_exception, DatagramField, DatagramFlag, EventKind, HandshakeResult,
+  DATAGRAM_FIELDS,
 };
 
 /// A JS value made in the callback, passed through as is.
@@ -211,13 +212,7 @@ unsafe fn deliver(env: sys::napi_env, dispatch: sys::napi_value, context: *mut c
     let argv = args.map(|arg| arg.0);
     let mut result = ptr::null_mut();
     let status = sys::napi_call_function(env, recv, dispatch, 4, argv.as_ptr(), &mut result);
-    if status == sys::Status::napi_pending_exception {
-      // `dispatch` never throws a handler's error; anything else is reported as Node would.
-      let mut err = ptr::null_mut();
-      if sys::napi_get_and_clear_last_exception(env, &mut err) == sys::Status::napi_ok {
-        sys::napi_fatal_exception(env, err);
-      }
-    }
+    report_pending_exception(env, status);
     // The credit goes back now that the handler returned.
     drop(credit);
   }
@@ -258,16 +253,7 @@ impl EnvCtx {
 
   /// Registers a UDP socket for closing when the environment ends.
   pub fn own_udp(&self, id: HandleId, udp: &Arc<Udp>) {
-    self
-      .live
-      .owned
-      .borrow_mut()
-      .insert(id, Owned::Udp(Arc::downgrade(udp)));
-  }
-
-  /// Forgets a closed socket or stopped listener.
-  pub fn disown(&self, id: HandleId) {
-    self.live.owned.borrow_mut().remove(&id);
+    self.live.own_udp(id, udp);
   }
 
   /// `ref()` / `unref()` of handle `id`: counted while `on` and the handle is `alive`.
@@ -283,9 +269,7 @@ impl EnvCtx {
 
   /// A handle closed by JS: no longer alive, nothing left to close when the environment ends.
   pub fn forget(env: &Env, id: HandleId) -> Result<()> {
-    let ctx = EnvCtx::of(env)?;
-    ctx.release(id);
-    ctx.disown(id);
+    EnvCtx::of(env)?.live.forget(id);
     Ok(())
   }
 
@@ -322,6 +306,19 @@ impl Liveness {
         }
       }
     }
+  }
+
+  fn own_udp(&self, id: HandleId, udp: &Arc<Udp>) {
+    self
+      .owned
+      .borrow_mut()
+      .insert(id, Owned::Udp(Arc::downgrade(udp)));
+  }
+
+  /// A handle that closed: no longer alive, nothing left to close when the environment ends.
+  fn forget(&self, id: HandleId) {
+    self.release(id);
+    self.owned.borrow_mut().remove(&id);
   }
 
   fn own_conn(&self, conn: &Arc<Conn>) {
@@ -419,8 +416,7 @@ fn to_args(
     Event::End => (EventKind::End, undefined()?, undefined()?),
     Event::Close(err) => {
       // Releasing before the handler runs is safe: Node checks liveness only after it.
-      live.release(id);
-      live.owned.borrow_mut().remove(&id);
+      live.forget(id);
       let a = match &err {
         Some(err) => error(err)?,
         None => undefined()?,
@@ -462,15 +458,15 @@ fn to_args(
     },
     // A UDP socket whose names resolved: `open` on its id, with its native half.
     Event::Bound(udp) => {
-      live
-        .owned
-        .borrow_mut()
-        .insert(id, Owned::Udp(Arc::downgrade(&udp)));
+      live.own_udp(id, &udp);
       let closer = udp.clone();
       // SAFETY: as above.
       let native = unsafe { NativeUdpSocket::to_napi_value(raw_env, NativeUdpSocket::new(udp, id)) }
-        // JS will never hold it: closed, not left open unseen.
-        .inspect_err(|_| closer.close())?;
+        // JS will never hold it (nor hear of it): closed, and no longer keeping the loop alive.
+        .inspect_err(|_| {
+          closer.close();
+          live.forget(id);
+        })?;
       (EventKind::Open, Raw(native), undefined()?)
     }
     Event::Datagrams(batch, held) => {

@@ -124,6 +124,21 @@ pub(crate) fn copy_buffer(env: napi::sys::napi_env, bytes: &[u8]) -> napi::Resul
   Ok(value)
 }
 
+/// After calling `lib/dispatch.js`: it never throws a handler's error, so an exception left
+/// pending is reported as Node reports an uncaught one (JS thread only).
+pub(crate) fn report_pending_exception(env: napi::sys::napi_env, status: napi::sys::napi_status) {
+  if status != napi::sys::Status::napi_pending_exception {
+    return;
+  }
+  let mut err = std::ptr::null_mut();
+  // SAFETY: JS thread of `env`, right after the call that left the exception.
+  unsafe {
+    if napi::sys::napi_get_and_clear_last_exception(env, &mut err) == napi::sys::Status::napi_ok {
+      napi::sys::napi_fatal_exception(env, err);
+    }
+  }
+}
+
 /// Runs a callback that C code (libuv, Node) made into us: a panic must not unwind into C, so it
 /// is caught and reported on stderr; the callback's work is lost, the process goes on.
 pub(crate) fn from_c(what: &str, f: impl FnOnce()) {

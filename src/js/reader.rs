@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::ToNapiValue;
 use napi::{sys, Env, Result, Status};
 
+use crate::js::check;
 use crate::js::errors::ErrorInfo;
 use crate::js::slab::{new_buffer, Slab, MAX_BULK_READ, SLAB_MIN_ROOM};
-use crate::js::{check, copy_buffer};
 use crate::net::conn::{Conn, Readout, Ready};
 use crate::net::poller::{serve, Poller, ReadSink};
 use crate::net::HandleId;
@@ -76,12 +76,8 @@ struct Reader {
   /// The uv_async handle as the I/O thread signals it; None with epoll.
   signal: Option<Arc<Signal>>,
   slab: RefCell<Slab>,
-  /// Where a read goes when no slab can be made (out of memory): copied out from here.
-  scratch: RefCell<Vec<u8>>,
   /// The ready sockets of one wake-up, kept for the next (no allocation per wake-up).
   ready: RefCell<Vec<ReadyEntry>>,
-  /// Set by the cleanup hook: no more sockets are taken.
-  closing: Cell<bool>,
 }
 
 /// A ready socket, where its events go, and what its poll reported.
@@ -89,6 +85,8 @@ type ReadyEntry = (Arc<Conn>, Rc<JsTarget>, Ready);
 
 thread_local! {
   static READER: RefCell<Option<Rc<Reader>>> = const { RefCell::new(None) };
+  /// Set by the cleanup hook: this thread's environment is ending, no socket is taken any more.
+  static ENDED: Cell<bool> = const { Cell::new(false) };
 }
 
 impl JsTarget {
@@ -145,13 +143,7 @@ impl JsTarget {
         let mut result = ptr::null_mut();
         let status =
           sys::napi_make_callback(env, self.context, recv, dispatch, 5, argv.as_ptr(), &mut result);
-        if status == sys::Status::napi_pending_exception {
-          // `dispatch` never throws a handler's error; anything else is reported as Node would.
-          let mut err = ptr::null_mut();
-          if sys::napi_get_and_clear_last_exception(env, &mut err) == sys::Status::napi_ok {
-            sys::napi_fatal_exception(env, err);
-          }
-        }
+        crate::js::report_pending_exception(env, status);
         Ok(())
       })();
       sys::napi_close_handle_scope(env, scope);
@@ -167,15 +159,12 @@ enum Into {
   Slab,
   /// A fresh ArrayBuffer of its own (`Turn::fresh`).
   Fresh,
-  /// No JS memory could be had: the scratch buffer, copied out.
-  Scratch,
 }
 
 /// One socket's turn: reads go into JS memory, readouts to JS.
 struct Turn<'a> {
   reader: &'a Reader,
   slab: &'a mut Slab,
-  scratch: &'a mut [u8],
   js: &'a JsTarget,
   id: HandleId,
   fd: RawFd,
@@ -215,7 +204,7 @@ impl Drop for Turn<'_> {
 }
 
 impl ReadSink for Turn<'_> {
-  fn buffer(&mut self) -> &mut [u8] {
+  fn buffer(&mut self) -> Option<&mut [u8]> {
     self.open_scope();
     let env = self.slab.env;
     if self.streaming {
@@ -227,33 +216,19 @@ impl ReadSink for Turn<'_> {
           self.into = Into::Fresh;
           self.fresh = value;
           // SAFETY: `data` holds `want` bytes, alive while `value` is (this handle scope).
-          return unsafe { std::slice::from_raw_parts_mut(data, want) };
+          return Some(unsafe { std::slice::from_raw_parts_mut(data, want) });
         }
       }
     }
     // SAFETY: as above.
-    match unsafe { self.slab.room() } {
-      Ok(room) => {
-        self.into = Into::Slab;
-        room
-      }
-      Err(_) => {
-        self.into = Into::Scratch;
-        self.scratch
-      }
-    }
+    let room = unsafe { self.slab.room() }.ok()?;
+    self.into = Into::Slab;
+    Some(room)
   }
 
   fn data(&mut self, n: usize) {
     self.streaming = n >= SLAB_MIN_ROOM;
     let (into, fresh) = (self.into, self.fresh);
-    if into == Into::Scratch {
-      let bytes = &self.scratch[..n];
-      self.js.call(self.id, EventKind::Data, |env| {
-        Ok([copy_buffer(env, bytes)?, undefined(env)?, undefined(env)?])
-      });
-      return self.close_scope();
-    }
     let slab = &mut *self.slab;
     self.js.call(self.id, EventKind::Slice, |env| {
       let (buffer, offset) = match into {
@@ -315,11 +290,11 @@ fn undefineds(env: sys::napi_env) -> Result<Args> {
 
 /// Starts reading `conn` on this thread, its events going to `js`.
 pub fn watch(env: &Env, js: &Rc<JsTarget>, conn: &Arc<Conn>) -> Result<()> {
-  let reader = reader(env)?;
-  if reader.closing.get() {
+  if ENDED.get() {
     conn.abandon();
     return Ok(());
   }
+  let reader = reader(env)?;
   let added = reader.poller.borrow_mut().add(conn, js.clone());
   added.map_err(|err| {
     napi::Error::new(
@@ -376,13 +351,11 @@ impl Reader {
     let count = ready.len();
     // Only `run` uses these, and JS cannot call `run`: held across the calls into JS.
     let mut slab = self.slab.borrow_mut();
-    let mut scratch = self.scratch.borrow_mut();
     for (conn, js, mut flags) in ready.drain(..) {
       let id = conn.id();
       let mut turn = Turn {
         reader: self,
         slab: &mut slab,
-        scratch: &mut scratch,
         js: &js,
         id,
         fd: conn.raw_fd(),
@@ -395,7 +368,7 @@ impl Reader {
         self.poller.borrow_mut().served(id, flags);
       }
     }
-    drop((slab, scratch));
+    drop(slab);
     *self.ready.borrow_mut() = ready;
     // SAFETY: the scope opened above.
     unsafe { sys::napi_close_handle_scope(env, scope) };
@@ -437,9 +410,7 @@ fn reader(env: &Env) -> Result<Rc<Reader>> {
     handle,
     signal,
     slab: RefCell::new(Slab::new(env.raw())),
-    scratch: RefCell::new(vec![0; READ_SIZE]),
     ready: RefCell::default(),
-    closing: Cell::new(false),
   });
   READER.with(|cell| *cell.borrow_mut() = Some(reader.clone()));
   // SAFETY: JS thread of `env`; `on_cleanup` removes the hook once the handle closed.
@@ -554,12 +525,12 @@ unsafe extern "C" fn on_cleanup(hook: sys::napi_async_cleanup_hook_handle, _data
 ///
 /// SAFETY: JS thread of the ending environment; `hook` is this hook's handle.
 unsafe fn cleanup(hook: sys::napi_async_cleanup_hook_handle) {
+  ENDED.set(true);
   let Some(reader) = READER.with(|cell| cell.borrow_mut().take()) else {
     // SAFETY: the handle napi gave this hook.
     unsafe { sys::napi_remove_async_cleanup_hook(hook) };
     return;
   };
-  reader.closing.set(true);
   let conns = reader.poller.borrow_mut().drain();
   for conn in conns {
     conn.abandon();

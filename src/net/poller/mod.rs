@@ -8,6 +8,7 @@
 //! (`portable.rs`). Either way the owner serves a ready socket with `serve`, on its own thread.
 //! Not thread-safe by design: one thread owns a set.
 
+use crate::error::{ErrorTarget, SocketError, Syscall};
 use crate::net::conn::{Conn, Readout, Ready};
 
 // The portable set is chosen by a cfg on the module path, as UDP's `sys`.
@@ -34,8 +35,9 @@ pub const READS_PER_TURN: usize = 16;
 
 /// Where one turn's reads go: the memory each read fills, then what it produced.
 pub trait ReadSink {
-  /// The memory the next read fills (the JS reader lends a slice of a JS ArrayBuffer).
-  fn buffer(&mut self) -> &mut [u8];
+  /// The memory the next read fills (the JS reader lends a slice of a JS ArrayBuffer); `None`
+  /// when none can be had (out of memory).
+  fn buffer(&mut self) -> Option<&mut [u8]>;
   /// `n` bytes were read into the last `buffer()`.
   fn data(&mut self, n: usize);
   /// Anything else: `End`, `Drain`, `Close`.
@@ -52,7 +54,21 @@ pub fn serve(conn: &Conn, ready: &mut Ready, sink: &mut impl ReadSink) -> bool {
     // Memory to read into only when there may be something to read: a turn that ends on a
     // short read, or a wake-up for drain or close, takes no JS buffer.
     let buf: &mut [u8] = if ready.readable || ready.failed {
-      sink.buffer()
+      match sink.buffer() {
+        Some(buf) => buf,
+        None => {
+          // Nothing is read that could not be delivered: the connection ends here, reset (the
+          // bytes it holds are lost to the peer's knowledge), with ENOMEM.
+          conn.terminate();
+          let err = std::io::Error::from_raw_os_error(libc::ENOMEM);
+          sink.event(Readout::Close(Some(SocketError::os(
+            Syscall::Read,
+            &err,
+            ErrorTarget::default(),
+          ))));
+          return false;
+        }
+      }
     } else {
       &mut []
     };

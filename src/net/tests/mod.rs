@@ -97,8 +97,8 @@ struct Turn<'a> {
 }
 
 impl ReadSink for Turn<'_> {
-  fn buffer(&mut self) -> &mut [u8] {
-    self.buf
+  fn buffer(&mut self) -> Option<&mut [u8]> {
+    Some(self.buf)
   }
 
   fn data(&mut self, n: usize) {
