@@ -730,22 +730,9 @@ fn take_error(sock: &Socket) -> Option<io::Error> {
 /// A non-blocking send that never raises SIGPIPE.
 fn send(sock: &Socket, data: &[u8]) -> io::Result<usize> {
   loop {
-    // SAFETY: `data` is valid for `data.len()` bytes; the descriptor belongs to a live socket
-    // (the caller holds the core lock, under which it is closed).
-    let n = unsafe {
-      libc::send(
-        sock.as_raw_fd(),
-        data.as_ptr().cast(),
-        data.len(),
-        libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-      )
-    };
-    if n >= 0 {
-      return Ok(n as usize);
-    }
-    let err = io::Error::last_os_error();
-    if err.kind() != io::ErrorKind::Interrupted {
-      return Err(err);
+    match sock.send_with_flags(data, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
+      Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+      result => return result,
     }
   }
 }

@@ -135,5 +135,23 @@ pub fn next_id() -> HandleId {
   NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// What a zero-timeout poll(2) for writing reports on `fd`: `None` when nothing is ready,
+/// else the revents (POLLOUT, or POLLERR/POLLHUP for a failed socket).
+pub(crate) fn poll_writable(fd: std::os::fd::RawFd) -> Option<libc::c_short> {
+  let mut pfd = libc::pollfd {
+    fd,
+    events: libc::POLLOUT,
+    revents: 0,
+  };
+  // SAFETY: one valid pollfd, zero timeout. The callers' descriptors are open (a socket closed
+  // meanwhile gives a wrong answer at worst, which its caller ignores on a closed socket).
+  (unsafe { libc::poll(&mut pfd, 1, 0) } > 0).then_some(pfd.revents)
+}
+
+/// True when the kernel takes writes on `fd` now.
+pub(crate) fn writable_now(fd: std::os::fd::RawFd) -> bool {
+  poll_writable(fd).is_some_and(|revents| revents & libc::POLLOUT != 0)
+}
+
 #[cfg(test)]
 mod tests;

@@ -343,11 +343,7 @@ fn read_loop(conn: &Arc<Conn>, task: &mut Task, short_drains: bool, more: impl F
 }
 
 fn read_socket(conn: &Conn, buf: &mut [u8]) -> io::Result<usize> {
-  let core = conn.lock();
-  match &core.sock {
-    Some(sock) => recv(sock, buf),
-    None => Ok(0),
-  }
+  conn.with_socket(|sock| recv(sock, buf)).unwrap_or(Ok(0))
 }
 
 /// TLS records arrived: report the handshake's end, then the plaintext they carried, then a

@@ -181,7 +181,8 @@ async fn connect_tcp(addr: SocketAddr) -> io::Result<Socket> {
     Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
     Err(err) => return Err(err),
   }
-  if !writable_now(&socket) {
+  // Done (connected or failed) at once: no registration.
+  if crate::net::poll_writable(socket.as_raw_fd()).is_none() {
     // SAFETY: `socket` owns its descriptor; `AsyncFd` hands it back before it closes.
     let registered = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE) };
     let async_fd = registered.map_err(io::Error::from)?;
@@ -218,17 +219,6 @@ fn stream_socket(domain: Domain) -> io::Result<Socket> {
   let socket = Socket::new(domain, Type::STREAM, None)?;
   socket.set_nonblocking(true)?;
   Ok(socket)
-}
-
-/// True when a connecting socket is done (connected or failed), without waiting.
-fn writable_now(socket: &Socket) -> bool {
-  let mut pfd = libc::pollfd {
-    fd: socket.as_raw_fd(),
-    events: libc::POLLOUT,
-    revents: 0,
-  };
-  // SAFETY: one valid pollfd, zero timeout, on a descriptor `socket` owns.
-  unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
 }
 
 async fn connect_unix(path: &Path) -> io::Result<UnixStream> {

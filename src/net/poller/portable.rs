@@ -233,7 +233,7 @@ impl<T: Clone> Poller<T> {
       entry.pending = Ready::default();
       // Writability seen on the I/O thread may predate a short write since: `drain` must wait
       // for room the kernel has now (the watcher reports the next).
-      if ready.writable && !writable_now(entry.conn.raw_fd()) {
+      if ready.writable && !crate::net::writable_now(entry.conn.raw_fd()) {
         ready.writable = false;
       }
       if ready.readable || ready.writable || ready.failed {
@@ -403,18 +403,6 @@ pub async fn released(conn: &Conn) {
   while conn.lock().lease.watcher.is_some() {
     conn.wake.notified().await;
   }
-}
-
-/// True when the kernel takes writes on `fd` now.
-fn writable_now(fd: RawFd) -> bool {
-  let mut pfd = libc::pollfd {
-    fd,
-    events: libc::POLLOUT,
-    revents: 0,
-  };
-  // SAFETY: one valid pollfd, zero timeout. A socket closed since gives a wrong answer at worst,
-  // which `read_step` ignores on a closed socket.
-  unsafe { libc::poll(&mut pfd, 1, 0) > 0 && pfd.revents & libc::POLLOUT != 0 }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

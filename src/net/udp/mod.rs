@@ -447,13 +447,8 @@ async fn writable(udp: &Udp) -> io::Result<()> {
     if udp.is_closed() {
       return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
-    let mut pfd = libc::pollfd {
-      fd: udp.socket.as_raw_fd(),
-      events: libc::POLLOUT,
-      revents: 0,
-    };
-    // SAFETY: one valid pollfd, zero timeout; the descriptor stays open while `udp` lives.
-    if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 && pfd.revents & libc::POLLOUT != 0 {
+    // The descriptor stays open while `udp` lives.
+    if crate::net::writable_now(udp.socket.as_raw_fd()) {
       return Ok(());
     }
     tokio::time::sleep(DRAIN_POLL).await;

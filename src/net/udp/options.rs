@@ -120,16 +120,29 @@ fn source_membership(
       sock.leave_ssm_v4(&source, &group, &interface)
     };
   }
-  source_membership_v6(socket, join, source, group)
+  source_membership_v6(
+    socket,
+    join,
+    source,
+    group,
+    interface.map_or(0, |interface| interface.index),
+  )
 }
 
 /// MCAST_(JOIN|LEAVE)_SOURCE_GROUP: the protocol-independent form, for IPv6 (Linux's; other
 /// systems spell the request differently, and get ENOPROTOOPT).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn source_membership_v6(socket: &UdpSocket, join: bool, source: IpAddr, group: IpAddr) -> io::Result<()> {
+fn source_membership_v6(
+  socket: &UdpSocket,
+  join: bool,
+  source: IpAddr,
+  group: IpAddr,
+  index: u32,
+) -> io::Result<()> {
   use std::os::fd::AsRawFd;
   // SAFETY: all-zero is a valid group_source_req.
   let mut req: libc::group_source_req = unsafe { std::mem::zeroed() };
+  req.gsr_interface = index;
   write_storage(&mut req.gsr_group, group);
   write_storage(&mut req.gsr_source, source);
   let name = if join {
@@ -155,7 +168,13 @@ fn source_membership_v6(socket: &UdpSocket, join: bool, source: IpAddr, group: I
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn source_membership_v6(_socket: &UdpSocket, _join: bool, _source: IpAddr, _group: IpAddr) -> io::Result<()> {
+fn source_membership_v6(
+  _socket: &UdpSocket,
+  _join: bool,
+  _source: IpAddr,
+  _group: IpAddr,
+  _index: u32,
+) -> io::Result<()> {
   Err(io::Error::from_raw_os_error(libc::ENOPROTOOPT))
 }
 
