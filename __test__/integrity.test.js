@@ -7,7 +7,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { listen, connect } = require('bun')
-const { deferred, within, tempDir, hasIPv6, seeded, autoClose } = require('./helpers')
+const { deferred, within, waitFor, tempDir, hasIPv6, seeded, autoClose } = require('./helpers')
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -181,15 +181,30 @@ function side(log, name, extra) {
 async function oneWay(r, transport) {
   const size = r.int(1, transport === 'tls' ? 3 * MiB : 6 * MiB)
   const payload = r.bytes(size)
-  const ending = r.pick(['end', 'shutdown', 'close', 'receiver-ends'])
+  // Now and then both ends arm a one-second timeout and the receiver stalls at its first chunk
+  // until both fired (Bun's timers tick in seconds: up to ~5 s there): each fires once,
+  // mid-transfer. (No random pauses then, as one of their resumes could end the stall early;
+  // the receiver ends the transfer, so both ends are open meanwhile.)
+  const stall = r.chance(0.15)
+  const ending = stall ? 'receiver-ends' : r.pick(['end', 'shutdown', 'close', 'receiver-ends'])
   const log = []
   // Half the receivers switch binaryType with reload() now and then, between chunks in flight.
-  const recv = receiver(r, payload, r.pick([0, 0.02, 0.2]), r.pick([0, 0.05]))
+  const recv = receiver(r, payload, stall ? 0 : r.pick([0, 0.02, 0.2]), r.pick([0, 0.05]))
   const { server: serverOptions, client: clientOptions } = endpoints(transport)
   const accepted = deferred()
+  let stalled = null
   const serverSide = side(log, 'server', {
     open: (socket) => accepted.resolve(track(socket)),
-    data: recv.data,
+    data(socket, chunk) {
+      recv.data(socket, chunk)
+      if (stall && stalled === null) {
+        socket.pause()
+        const fired = () => log.includes('client timeout') && log.includes('server timeout')
+        stalled = waitFor(fired, 8000, 'both timeouts')
+          .catch(() => {}) // the assertion below says which did not fire
+          .finally(() => socket.resume())
+      }
+    },
   })
   recv.reloading.handlers = serverSide.handlers
   const listener = track(listen({ ...serverOptions, socket: serverSide.handlers }))
@@ -197,9 +212,10 @@ async function oneWay(r, transport) {
   const clientSide = side(log, 'client', { drain: send.pump })
   const client = track(await within(connect({ ...clientOptions(listener.port), socket: clientSide.handlers }), 5000, 'connect'))
   if (transport === 'tls') await within(waitOpen(client), 5000, 'handshake')
-  // A one-second timeout now and then: it fires (once) while larger transfers are under way.
-  if (r.chance(0.5)) client.timeout(1)
-  if (r.chance(0.5)) (await accepted.promise).timeout(1)
+  if (stall) {
+    client.timeout(1)
+    ;(await accepted.promise).timeout(1)
+  }
   send.pump(client)
   await within(send.sent, 30000, 'sending')
   if (ending === 'end') client.end()
@@ -207,17 +223,20 @@ async function oneWay(r, transport) {
   else if (ending === 'close') client.close()
   else {
     await within(recv.all, 30000, 'all bytes')
+    await stalled // the first chunk may have been all of it
     ;(await accepted.promise).end()
   }
   await within(serverSide.closed, 30000, `server close after ${ending}`)
   await within(clientSide.closed, 30000, `client close after ${ending}`)
   const verdict = recv.verdict()
-  expect({ transport, ending, ...verdict, errors: [...serverSide.errors, ...clientSide.errors].map(String) }).toEqual({
+  const timeouts = log.filter((entry) => entry.endsWith(' timeout')).sort()
+  expect({ transport, ending, ...verdict, timeouts, errors: [...serverSide.errors, ...clientSide.errors].map(String) }).toEqual({
     transport,
     ending,
     got: size,
     expected: size,
     firstBad: -1,
+    timeouts: stall ? ['client timeout', 'server timeout'] : [],
     errors: [],
   })
 }
