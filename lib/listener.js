@@ -28,6 +28,8 @@ class ListenerState {
     // TLS: what accepted sockets are told (lib/tls-socket.js), and the native config for hooks.
     this.tlsMeta = tlsMeta
     this.nativeTls = null
+    // TLS: what the handlers need from each ClientHello (lib/tls-events.js), as last set.
+    this.hooks = null
     this.resource = new HandleResource('BunSocketsListener')
   }
 
@@ -46,11 +48,17 @@ class ListenerState {
     if (this.stopped && this.sockets.size === 0) this.data = undefined
   }
 
+  /** Tells the native config what the handlers need from each ClientHello. */
+  setHooks() {
+    this.hooks = tlsEvents().helloHooks(this.handlers, this.listenedWithServerName)
+    this.nativeTls.setHooks(this.hooks)
+  }
+
   /** Bun keeps one handler set per listener: its sockets switch with it, and so do the TLS hooks. */
   switchHandlers(handlers) {
     this.handlers = handlers
     for (const socket of this.sockets) socket[kState].handlers = handlers
-    this.nativeTls?.setHooks(tlsEvents().helloHooks(handlers, this.listenedWithServerName))
+    if (this.nativeTls !== null) this.setHooks()
   }
 }
 
@@ -164,7 +172,7 @@ function listen(options) {
   const state = listener[kState]
   if (secure !== null) {
     state.nativeTls = secure.config
-    secure.config.setHooks(tlsEvents().helloHooks(handlers, state.listenedWithServerName))
+    state.setHooks()
   }
   handles.set(state.id, listener)
   return listener

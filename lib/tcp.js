@@ -393,10 +393,12 @@ function opened(socket, native) {
   state.readyState = OPEN
   const pending = state.connect
   state.connect = null
-  if (pending !== null) answered()
-  // Resolved before `open` runs, so `.then` callbacks run after the handler's nextTicks and
-  // before its microtasks, as in Bun.
-  if (pending !== null) pending.resolve(socket)
+  if (pending !== null) {
+    answered()
+    // Resolved before `open` runs, so `.then` callbacks run after the handler's nextTicks and
+    // before its microtasks, as in Bun.
+    pending.resolve(socket)
+  }
   // A TLS socket's `open` may wait for its handshake.
   if (state.tls !== undefined && tlsSockets().opening(socket)) return
   callOpen(socket)

@@ -44,9 +44,9 @@ function hello(socket, servername, wire) {
   const handlers = state.handlers
   state.tls.helloServername = servername
   let refuse = false
-  const listened = state.listener?.[kState].listenedWithServerName === true
-  if (servername !== undefined && handlers.serverName !== undefined && listened) {
-    const data = state.listener?.data
+  // A socket upgradeTLS made of a plain listener's has no hooks.
+  if (servername !== undefined && state.listener?.[kState].hooks?.serverName) {
+    const data = state.listener.data
     try {
       refuse = handlers.serverName.call(data, data, servername, socket) !== undefined
     } catch {
