@@ -8,7 +8,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
 const { listen, connect } = require('bun')
-const { deferred, within, waitFor, sleep, autoClose, fixtureRunner } = require('./helpers')
+const { deferred, within, waitFor, sleep, autoClose, fixtureRunner, openSockets } = require('./helpers')
 
 const HOST = '127.0.0.1'
 const MiB = 1024 * 1024
@@ -270,18 +270,8 @@ describe('memory and crashes', () => {
 })
 
 describe('Workers', () => {
-  /** Sockets this process holds, from /proc/self/fd. */
-  const socketCount = () =>
-    fs.readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')
-      } catch {
-        return false
-      }
-    }).length
-
   test('terminating Workers in the middle of a transfer leaves no socket open', async () => {
-    const before = socketCount()
+    const before = openSockets()
     for (let round = 0; round < 2; round++) {
       await Promise.all(
         Array.from({ length: 25 }, async () => {
@@ -294,7 +284,7 @@ describe('Workers', () => {
         }),
       )
     }
-    await waitFor(() => socketCount() <= before, 5000, `sockets back to ${before} (now ${socketCount()})`)
-    expect(socketCount()).toBeLessThanOrEqual(before)
+    await waitFor(() => openSockets() <= before, 5000, `sockets back to ${before} (now ${openSockets()})`)
+    expect(openSockets()).toBeLessThanOrEqual(before)
   }, 60000)
 })

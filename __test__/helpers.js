@@ -245,7 +245,19 @@ async function seeded(fn, seed = newSeed()) {
   }
 }
 
+/** How many sockets this process holds open, from /proc/self/fd (Linux). */
+function openSockets() {
+  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')
+    } catch {
+      return false
+    }
+  }).length
+}
+
 module.exports = {
+  openSockets,
   onBun,
   hasErrorQueue,
   rng,
