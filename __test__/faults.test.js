@@ -8,7 +8,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
 const { listen, connect } = require('bun')
-const { deferred, within, waitFor, sleep, autoClose, fixtureRunner, openSockets } = require('./helpers')
+const { deferred, within, waitFor, sleep, autoClose, fixtureRunner, openSockets, tempDir } = require('./helpers')
 
 const HOST = '127.0.0.1'
 const MiB = 1024 * 1024
@@ -270,12 +270,13 @@ describe('memory and crashes', () => {
 })
 
 describe('Workers', () => {
-  test('terminating Workers in the middle of a transfer leaves no socket open', async () => {
+  test.each(['tcp', 'tls', 'unix'])('terminating Workers in the middle of a %s transfer leaves no socket open', async (transport) => {
     const before = openSockets()
+    const dir = transport === 'unix' ? tempDir() : undefined
     for (let round = 0; round < 2; round++) {
       await Promise.all(
-        Array.from({ length: 25 }, async () => {
-          const worker = new Worker(path.join(__dirname, 'fixtures', 'worker-flood.js'))
+        Array.from({ length: 16 }, async () => {
+          const worker = new Worker(path.join(__dirname, 'fixtures', 'worker-flood.js'), { workerData: { transport, dir } })
           const full = deferred()
           worker.on('message', full.resolve)
           worker.on('error', full.reject)
