@@ -222,16 +222,13 @@ fn pair() -> Pair {
 
 #[test]
 fn bytes_arrive_once_and_in_order() {
-  let pair = pair();
-  let Pair {
-    server, client, rx, ..
-  } = &pair;
+  let p = pair();
   let payload = pattern(4 * 1024 * 1024);
-  let sender = send_all(client, &payload);
+  let sender = send_all(&p.client, &payload);
   let mut received = Vec::new();
   while received.len() < payload.len() {
-    match next(rx) {
-      (id, Event::Data(chunk, _)) if id == server.id() => received.extend_from_slice(&chunk),
+    match next(&p.rx) {
+      (id, Event::Data(chunk, _)) if id == p.server.id() => received.extend_from_slice(&chunk),
       (_, Event::Drain) => {}
       (_, other) => panic!("unexpected event {}", name(&other)),
     }
@@ -242,45 +239,38 @@ fn bytes_arrive_once_and_in_order() {
 
 #[test]
 fn a_short_write_is_followed_by_drain_once_the_peer_reads() {
-  let pair = pair();
-  let Pair {
-    server,
-    client,
-    rx,
-    reader,
-    ..
-  } = &pair;
-  server.set_paused(true);
-  reader.update(server);
+  let p = pair();
+  p.server.set_paused(true);
+  p.reader.update(&p.server);
   let chunk = vec![7u8; 256 * 1024];
   let mut total = 0;
   // Until the kernel takes nothing (it may take a little more after a first short write).
   loop {
-    let n = client.write(&chunk);
+    let n = p.client.write(&chunk);
     assert!(n >= 0);
     total += n as usize;
     if n == 0 {
       break;
     }
   }
-  reader.update(client);
-  assert_eq!(client.bytes_written() as usize, total);
+  p.reader.update(&p.client);
+  assert_eq!(p.client.bytes_written() as usize, total);
   assert!(
     !matches!(
-      rx.recv_timeout(Duration::from_millis(100)),
+      p.rx.recv_timeout(Duration::from_millis(100)),
       Ok((_, Event::Data(..)))
     ),
     "paused: no data arrives"
   );
-  server.set_paused(false);
-  reader.update(server);
+  p.server.set_paused(false);
+  p.reader.update(&p.server);
   let mut got = 0;
   let mut drains = 0;
   while got < total || drains == 0 {
-    match next(rx) {
+    match next(&p.rx) {
       (_, Event::Data(data, _)) => got += data.len(),
       (id, Event::Drain) => {
-        assert_eq!(id, client.id());
+        assert_eq!(id, p.client.id());
         drains += 1;
       }
       (_, other) => panic!("unexpected event {}", name(&other)),
@@ -292,60 +282,43 @@ fn a_short_write_is_followed_by_drain_once_the_peer_reads() {
 
 #[test]
 fn pause_resume_pause_stays_paused() {
-  let pair = pair();
-  let Pair {
-    server,
-    client,
-    rx,
-    reader,
-    ..
-  } = &pair;
+  let p = pair();
   for paused in [true, false, true] {
-    server.set_paused(paused);
+    p.server.set_paused(paused);
   }
-  reader.update(server);
-  assert_eq!(client.write(b"held"), 4);
+  p.reader.update(&p.server);
+  assert_eq!(p.client.write(b"held"), 4);
   assert!(
-    rx.recv_timeout(Duration::from_millis(100)).is_err(),
+    p.rx.recv_timeout(Duration::from_millis(100)).is_err(),
     "the last request wins: paused"
   );
-  server.set_paused(false);
-  reader.update(server);
-  assert!(matches!(next(rx), (id, Event::Data(ref d, _)) if id == server.id() && d == b"held"));
+  p.server.set_paused(false);
+  p.reader.update(&p.server);
+  assert!(matches!(next(&p.rx), (id, Event::Data(ref d, _)) if id == p.server.id() && d == b"held"));
 }
 
 #[test]
 fn a_reset_while_paused_delivers_the_data_ahead_of_it() {
-  let pair = pair();
-  let Pair {
-    server,
-    client,
-    rx,
-    reader,
-    ..
-  } = &pair;
-  server.set_paused(true);
-  reader.update(server);
-  assert_eq!(client.write(b"last words"), 10);
+  let p = pair();
+  p.server.set_paused(true);
+  p.reader.update(&p.server);
+  assert_eq!(p.client.write(b"last words"), 10);
   std::thread::sleep(Duration::from_millis(50));
-  client.terminate();
-  assert!(matches!(next(rx), (id, Event::Data(ref d, _)) if id == server.id() && d == b"last words"));
-  match next(rx) {
-    (id, Event::Close(Some(err))) if id == server.id() => assert_eq!(err.code(), "ECONNRESET"),
+  p.client.terminate();
+  assert!(matches!(next(&p.rx), (id, Event::Data(ref d, _)) if id == p.server.id() && d == b"last words"));
+  match next(&p.rx) {
+    (id, Event::Close(Some(err))) if id == p.server.id() => assert_eq!(err.code(), "ECONNRESET"),
     (_, other) => panic!("expected close with ECONNRESET, got {}", name(&other)),
   }
 }
 
 #[test]
 fn end_closes_now_and_the_peer_sees_end() {
-  let pair = pair();
-  let Pair {
-    server, client, rx, ..
-  } = &pair;
-  assert!(client.end(), "nothing pending: closed at once");
-  assert_eq!(client.write(b"late"), -1);
-  let (id, event) = next(rx);
-  assert_eq!(id, server.id());
+  let p = pair();
+  assert!(p.client.end(), "nothing pending: closed at once");
+  assert_eq!(p.client.write(b"late"), -1);
+  let (id, event) = next(&p.rx);
+  assert_eq!(id, p.server.id());
   assert!(matches!(event, Event::End), "got {}", name(&event));
 }
 
@@ -368,14 +341,11 @@ fn the_peer_s_end_after_its_last_bytes_is_read() {
 
 #[test]
 fn terminate_resets_the_peer() {
-  let pair = pair();
-  let Pair {
-    server, client, rx, ..
-  } = &pair;
+  let p = pair();
   // The reset goes out at once, whoever still holds the connection.
-  client.terminate();
-  let (id, event) = next(rx);
-  assert_eq!(id, server.id());
+  p.client.terminate();
+  let (id, event) = next(&p.rx);
+  assert_eq!(id, p.server.id());
   match event {
     Event::Close(Some(err)) => assert_eq!(err.code(), "ECONNRESET"),
     other => panic!("expected close with ECONNRESET, got {}", name(&other)),
@@ -384,33 +354,29 @@ fn terminate_resets_the_peer() {
 
 #[test]
 fn an_idle_plain_connection_is_small_and_has_no_task() {
-  let pair = pair();
-  let Pair { server, .. } = &pair;
+  let p = pair();
   // What an idle socket costs beside the kernel's: this struct, and nothing on the I/O thread.
   let size = std::mem::size_of::<Conn>();
   assert!(size <= 320, "a connection is {size} bytes");
-  assert!(!server.timer_running());
+  assert!(!p.server.timer_running());
 }
 
 #[test]
 fn timeout_fires_once_and_any_number_is_accepted() {
-  let pair = pair();
-  let Pair {
-    server, client, rx, ..
-  } = &pair;
+  let p = pair();
   for huge in [f64::INFINITY, 1e308, 1e20, f64::MAX, f64::NAN, -1.0] {
-    client.set_timeout(huge);
+    p.client.set_timeout(huge);
   }
-  server.set_timeout(0.05);
-  let (id, event) = next(rx);
-  assert_eq!(id, server.id());
+  p.server.set_timeout(0.05);
+  let (id, event) = next(&p.rx);
+  assert_eq!(id, p.server.id());
   assert!(matches!(event, Event::Timeout));
-  assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "one-shot");
-  client.set_timeout(f64::INFINITY);
-  assert!(client.timer_running());
-  client.close();
+  assert!(p.rx.recv_timeout(Duration::from_millis(200)).is_err(), "one-shot");
+  p.client.set_timeout(f64::INFINITY);
+  assert!(p.client.timer_running());
+  p.client.close();
   std::thread::sleep(Duration::from_millis(50));
-  assert!(!client.timer_running(), "closing ends the timer");
+  assert!(!p.client.timer_running(), "closing ends the timer");
 }
 
 #[test]
