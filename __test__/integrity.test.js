@@ -174,6 +174,11 @@ function side(log, name, extra) {
   return { handlers, closed: closed.promise, errors }
 }
 
+/** A listener whose accepted sockets are tracked, with `handlers`. */
+function serve(serverOptions, handlers) {
+  return track(listen({ ...serverOptions, socket: { open: track, ...handlers } }))
+}
+
 /**
  * One transfer from client to server of a random payload, ended in one of the ways a sender
  * ends. Resolves with what the receiver saw.
@@ -377,29 +382,23 @@ async function startTls(r, transport) {
   const tlsServer = side(log, 'tls server', { data: atTls.data })
   let plainSeen = 0
   let upgraded = false
-  const listener = track(
-    listen({
-      ...serverOptions,
-      socket: {
-        open: track,
-        data(socket, chunk) {
-          if (upgraded) return // the raw twin sees the records
-          const take = Math.min(chunk.length, pre.length - plainSeen)
-          atPlain.data(socket, chunk.subarray(0, take))
-          plainSeen += take
-          if (plainSeen < pre.length) return
-          upgraded = true
-          const rest = chunk.subarray(take)
-          const [, secure] = socket.upgradeTLS({
-            tls: SERVER_TLS,
-            ...(rest.length > 0 ? { initialData: rest } : {}),
-            socket: tlsServer.handlers,
-          })
-          track(secure)
-        },
-      },
-    }),
-  )
+  const listener = serve(serverOptions, {
+    data(socket, chunk) {
+      if (upgraded) return // the raw twin sees the records
+      const take = Math.min(chunk.length, pre.length - plainSeen)
+      atPlain.data(socket, chunk.subarray(0, take))
+      plainSeen += take
+      if (plainSeen < pre.length) return
+      upgraded = true
+      const rest = chunk.subarray(take)
+      const [, secure] = socket.upgradeTLS({
+        tls: SERVER_TLS,
+        ...(rest.length > 0 ? { initialData: rest } : {}),
+        socket: tlsServer.handlers,
+      })
+      track(secure)
+    },
+  })
   const toServer = sender(r, pre)
   const secured = sender(r, post)
   const tlsClient = side(log, 'tls client', {
@@ -459,21 +458,15 @@ describe.each(TRANSPORTS)('%s', (transport) => {
       const payload = r.bytes(transport === 'tls' ? 16 * MiB : 32 * MiB)
       const recv = receiver(r, payload, 0)
       const { server: serverOptions, client: clientOptions } = endpoints(transport)
-      const listener = track(
-        listen({
-          ...serverOptions,
-          socket: {
-            open: track,
-            data(socket, chunk) {
-              recv.data(socket, chunk)
-              if (r.chance(0.05)) {
-                socket.pause()
-                setTimeout(() => socket.resume(), 2)
-              }
-            },
-          },
-        }),
-      )
+      const listener = serve(serverOptions, {
+        data(socket, chunk) {
+          recv.data(socket, chunk)
+          if (r.chance(0.05)) {
+            socket.pause()
+            setTimeout(() => socket.resume(), 2)
+          }
+        },
+      })
       const send = sender(r, payload, 64 * KiB)
       const client = track(
         await within(connect({ ...clientOptions(listener.port), socket: { data() {}, drain: send.pump } }), 5000, 'connect'),
