@@ -686,15 +686,16 @@ impl Core {
     self.drain_armed = false;
     self.flush_pending = false;
     if let Some(sock) = self.sock.take() {
+      // close(2) with unread bytes sends a reset and drops what we sent that is still queued
+      // (a TLS 1.3 peer's session tickets are enough): read them away first. (After the peer's
+      // FIN nothing more can come.) close(2) itself then sends FIN: this is the descriptor's
+      // only owner. An adopted socket stays open through the caller's descriptor, with what
+      // it holds left to the caller.
+      let discard = !reset && !read_closed && !self.adopted;
       if reset {
         // A zero linger turns close(2) into a reset, as Bun's terminate() does.
         let _ = sock.set_linger(Some(Duration::ZERO));
-      } else if !read_closed && !self.adopted {
-        // close(2) with unread bytes sends a reset and drops what we sent that is still
-        // queued (a TLS 1.3 peer's session tickets are enough): read them away first. (After
-        // the peer's FIN nothing more can come.) close(2) itself then sends FIN: this is the
-        // descriptor's only owner. An adopted socket stays open through the caller's
-        // descriptor, with what it holds left to the caller.
+      } else if discard {
         discard_unread(&sock);
       }
       if self.adopted && !reset {
@@ -702,8 +703,8 @@ impl Core {
         let _ = sock.shutdown(std::net::Shutdown::Write);
       }
       // Closes it now, or, while the portable reader's watcher has it registered with tokio,
-      // right after that watcher let go of it.
-      self.lease.close(sock);
+      // right after that watcher let go of it (reading away what came meanwhile if `discard`).
+      self.lease.close(sock, discard);
     }
   }
 }

@@ -189,8 +189,8 @@ impl Lease {
     Lease
   }
 
-  /// Closes `sock`.
-  pub fn close(&mut self, sock: Socket) {
+  /// Closes `sock` (the closer already read away what it held, if it was to).
+  pub fn close(&mut self, sock: Socket, _discard: bool) {
     drop(sock);
   }
 }

@@ -341,20 +341,17 @@ async fn run(conn: Arc<Conn>, io: AsyncFd<FdRef>, watch: Arc<Watch>, inbox: Arc<
     // TLS event.
     crate::runtime::note_activity();
   }
-  let (orphan, adopted) = {
+  let orphan = {
     let mut core = conn.lock();
     // Deregistered while the descriptor is still open; from now on its closer closes it.
     drop(io);
     core.lease.watcher = None;
     core.lease.watching = None;
-    (core.lease.orphan.take(), core.adopted)
+    core.lease.orphan.take()
   };
-  if let Some(sock) = orphan {
-    // Bytes that came since the owner closed: a close(2) with unread bytes sends a reset. An
-    // adopted socket stays open through the caller's descriptor, its bytes the caller's.
-    if !adopted {
-      discard_unread(&sock);
-    }
+  // Bytes that came since the owner closed it, read away as `close_now` decided.
+  if let Some((sock, true)) = &orphan {
+    discard_unread(sock);
   }
   // A TLS task may wait for the descriptor (`released`).
   conn.wake.notify_one();
@@ -376,8 +373,9 @@ pub struct Lease {
   watcher: Option<Arc<Watch>>,
   /// What that watcher waits for (`Poller::update` wakes it when the socket wants more).
   watching: Option<Wants>,
-  /// Closed while registered: the watcher closes it.
-  orphan: Option<Socket>,
+  /// Closed while registered: the watcher closes it, first reading away what came since if
+  /// the closer said so.
+  orphan: Option<(Socket, bool)>,
 }
 
 impl Lease {
@@ -390,9 +388,9 @@ impl Lease {
   }
 
   /// Closes `sock`, or leaves it to the watcher, which wakes up to find the socket closed.
-  pub fn close(&mut self, sock: Socket) {
+  pub fn close(&mut self, sock: Socket, discard: bool) {
     if let Some(watch) = &self.watcher {
-      self.orphan = Some(sock);
+      self.orphan = Some((sock, discard));
       watch.wake.notify_one();
     }
   }
