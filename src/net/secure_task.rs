@@ -453,7 +453,9 @@ async fn finish(conn: &Conn, io: Option<AsyncFd<FdRef>>, end: Finish) {
     let mut notified = false;
     if let (false, Some(sock), Some(secure)) = (end.reset, &core.sock, conn.secure()) {
       if secure.is_established() {
+        // (Sent already when the task flushed before closing: rustls sends it once.)
         secure.close_notify(sock);
+        let _ = sock.shutdown(std::net::Shutdown::Write);
         notified = true;
       } else {
         // A failed handshake's alert.
@@ -462,11 +464,6 @@ async fn finish(conn: &Conn, io: Option<AsyncFd<FdRef>>, end: Finish) {
     }
     let silent = matches!(core.phase, Phase::Flushing(After::Close));
     core.phase = Phase::Closed;
-    if let Some(sock) = &core.sock {
-      if notified {
-        let _ = sock.shutdown(std::net::Shutdown::Write);
-      }
-    }
     drop(core);
     conn.timer().clear();
     if end.report && !silent {
